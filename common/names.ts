@@ -1,0 +1,66 @@
+/**
+ * Names that must be spelled the same by every process: Temporal task queues, search
+ * attributes, run phases, and the training-metric keys. A typo in a queue name silently
+ * creates a second queue that no worker polls, so everything imports these constants.
+ */
+
+/** Temporal task queues. */
+export const TaskQueues = {
+  /** Workflow tasks and the data activities (load, split, save). */
+  cpu: 'rlhf-cpu',
+  /** Training activities (reward model, SFT, PPO chunks). One at a time per worker. */
+  gpu: 'rlhf-gpu',
+} as const;
+export type TaskQueue = (typeof TaskQueues)[keyof typeof TaskQueues];
+
+/** Custom search attributes registered on the namespace (both Keyword). */
+export const SearchAttributeKeys = {
+  agentId: 'AgentId',
+  runPhase: 'RunPhase',
+} as const;
+
+/** Phases of a training run, in order. `RunPhase` search attribute and progress query use these. */
+export const RunPhases = {
+  queued: 'queued',
+  loadFeedback: 'load_feedback',
+  splitDataset: 'split_dataset',
+  rewardModel: 'reward_model',
+  qualityGate: 'quality_gate',
+  sft: 'sft',
+  ppo: 'ppo',
+  save: 'save',
+  completed: 'completed',
+  failed: 'failed',
+  cancelled: 'cancelled',
+} as const;
+export type RunPhase = (typeof RunPhases)[keyof typeof RunPhases];
+
+/**
+ * Training-metric keys, emitted once per PPO update (TRL's namespacing). The table with
+ * their meaning is in docs/metrics.md.
+ */
+export const MetricKeys = {
+  klObjective: 'objective/kl',
+  scores: 'objective/scores',
+  rlhfReward: 'objective/rlhf_reward',
+  nonScoreReward: 'objective/non_score_reward',
+  entropy: 'policy/entropy',
+  approxKl: 'policy/approxkl',
+  clipFrac: 'policy/clipfrac',
+  policyLoss: 'loss/policy',
+  valueLoss: 'loss/value',
+  totalLoss: 'loss/total',
+  valueClipFrac: 'val/clipfrac',
+  ratio: 'val/ratio',
+  ratioVar: 'val/ratio_var',
+  skippedMinibatches: 'val/num_skipped_minibatches',
+  klCoef: 'ppo/kl_coef',
+  learningRate: 'lr',
+  responseLength: 'objective/response_length',
+  timeRollout: 'time/rollout',
+  timeUpdate: 'time/update',
+  timeTotal: 'time/total',
+} as const;
+export type MetricKey = (typeof MetricKeys)[keyof typeof MetricKeys];
+/** One update's metrics: every key of MetricKeys, a finite number each. */
+export type UpdateMetrics = Record<MetricKey, number>;

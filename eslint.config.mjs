@@ -1,0 +1,42 @@
+// ESLint flat config. Two rules from STYLE.md are enforced here:
+// - floating promises are errors everywhere (a lost promise is a lost error);
+// - workflow code stays deterministic: it may import only types from activities/,
+//   and none of Node's built-ins, TensorFlow.js, MikroORM or Fastify.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import { builtinModules } from 'node:module';
+
+const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'data/**', 'models/**', '.cache/**', 'coverage/**', '**/*.js', '**/*.mjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+  {
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflows must be deterministic: no Node built-ins.' })),
+          patterns: [
+            { group: ['@tensorflow/*', '@mikro-orm/*', 'fastify', '@fastify/*', 'pg'], message: 'Workflows orchestrate only.' },
+            { group: ['../activities', '../activities/*'], allowTypeImports: true, message: 'Import activity types only (import type).' },
+            { group: ['../ml', '../ml/*', '../db', '../db/*', '../api', '../api/*', '../storage', '../storage/*'], message: 'Workflows orchestrate only.' },
+          ],
+        },
+      ],
+    },
+  },
+);

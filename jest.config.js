@@ -1,0 +1,15 @@
+/**
+ * Jest runs TypeScript through SWC (no type-check; `npm run build` does that).
+ * Integration tests expect the services started by scripts/test.sh (TEMPORAL_ADDRESS,
+ * DATABASE_URL, TEMPORAL_CLI_PATH in the environment).
+ */
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.(t|j)s$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  // Training tests are CPU-bound; two cores here, so at most two files at once.
+  maxWorkers: 2,
+  testTimeout: 120_000,
+};

@@ -1,0 +1,317 @@
+/**
+ * Typed training configuration with documented defaults, and the named presets.
+ *
+ * Names follow TRL 0.7's PPOConfig where a field has a TRL equivalent (camelCased), so
+ * users can carry their intuition over. Defaults that differ from TRL say why.
+ * Derived sizes are computed once by `derivePpoSizes`, never written back into a config.
+ */
+
+export interface LoraConfig {
+  /** Adapter rank r. 0 disables LoRA (the matrices train directly). */
+  rank: number;
+  /** Scale numerator: the adapter output is multiplied by alpha / rank (Hu et al. 2021). */
+  alpha: number;
+  /** Dropout on the adapter input. 0 by default so rollouts and updates see one function. */
+  dropout: number;
+}
+
+/** nanoGPT-shaped decoder-only transformer (pre-LN, GELU MLP, tied LM head). */
+export interface ModelConfig {
+  /** Tokenizer vocabulary size (byte-level: 256 bytes + BOS, EOS, PAD = 259). */
+  vocabSize: number;
+  /** Longest sequence (prompt + response) in tokens; size of the position table. */
+  blockSize: number;
+  nLayer: number;
+  nHead: number;
+  /** Residual width C; must be divisible by nHead. */
+  nEmbd: number;
+  /** Residual/attention dropout. 0: RLHF fine-tuning runs without it (as nanoGPT's finetune). */
+  dropout: number;
+  /** Adapters on the attention (qkv, proj) and MLP (fc, proj) matrices. */
+  lora: LoraConfig;
+}
+
+export interface OptimConfig {
+  learningRate: number;
+  /** Linear warm-up from 0 over this many optimizer steps. */
+  warmupSteps: number;
+  /** Learning-rate decay after warm-up, to 0 at the last step ('none' keeps it flat). */
+  decay: 'none' | 'linear' | 'cosine';
+  /** Clip gradients to this global L2 norm (0 disables). */
+  maxGradNorm: number;
+  /** Decoupled weight decay (AdamW, Loshchilov & Hutter 2019). */
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+/** Reward model: transformer trunk + scalar head on the last non-pad token. */
+export interface RewardModelConfig {
+  model: ModelConfig;
+  optim: OptimConfig;
+  /** 'full' trains every weight (needed from a random init); 'lora' freezes the trunk (pretrained base). */
+  trainable: 'full' | 'lora';
+  epochs: number;
+  batchSize: number;
+  /** Stop after this many epochs without a better validation loss; the best weights are kept. */
+  earlyStoppingPatience: number;
+  /** Weight of the optional pairwise Bradley-Terry loss on same-prompt pairs (0 = MSE only). */
+  pairwiseWeight: number;
+}
+
+/** Supervised warm start: teacher forcing on (prompt, response), loss on response tokens only. */
+export interface SftConfig {
+  optim: OptimConfig;
+  epochs: number;
+  batchSize: number;
+  /** Train only on rows whose normalised score is at least this (−1 keeps all rows). */
+  minNormalizedScore: number;
+}
+
+export interface GenerationConfig {
+  maxNewTokens: number;
+  /** TRL's newer PPOTrainer samples at 0.7; 1.0 keeps the policy's own distribution. */
+  temperature: number;
+  /** Keep the k most likely tokens (0 = off). */
+  topK: number;
+  /** Nucleus sampling mass (1 = off). */
+  topP: number;
+}
+
+export interface PpoConfig {
+  optim: OptimConfig;
+  /** Total PPO updates (TRL 0.7 `steps` / batch). */
+  totalUpdates: number;
+  /** Rollouts per update (TRL `batch_size`; TRL default 128, small here so CPU updates stay short). */
+  batchSize: number;
+  /** Rows per optimizer step before accumulation (TRL `mini_batch_size`). */
+  miniBatchSize: number;
+  /** Mini-batches whose gradients are summed before one optimizer step. */
+  gradientAccumulationSteps: number;
+  /** Passes over each rollout batch (TRL default 4). */
+  ppoEpochs: number;
+  /** Initial KL coefficient β (TRL 0.7 `init_kl_coef` 0.2). */
+  initKlCoef: number;
+  /** Adaptive controller (Ziegler et al. 2019) when true; fixed β otherwise. */
+  adaptiveKl: boolean;
+  /** Target KL per sequence for the adaptive controller (TRL 0.7 `target` 6). */
+  klTarget: number;
+  /** Controller horizon in samples (TRL 0.7 `horizon` 10000). */
+  klHorizon: number;
+  /** Per-token KL estimator in the reward (Schulman, "Approximating KL divergence", 2020). */
+  klEstimator: 'k1' | 'k3';
+  gamma: number;
+  lam: number;
+  cliprange: number;
+  cliprangeValue: number;
+  vfCoef: number;
+  /** Skip a mini-batch whose mean ratio exceeds this (TRL 0.7 `ratio_threshold` 10). */
+  ratioThreshold: number;
+  whitenAdvantages: boolean;
+  /** Score given to a response that never emits EOS, replacing the reward model's (null = off). */
+  missingEosPenalty: number | null;
+  generation: GenerationConfig;
+}
+
+export interface QualityGateConfig {
+  /** The run fails (non-retryable) when the reward model's validation Pearson is below this. */
+  minValPearson: number;
+}
+
+export interface RunConfig {
+  seed: number;
+  /** Fraction of feedback rows held out for validation (the seed used 80/20). */
+  valFraction: number;
+  policyModel: ModelConfig;
+  reward: RewardModelConfig;
+  sft: SftConfig;
+  ppo: PpoConfig;
+  gate: QualityGateConfig;
+  /** PPO updates per checkpointed chunk (one Temporal activity each). */
+  updatesPerChunk: number;
+}
+
+/** Byte-level tokenizer vocabulary: 256 bytes + BOS + EOS + PAD. */
+export const BYTE_VOCAB_SIZE = 259;
+
+const baseOptim: OptimConfig = {
+  learningRate: 1e-3,
+  warmupSteps: 10,
+  decay: 'linear',
+  maxGradNorm: 1.0,
+  weightDecay: 0.0,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+};
+
+function modelOf(nLayer: number, nHead: number, nEmbd: number, blockSize: number, loraRank: number): ModelConfig {
+  return {
+    vocabSize: BYTE_VOCAB_SIZE,
+    blockSize,
+    nLayer,
+    nHead,
+    nEmbd,
+    dropout: 0,
+    lora: { rank: loraRank, alpha: 2 * loraRank, dropout: 0 },
+  };
+}
+
+function ppoOf(partial: Partial<PpoConfig> & Pick<PpoConfig, 'totalUpdates' | 'batchSize' | 'miniBatchSize'>): PpoConfig {
+  return {
+    // LoRA adapters on a small model tolerate a far larger step than TRL's full-model 1.41e-5.
+    optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 2 },
+    gradientAccumulationSteps: 1,
+    ppoEpochs: 4,
+    initKlCoef: 0.2,
+    adaptiveKl: true,
+    klTarget: 6,
+    klHorizon: 10000,
+    klEstimator: 'k1',
+    gamma: 1,
+    lam: 0.95,
+    cliprange: 0.2,
+    cliprangeValue: 0.2,
+    vfCoef: 0.1,
+    ratioThreshold: 10,
+    whitenAdvantages: true,
+    missingEosPenalty: null,
+    generation: { maxNewTokens: 16, temperature: 1.0, topK: 0, topP: 1.0 },
+    ...partial,
+  };
+}
+
+/**
+ * Presets, named as the seed named them. `quick` finishes in minutes on two CPU cores and
+ * is what the tests and the demo use; `small` and `medium` are for real feedback sets.
+ */
+export const PRESETS = {
+  quick: {
+    seed: 1234,
+    valFraction: 0.2,
+    policyModel: modelOf(2, 2, 32, 64, 4),
+    reward: {
+      model: modelOf(2, 2, 32, 64, 0),
+      optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 10 },
+      trainable: 'full',
+      epochs: 30,
+      batchSize: 16,
+      earlyStoppingPatience: 5,
+      pairwiseWeight: 0,
+    },
+    sft: { optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 10 }, epochs: 10, batchSize: 16, minNormalizedScore: -1 },
+    ppo: ppoOf({ totalUpdates: 20, batchSize: 16, miniBatchSize: 8 }),
+    gate: { minValPearson: 0.3 },
+    updatesPerChunk: 5,
+  },
+  small: {
+    seed: 1234,
+    valFraction: 0.2,
+    policyModel: modelOf(2, 4, 64, 128, 8),
+    reward: {
+      model: modelOf(2, 4, 64, 128, 0),
+      optim: { ...baseOptim, learningRate: 1e-3, warmupSteps: 20 },
+      trainable: 'full',
+      epochs: 40,
+      batchSize: 32,
+      earlyStoppingPatience: 5,
+      pairwiseWeight: 0,
+    },
+    sft: { optim: { ...baseOptim, learningRate: 1e-3, warmupSteps: 20 }, epochs: 10, batchSize: 32, minNormalizedScore: -1 },
+    ppo: ppoOf({ totalUpdates: 100, batchSize: 32, miniBatchSize: 8, generation: { maxNewTokens: 32, temperature: 1.0, topK: 0, topP: 1.0 } }),
+    gate: { minValPearson: 0.3 },
+    updatesPerChunk: 10,
+  },
+  medium: {
+    seed: 1234,
+    valFraction: 0.2,
+    policyModel: modelOf(4, 4, 128, 256, 8),
+    reward: {
+      model: modelOf(4, 4, 128, 256, 0),
+      optim: { ...baseOptim, learningRate: 5e-4, warmupSteps: 50 },
+      trainable: 'full',
+      epochs: 40,
+      batchSize: 32,
+      earlyStoppingPatience: 5,
+      pairwiseWeight: 0,
+    },
+    sft: { optim: { ...baseOptim, learningRate: 5e-4, warmupSteps: 50 }, epochs: 10, batchSize: 32, minNormalizedScore: -1 },
+    ppo: ppoOf({ totalUpdates: 1000, batchSize: 64, miniBatchSize: 16, generation: { maxNewTokens: 64, temperature: 1.0, topK: 0, topP: 1.0 } }),
+    gate: { minValPearson: 0.3 },
+    updatesPerChunk: 20,
+  },
+} as const satisfies Record<string, RunConfig>;
+
+export type PresetName = keyof typeof PRESETS;
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/** Thrown when a configuration is inconsistent; `field` names the offending setting. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Sizes derived from a PPO config, computed once. */
+export interface PpoSizes {
+  /** Rows that contribute to one optimizer step: miniBatchSize × gradientAccumulationSteps. */
+  backwardBatchSize: number;
+  /** Optimizer steps per PPO epoch: batchSize / backwardBatchSize. */
+  optimizerStepsPerEpoch: number;
+  /** Optimizer steps per PPO update (all epochs). */
+  optimizerStepsPerUpdate: number;
+}
+
+export function derivePpoSizes(ppo: PpoConfig): PpoSizes {
+  const backwardBatchSize = ppo.miniBatchSize * ppo.gradientAccumulationSteps;
+  if (ppo.batchSize % backwardBatchSize !== 0) {
+    throw new ConfigError(
+      `ppo.batchSize (${ppo.batchSize}) must be a multiple of miniBatchSize × gradientAccumulationSteps ` +
+        `(${ppo.miniBatchSize} × ${ppo.gradientAccumulationSteps} = ${backwardBatchSize}); ` +
+        `change batchSize to ${Math.max(1, Math.round(ppo.batchSize / backwardBatchSize)) * backwardBatchSize}`,
+      'ppo.batchSize',
+    );
+  }
+  const optimizerStepsPerEpoch = ppo.batchSize / backwardBatchSize;
+  return { backwardBatchSize, optimizerStepsPerEpoch, optimizerStepsPerUpdate: optimizerStepsPerEpoch * ppo.ppoEpochs };
+}
+
+/** Checks a model config; throws ConfigError naming the field. */
+export function validateModelConfig(m: ModelConfig, path = 'model'): void {
+  if (m.nEmbd % m.nHead !== 0) {
+    throw new ConfigError(`${path}.nEmbd (${m.nEmbd}) must be divisible by ${path}.nHead (${m.nHead})`, `${path}.nEmbd`);
+  }
+  for (const k of ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const) {
+    if (!Number.isInteger(m[k]) || m[k] <= 0) throw new ConfigError(`${path}.${k} must be a positive integer`, `${path}.${k}`);
+  }
+  if (m.lora.rank < 0 || !Number.isInteger(m.lora.rank)) {
+    throw new ConfigError(`${path}.lora.rank must be a non-negative integer`, `${path}.lora.rank`);
+  }
+}
+
+export interface RunOverrides {
+  /** Total PPO updates. */
+  maxSteps?: number;
+  /** PPO learning rate. */
+  learningRate?: number;
+  seed?: number;
+}
+
+/** A deep copy of a preset with the user's overrides applied; the preset is never mutated. */
+export function resolveRunConfig(preset: PresetName, overrides: RunOverrides = {}): RunConfig {
+  const base = PRESETS[preset];
+  if (!base) throw new ConfigError(`unknown preset '${String(preset)}'; use one of ${PRESET_NAMES.join(', ')}`, 'preset');
+  const cfg = structuredClone(base) as unknown as RunConfig;
+  if (overrides.maxSteps !== undefined) cfg.ppo.totalUpdates = overrides.maxSteps;
+  if (overrides.learningRate !== undefined) cfg.ppo.optim.learningRate = overrides.learningRate;
+  if (overrides.seed !== undefined) cfg.seed = overrides.seed;
+  validateModelConfig(cfg.policyModel, 'policyModel');
+  validateModelConfig(cfg.reward.model, 'reward.model');
+  derivePpoSizes(cfg.ppo);
+  return cfg;
+}

@@ -1,0 +1,60 @@
+/**
+ * Process configuration from the environment, read once at start-up and passed down
+ * (no module-level singleton). The TypeBox schema is the one truth: the `Env` type is
+ * derived from it, and so are the defaults. Secrets have no defaults.
+ */
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+
+export const EnvSchema = Type.Object({
+  /** Postgres connection string. Unset: the scripts start embedded Postgres and set it. */
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Temporal frontend host:port. Unset: the scripts start the dev server on this default. */
+  TEMPORAL_ADDRESS: Type.String({ default: '127.0.0.1:7233' }),
+  TEMPORAL_NAMESPACE: Type.String({ default: 'default' }),
+  /** mTLS for a real cluster: client certificate and key paths (both or neither). */
+  TEMPORAL_TLS_CERT: Type.Optional(Type.String()),
+  TEMPORAL_TLS_KEY: Type.Optional(Type.String()),
+  /** Temporal Web UI base URL, for links printed to users. */
+  TEMPORAL_UI_URL: Type.String({ default: 'http://127.0.0.1:8233' }),
+  /** Root directory of the local artifact store (datasets, checkpoints, models). */
+  ARTIFACT_ROOT: Type.String({ default: 'models' }),
+  API_HOST: Type.String({ default: '127.0.0.1' }),
+  API_PORT: Type.Integer({ default: 3000, minimum: 0, maximum: 65535 }),
+  LOG_LEVEL: Type.Union(
+    [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+    { default: 'info' },
+  ),
+  /** Force a TensorFlow.js backend: tensorflow-gpu | tensorflow | wasm | cpu. */
+  RLHF_BACKEND: Type.Optional(Type.Union([Type.Literal('tensorflow-gpu'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')])),
+});
+export type Env = Static<typeof EnvSchema>;
+
+/** Thrown when an environment variable is missing or malformed; `variable` names it. */
+export class EnvError extends Error {
+  override readonly name = 'EnvError';
+  constructor(
+    message: string,
+    readonly variable: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Parses the given environment (default: process.env) into a typed, defaulted Env. */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const known = Object.keys(EnvSchema.properties);
+  const picked: Record<string, unknown> = {};
+  for (const key of known) if (source[key] !== undefined && source[key] !== '') picked[key] = source[key];
+  const withDefaults = Value.Default(EnvSchema, Value.Convert(EnvSchema, picked));
+  const first = Value.Errors(EnvSchema, withDefaults)[0];
+  if (first) {
+    const variable = first.instancePath.replace(/^\//, '') || 'environment';
+    throw new EnvError(`invalid environment variable ${variable}: ${first.message}`, variable);
+  }
+  const env = withDefaults as Env;
+  if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
+    throw new EnvError('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together', 'TEMPORAL_TLS_CERT');
+  }
+  return env;
+}

@@ -1,0 +1,414 @@
+/**
+ * Reward model: the GPT trunk with its value head used as a scalar head, read at the LAST
+ * non-pad token of `[BOS] prompt response [EOS]` (Ouyang et al. 2022, InstructGPT §3.5;
+ * Ziegler et al. 2019). Unlike InstructGPT it regresses on scalar human scores: MSE to the
+ * score normalised to [−1, 1], plus an optional pairwise Bradley-Terry term on same-prompt
+ * pairs (Bradley & Terry 1952; InstructGPT eq. 1). The normalisation is saved with the
+ * model so predictions can be reported on the users' own scale.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { tf } from './tf';
+import type { ModelConfig, RunConfig } from './config';
+import { Rng } from './rng';
+import { GptModel } from './model';
+import type { Tokenizer } from './tokenizer';
+import { AdamW, learningRateAt } from './optimizer';
+import { mean, mse, mae, pearson, spearman } from './stats';
+import { fitScoreNormalization, normalize, denormalize, type ScoreNormalization } from './score-normalization';
+import { writeCheckpoint, readCheckpoint } from './checkpoint';
+import { encodeExample, rightPadBatch, type FeedbackExample } from './dataset';
+import { EarlyStopping, gradientStep, shuffledBatches, stepsForEpochs } from './training-loop';
+
+/** A (prompt, response) pair to score. */
+export interface PromptResponse {
+  prompt: string;
+  response: string;
+}
+
+/** Indices of two rows with the same prompt where `winner` was scored strictly higher. */
+export interface PreferencePair {
+  winner: number;
+  loser: number;
+}
+
+/** Validation metrics of a trained reward model (MSE/MAE on both scales). */
+export interface RewardMetrics {
+  /** MSE between prediction and normalised score. */
+  valMse: number;
+  /** MAE between prediction and normalised score. */
+  valMae: number;
+  /** MSE on the users' raw score scale (prediction denormalised). */
+  valMseRaw: number;
+  valMaeRaw: number;
+  /** Pearson correlation of prediction and observed score (scale-free). */
+  valPearson: number;
+  valSpearman: number;
+  /** Mean training loss of the best epoch. */
+  trainLoss: number;
+  /** Validation objective (MSE + weighted Bradley-Terry) of the best epoch. */
+  valLoss: number;
+  epochsRun: number;
+  /** 0-based epoch whose weights were kept. */
+  bestEpoch: number;
+  /** Training stopped early because `shouldStop()` returned true. */
+  stopped: boolean;
+  trainRows: number;
+  valRows: number;
+  /** Tokens (non-pad) processed by training steps per second of wall time. */
+  tokensPerSecond: number;
+  trainSeconds: number;
+}
+
+export interface RewardEpochProgress {
+  /** 0-based epoch just finished. */
+  epoch: number;
+  epochs: number;
+  trainLoss: number;
+  valLoss: number;
+  valPearson: number;
+  bestEpoch: number;
+}
+
+export interface TrainRewardModelOptions {
+  train: FeedbackExample[];
+  val: FeedbackExample[];
+  config: RunConfig;
+  tokenizer: Tokenizer;
+  /** Seeds the weight init and the batch order. */
+  rng: Rng;
+  /** Awaited once per epoch (the activity heartbeats from it). */
+  onProgress?: (p: RewardEpochProgress) => void | Promise<void>;
+  /** Checked between batches; true stops training and returns the best weights so far. */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainRewardModelResult {
+  model: RewardModel;
+  metrics: RewardMetrics;
+  normalization: ScoreNormalization;
+}
+
+/** Rows per forward pass when scoring (memory bound only; the result does not depend on it). */
+const SCORE_CHUNK = 64;
+
+/**
+ * Per-row reward = value-head output at each row's last non-pad token.
+ * Rows are right-padded, so that index is sum(mask) − 1.
+ */
+export function lastTokenRewards(values: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const T = values.shape[1];
+    const lastIdx = tf.sub(tf.sum(mask, 1), 1).toInt(); // [B]
+    const pick = tf.oneHot(lastIdx, T, 1, 0, 'float32'); // [B, T]
+    return tf.sum(tf.mul(values, pick), 1) as tf.Tensor1D; // [B]
+  });
+}
+
+/**
+ * Same-prompt pairs with strictly different scores, winner first. Rows with equal scores
+ * give no preference and are skipped.
+ */
+export function samePromptPairs(rows: readonly { prompt: string; score: number }[]): PreferencePair[] {
+  const byPrompt = new Map<string, number[]>();
+  rows.forEach((r, i) => {
+    const group = byPrompt.get(r.prompt);
+    if (group) group.push(i);
+    else byPrompt.set(r.prompt, [i]);
+  });
+  const pairs: PreferencePair[] = [];
+  for (const group of byPrompt.values()) {
+    for (let a = 0; a < group.length; a++) {
+      for (let b = a + 1; b < group.length; b++) {
+        const i = group[a];
+        const j = group[b];
+        if (rows[i].score > rows[j].score) pairs.push({ winner: i, loser: j });
+        else if (rows[j].score > rows[i].score) pairs.push({ winner: j, loser: i });
+      }
+    }
+  }
+  return pairs;
+}
+
+/**
+ * Mean Bradley-Terry loss −log σ(r_winner − r_loser) over `pairs` (InstructGPT eq. 1),
+ * written as softplus(−(r_w − r_l)) for stability. Zero when there are no pairs.
+ */
+export function bradleyTerryLoss(rewards: tf.Tensor1D, pairs: readonly PreferencePair[]): tf.Scalar {
+  return tf.tidy(() => {
+    if (pairs.length === 0) return tf.scalar(0);
+    // r_w − r_l as a signed selection matrix times r, not tf.gather: gather's gradient
+    // needs UnsortedSegmentSum, which the WASM backend lacks (see layers.ts).
+    const B = rewards.shape[0];
+    const select = new Float32Array(pairs.length * B);
+    pairs.forEach((p, k) => {
+      select[k * B + p.winner] += 1;
+      select[k * B + p.loser] -= 1;
+    });
+    const margin = tf.sum(tf.mul(tf.tensor2d(select, [pairs.length, B]), tf.expandDims(rewards, 0)), 1); // [P]
+    return tf.mean(tf.softplus(tf.neg(margin))) as tf.Scalar;
+  });
+}
+
+/** MSE to the normalised targets plus `pairwiseWeight` × Bradley-Terry on the given pairs. */
+export function rewardObjective(
+  rewards: tf.Tensor1D,
+  targets: tf.Tensor1D,
+  pairs: readonly PreferencePair[],
+  pairwiseWeight: number,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const regression = tf.mean(tf.squaredDifference(rewards, targets)) as tf.Scalar; // []
+    if (pairwiseWeight === 0 || pairs.length === 0) return regression;
+    return tf.add(regression, tf.mul(pairwiseWeight, bradleyTerryLoss(rewards, pairs))) as tf.Scalar;
+  });
+}
+
+export class RewardModel {
+  constructor(
+    readonly trunk: GptModel,
+    readonly modelConfig: ModelConfig,
+    readonly normalization: ScoreNormalization,
+  ) {}
+
+  /** Rewards [B] of already-encoded sequences (`[BOS] prompt response [EOS]` ids). Caller disposes. */
+  rewardsOf(ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
+    return tf.tidy(() => {
+      const out = this.trunk.forward(ids, mask);
+      return lastTokenRewards(out.values as tf.Tensor2D, mask);
+    });
+  }
+
+  /** Scores of encoded sequences, on the normalised scale. */
+  scoreSequences(seqs: readonly number[][], padId: number): number[] {
+    const scores: number[] = [];
+    for (let start = 0; start < seqs.length; start += SCORE_CHUNK) {
+      const chunk = seqs.slice(start, start + SCORE_CHUNK);
+      const r = tf.tidy(() => {
+        const { ids, mask } = rightPadBatch(chunk, padId);
+        return this.rewardsOf(ids as tf.Tensor2D, mask as tf.Tensor2D);
+      });
+      scores.push(...r.dataSync());
+      r.dispose();
+    }
+    return scores;
+  }
+
+  /** Scores on the normalised scale (≈ [−1, 1]). */
+  score(tok: Tokenizer, pairs: readonly PromptResponse[]): number[] {
+    const seqs = pairs.map((p) => encodeExample(tok, { ...p, score: 0 }, this.modelConfig.blockSize).ids);
+    return this.scoreSequences(seqs, tok.padId);
+  }
+
+  /** Scores mapped back to the users' raw scale. */
+  scoreRaw(tok: Tokenizer, pairs: readonly PromptResponse[]): number[] {
+    return this.score(tok, pairs).map((s) => denormalize(this.normalization, s));
+  }
+
+  dispose(): void {
+    this.trunk.dispose();
+  }
+}
+
+/** Encoded rows: token ids and the normalised target of each. */
+interface EncodedRows {
+  seqs: number[][];
+  targets: number[];
+  rows: FeedbackExample[];
+}
+
+function encodeRows(tok: Tokenizer, rows: FeedbackExample[], blockSize: number, norm: ScoreNormalization): EncodedRows {
+  return {
+    seqs: rows.map((r) => encodeExample(tok, r, blockSize).ids),
+    targets: rows.map((r) => normalize(norm, r.score)),
+    rows,
+  };
+}
+
+/** The variables `trainable` selects: every weight, or only the adapters and the scalar head. */
+function rewardTrainableVariables(trunk: GptModel, trainable: 'full' | 'lora'): tf.Variable[] {
+  const groups = trainable === 'full' ? ['base', 'lora', 'valueHead'] : ['lora', 'valueHead'];
+  return trunk
+    .namedVariables()
+    .filter((v) => groups.includes(v.group))
+    .map((v) => v.variable);
+}
+
+/** One mini-batch: padded ids/mask, targets and the same-prompt pairs inside it. */
+function batchLoss(model: RewardModel, data: EncodedRows, idx: readonly number[], padId: number, pairwiseWeight: number): tf.Scalar {
+  const pairs = pairwiseWeight > 0 ? samePromptPairs(idx.map((i) => data.rows[i])) : [];
+  const { ids, mask } = rightPadBatch(
+    idx.map((i) => data.seqs[i]),
+    padId,
+  ); // [B, T] each
+  const targets = tf.tensor1d(idx.map((i) => data.targets[i])); // [B]
+  const rewards = model.rewardsOf(ids as tf.Tensor2D, mask as tf.Tensor2D); // [B]
+  return rewardObjective(rewards, targets, pairs, pairwiseWeight);
+}
+
+interface Evaluation {
+  loss: number;
+  predictions: number[];
+}
+
+/** Validation objective over the whole set (pairs across all rows, as at training time within a batch). */
+function evaluate(model: RewardModel, data: EncodedRows, padId: number, pairwiseWeight: number): Evaluation {
+  const predictions = model.scoreSequences(data.seqs, padId);
+  const pairs = pairwiseWeight > 0 ? samePromptPairs(data.rows) : [];
+  const lossT = tf.tidy(() => rewardObjective(tf.tensor1d(predictions), tf.tensor1d(data.targets), pairs, pairwiseWeight));
+  const loss = lossT.dataSync()[0];
+  lossT.dispose();
+  return { loss, predictions };
+}
+
+function tokenCount(data: EncodedRows, idx: readonly number[]): number {
+  return idx.reduce((n, i) => n + data.seqs[i].length, 0);
+}
+
+/**
+ * Trains a reward model from scratch on `train`, early-stopping on the validation loss of
+ * `val`, and returns the best epoch's weights with validation metrics.
+ */
+export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<TrainRewardModelResult> {
+  const { train, val, config, tokenizer, rng, onProgress, shouldStop } = opts;
+  const rc = config.reward;
+  if (train.length < 2) throw new RangeError(`reward model needs at least 2 training rows, got ${train.length}`);
+  if (val.length < 2) throw new RangeError(`reward model needs at least 2 validation rows, got ${val.length}`);
+
+  const normalization = fitScoreNormalization(train.map((r) => r.score));
+  const trainData = encodeRows(tokenizer, train, rc.model.blockSize, normalization);
+  const valData = encodeRows(tokenizer, val, rc.model.blockSize, normalization);
+
+  const model = new RewardModel(GptModel.create(rc.model, rng), rc.model, normalization);
+  const vars = rewardTrainableVariables(model.trunk, rc.trainable);
+  const optimizer = new AdamW(vars, rc.optim);
+  const totalSteps = stepsForEpochs(train.length, rc.batchSize, rc.epochs);
+  const stopper = new EarlyStopping(rc.earlyStoppingPatience);
+
+  let best: { weights: Record<string, Float32Array>; trainLoss: number; valLoss: number } | null = null;
+  let step = 0;
+  let tokens = 0;
+  let epochsRun = 0;
+  let stopped = false;
+  const t0 = performance.now();
+  try {
+    for (let epoch = 0; epoch < rc.epochs && !stopped; epoch++) {
+      const losses: number[] = [];
+      for (const idx of shuffledBatches(train.length, rc.batchSize, rng)) {
+        if (shouldStop?.()) {
+          stopped = true;
+          break;
+        }
+        const lr = learningRateAt(step, totalSteps, rc.optim);
+        const { loss } = gradientStep({
+          vars,
+          optimizer,
+          lossFn: () => batchLoss(model, trainData, idx, tokenizer.padId, rc.pairwiseWeight),
+          maxGradNorm: rc.optim.maxGradNorm,
+          learningRate: lr,
+        });
+        losses.push(loss);
+        tokens += tokenCount(trainData, idx);
+        step += 1;
+      }
+      if (stopped && losses.length === 0) break;
+      epochsRun += 1;
+      const trainLoss = mean(losses);
+      const { loss: valLoss, predictions } = evaluate(model, valData, tokenizer.padId, rc.pairwiseWeight);
+      const decision = stopper.observe(epoch, valLoss);
+      if (decision.improved) best = { weights: model.trunk.getWeights(), trainLoss, valLoss };
+      await onProgress?.({
+        epoch,
+        epochs: rc.epochs,
+        trainLoss,
+        valLoss,
+        valPearson: pearson(predictions, valData.targets),
+        bestEpoch: stopper.bestEpoch,
+      });
+      if (decision.stop) break;
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  const trainSeconds = (performance.now() - t0) / 1000;
+  if (best !== null) model.trunk.setWeights(best.weights);
+
+  const { loss: valLoss, predictions } = evaluate(model, valData, tokenizer.padId, rc.pairwiseWeight);
+  const rawPredictions = predictions.map((p) => denormalize(normalization, p));
+  const rawTargets = val.map((r) => r.score);
+  const metrics: RewardMetrics = {
+    valMse: mse(predictions, valData.targets),
+    valMae: mae(predictions, valData.targets),
+    valMseRaw: mse(rawPredictions, rawTargets),
+    valMaeRaw: mae(rawPredictions, rawTargets),
+    valPearson: pearson(predictions, valData.targets),
+    valSpearman: spearman(predictions, valData.targets),
+    trainLoss: best?.trainLoss ?? NaN,
+    valLoss,
+    epochsRun,
+    bestEpoch: stopper.bestEpoch,
+    stopped,
+    trainRows: train.length,
+    valRows: val.length,
+    tokensPerSecond: trainSeconds > 0 ? tokens / trainSeconds : 0,
+    trainSeconds,
+  };
+  return { model, metrics, normalization };
+}
+
+/** File names inside a saved reward-model directory. */
+export const RewardModelFiles = {
+  weights: 'weights',
+  config: 'config.json',
+  normalization: 'normalization.json',
+  metrics: 'metrics.json',
+} as const;
+
+/** What `config.json` of a saved reward model holds. */
+interface SavedRewardConfig {
+  model: ModelConfig;
+  reward: Omit<RunConfig['reward'], 'model'>;
+}
+
+/**
+ * Writes `dir/weights/` (checkpoint format, sha256-verified), `config.json`,
+ * `normalization.json` and `metrics.json`.
+ */
+export async function saveRewardModel(
+  dir: string,
+  model: RewardModel,
+  normalization: ScoreNormalization,
+  metrics: RewardMetrics,
+  config: RunConfig,
+): Promise<void> {
+  await fs.mkdir(dir, { recursive: true });
+  const weights = model.trunk.getWeights();
+  const tensors = model.trunk.namedVariables().map(({ name, variable }) => ({ name, shape: variable.shape, data: weights[name] }));
+  await writeCheckpoint(path.join(dir, RewardModelFiles.weights), { tensors, state: { kind: 'reward-model' } });
+  const { model: modelConfig, ...reward } = config.reward;
+  const saved: SavedRewardConfig = { model: modelConfig, reward };
+  const writeJson = (name: string, value: unknown) => fs.writeFile(path.join(dir, name), JSON.stringify(value, null, 2) + '\n');
+  await writeJson(RewardModelFiles.config, saved);
+  await writeJson(RewardModelFiles.normalization, normalization);
+  await writeJson(RewardModelFiles.metrics, metrics);
+}
+
+export interface LoadedRewardModel {
+  model: RewardModel;
+  metrics: RewardMetrics;
+}
+
+/** Restores a model written by `saveRewardModel`; it scores identically to the saved one. */
+export async function loadRewardModel(dir: string): Promise<LoadedRewardModel> {
+  const readJson = async <T>(name: string): Promise<T> => JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')) as T;
+  const saved = await readJson<SavedRewardConfig>(RewardModelFiles.config);
+  const normalization = await readJson<ScoreNormalization>(RewardModelFiles.normalization);
+  const metrics = await readJson<RewardMetrics>(RewardModelFiles.metrics);
+  const checkpoint = await readCheckpoint(path.join(dir, RewardModelFiles.weights));
+  // The init seed is irrelevant: every weight is overwritten from the checkpoint.
+  const trunk = GptModel.create(saved.model, new Rng(0));
+  const weights: Record<string, Float32Array> = {};
+  for (const t of checkpoint.tensors) weights[t.name] = t.data;
+  trunk.setWeights(weights);
+  return { model: new RewardModel(trunk, saved.model, normalization), metrics };
+}

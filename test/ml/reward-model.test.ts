@@ -1,0 +1,225 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { tf } from '../../ml/tf';
+import { initBackend } from '../../ml/backend';
+import { resolveRunConfig, type RunConfig } from '../../ml/config';
+import { Rng } from '../../ml/rng';
+import { ByteTokenizer } from '../../ml/tokenizer';
+import { splitTrainVal } from '../../ml/dataset';
+import { pearson } from '../../ml/stats';
+import { makeSyntheticFeedback, trueScore } from '../../ml/synthetic-task';
+import {
+  bradleyTerryLoss,
+  lastTokenRewards,
+  loadRewardModel,
+  rewardObjective,
+  samePromptPairs,
+  saveRewardModel,
+  trainRewardModel,
+  type TrainRewardModelResult,
+} from '../../ml/reward-model';
+
+const SEED = 20240611;
+const tok = new ByteTokenizer();
+const quietLog = { log: () => undefined };
+
+beforeAll(async () => {
+  await initBackend(quietLog);
+});
+
+/** −log σ(x), computed directly for the hand check. */
+const negLogSigmoid = (x: number): number => -Math.log(1 / (1 + Math.exp(-x)));
+
+describe('Bradley-Terry pairwise loss', () => {
+  it('matches the hand-computed value on two pairs', () => {
+    // r = [1, 0, 0.5, 2]; pairs: r0 beats r1 (margin 1), r3 beats r2 (margin 1.5).
+    // −log σ(1) = 0.313261687518, −log σ(1.5) = 0.201413277982 → mean 0.257337482750.
+    const r = tf.tensor1d([1, 0, 0.5, 2]);
+    const loss = bradleyTerryLoss(r, [
+      { winner: 0, loser: 1 },
+      { winner: 3, loser: 2 },
+    ]);
+    expect(loss.dataSync()[0]).toBeCloseTo(0.25733748275, 6);
+    expect(loss.dataSync()[0]).toBeCloseTo((negLogSigmoid(1) + negLogSigmoid(1.5)) / 2, 6);
+    tf.dispose([r, loss]);
+  });
+
+  it('is zero without pairs and adds with its weight to the MSE', () => {
+    const r = tf.tensor1d([1, 0, 0.5, 2]);
+    const t = tf.tensor1d([0, 0, 0, 0]);
+    const pairs = [{ winner: 0, loser: 1 }];
+    const none = bradleyTerryLoss(r, []);
+    const mseOnly = rewardObjective(r, t, pairs, 0);
+    const both = rewardObjective(r, t, pairs, 0.5);
+    expect(none.dataSync()[0]).toBe(0);
+    expect(mseOnly.dataSync()[0]).toBeCloseTo((1 + 0 + 0.25 + 4) / 4, 6);
+    expect(both.dataSync()[0]).toBeCloseTo(5.25 / 4 + 0.5 * negLogSigmoid(1), 6);
+    tf.dispose([r, t, none, mseOnly, both]);
+  });
+
+  it('pairs only rows with the same prompt and a strictly higher score, winner first', () => {
+    const pairs = samePromptPairs([
+      { prompt: 'a', score: 1 },
+      { prompt: 'b', score: 5 },
+      { prompt: 'a', score: 3 },
+      { prompt: 'a', score: 3 },
+      { prompt: 'b', score: 2 },
+    ]);
+    expect(pairs).toEqual([
+      { winner: 2, loser: 0 },
+      { winner: 3, loser: 0 },
+      { winner: 1, loser: 4 },
+    ]);
+  });
+});
+
+describe('lastTokenRewards', () => {
+  it('reads the value at each row’s last non-pad token (right padding)', () => {
+    const values = tf.tensor2d([
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+      [9, 10, 11, 12],
+    ]);
+    const mask = tf.tensor2d([
+      [1, 1, 0, 0],
+      [1, 1, 1, 1],
+      [1, 0, 0, 0],
+    ]);
+    const r = lastTokenRewards(values, mask);
+    expect(Array.from(r.dataSync())).toEqual([2, 8, 9]);
+    tf.dispose([values, mask, r]);
+  });
+});
+
+/** quick preset, shortened so a test file stays well under two minutes on two busy cores. */
+function testConfig(epochs: number): RunConfig {
+  const cfg = resolveRunConfig('quick', { seed: SEED });
+  cfg.reward.epochs = epochs;
+  return cfg;
+}
+
+describe('trainRewardModel on the synthetic vowel-density task', () => {
+  let result: TrainRewardModelResult;
+  let valPrompts: { prompt: string; response: string }[];
+  let valTrue: number[];
+  let valObserved: number[];
+  const tensorsAtEpochEnd: number[] = [];
+  let dir: string;
+
+  beforeAll(async () => {
+    const rng = new Rng(SEED);
+    const rows = makeSyntheticFeedback(600, rng, { noiseStd: 0.1, scoreMin: 1, scoreMax: 10 });
+    const { train, val } = splitTrainVal(rows, 0.2, rng);
+    valPrompts = val.map(({ prompt, response }) => ({ prompt, response }));
+    valTrue = val.map((r) => trueScore(r.prompt, r.response));
+    valObserved = val.map((r) => r.score);
+    result = await trainRewardModel({
+      train,
+      val,
+      config: testConfig(12),
+      tokenizer: tok,
+      rng,
+      onProgress: () => {
+        tensorsAtEpochEnd.push(tf.memory().numTensors);
+      },
+    });
+    dir = await mkdtemp(path.join(tmpdir(), 'reward-model-'));
+  });
+
+  afterAll(async () => {
+    result?.model.dispose();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reaches validation Pearson ≥ 0.85 against the TRUE score (seed 20240611)', () => {
+    const predicted = result.model.score(tok, valPrompts);
+    const r = pearson(predicted, valTrue);
+    console.info(
+      `[reward-model] val Pearson vs true ${r.toFixed(3)}, vs observed ${result.metrics.valPearson.toFixed(3)}, ` +
+        `spearman ${result.metrics.valSpearman.toFixed(3)}, valMse ${result.metrics.valMse.toFixed(4)}, ` +
+        `valMaeRaw ${result.metrics.valMaeRaw.toFixed(3)}, epochs ${result.metrics.epochsRun} (best ${result.metrics.bestEpoch}), ` +
+        `${result.metrics.trainSeconds.toFixed(1)} s, ${Math.round(result.metrics.tokensPerSecond)} tokens/s`,
+    );
+    expect(r).toBeGreaterThanOrEqual(0.85);
+  });
+
+  it('reports consistent metrics on both scales', () => {
+    const m = result.metrics;
+    expect(m.valPearson).toBeGreaterThan(0.8);
+    expect(m.valSpearman).toBeGreaterThan(0.8);
+    // Raw scale is 1..10: 4.5 raw units per normalised unit, so MAE scales by 4.5 and MSE by 4.5².
+    const span = result.normalization.max - result.normalization.min;
+    expect(m.valMaeRaw).toBeCloseTo((m.valMae * span) / 2, 6);
+    expect(m.valMseRaw).toBeCloseTo((m.valMse * span * span) / 4, 6);
+    expect(m.bestEpoch).toBeGreaterThanOrEqual(0);
+    expect(m.bestEpoch).toBeLessThan(m.epochsRun);
+    expect(m.stopped).toBe(false);
+    // Raw predictions come back on the users' scale.
+    const raw = result.model.scoreRaw(tok, valPrompts);
+    expect(pearson(raw, valObserved)).toBeCloseTo(m.valPearson, 6);
+  });
+
+  it('leaks no tensor across epochs', () => {
+    expect(tensorsAtEpochEnd.length).toBe(result.metrics.epochsRun);
+    expect(new Set(tensorsAtEpochEnd).size).toBe(1);
+  });
+
+  it('save/load round trip scores bit-identically', async () => {
+    await saveRewardModel(dir, result.model, result.normalization, result.metrics, testConfig(12));
+    const loaded = await loadRewardModel(dir);
+    try {
+      expect(loaded.model.score(tok, valPrompts)).toEqual(result.model.score(tok, valPrompts));
+      expect(loaded.model.normalization).toEqual(result.normalization);
+      expect(loaded.metrics).toEqual(result.metrics);
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+});
+
+describe('trainRewardModel on pure-noise feedback', () => {
+  it('finds no signal: |validation Pearson| stays small', async () => {
+    const rng = new Rng(SEED + 1);
+    const rows = makeSyntheticFeedback(300, rng, { scoreNoiseOnly: true });
+    const { train, val } = splitTrainVal(rows, 0.2, rng);
+    const { model, metrics } = await trainRewardModel({ train, val, config: testConfig(6), tokenizer: tok, rng });
+    try {
+      console.info(`[reward-model] pure noise: val Pearson ${metrics.valPearson.toFixed(3)}`);
+      expect(Math.abs(metrics.valPearson)).toBeLessThan(0.3);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('trainRewardModel control', () => {
+  it('stops between batches when shouldStop() turns true, keeping a usable model', async () => {
+    const rng = new Rng(SEED + 2);
+    const rows = makeSyntheticFeedback(80, rng);
+    const { train, val } = splitTrainVal(rows, 0.2, rng);
+    let calls = 0;
+    const { model, metrics } = await trainRewardModel({
+      train,
+      val,
+      config: testConfig(5),
+      tokenizer: tok,
+      rng,
+      shouldStop: () => ++calls > 6, // 64 rows / batch 16 = 4 batches per epoch: stops inside epoch 2
+    });
+    try {
+      expect(metrics.stopped).toBe(true);
+      expect(metrics.epochsRun).toBe(2);
+      expect(model.score(tok, [{ prompt: 'Q1: ', response: 'aeiou' }]).every(Number.isFinite)).toBe(true);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('rejects too few rows', async () => {
+    const rows = makeSyntheticFeedback(3, new Rng(1));
+    await expect(
+      trainRewardModel({ train: rows, val: rows.slice(0, 1), config: testConfig(1), tokenizer: tok, rng: new Rng(1) }),
+    ).rejects.toThrow(/validation rows/);
+  });
+});

@@ -1,0 +1,10 @@
+/**
+ * Committed migrations in order, registered explicitly so the running process never globs
+ * the filesystem for code. Generate new ones with db/migrate-create.ts and add them here.
+ */
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261125084318_initial } from './Migration20261125084318_initial';
+
+export const migrationsList: MigrationObject[] = [
+  { name: 'Migration20261125084318_initial', class: Migration20261125084318_initial },
+];

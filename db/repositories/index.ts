@@ -1,0 +1,24 @@
+/** The repositories of one unit of work: all share the EntityManager they are built with. */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { FeedbackRepository } from './feedback-repository';
+import { PolicyVersionRepository } from './policy-version-repository';
+import { TrainingRunRepository } from './training-run-repository';
+
+export interface Repositories {
+  feedback: FeedbackRepository;
+  policyVersions: PolicyVersionRepository;
+  trainingRuns: TrainingRunRepository;
+}
+
+/** Pass a forked EntityManager (one per request / per activity). */
+export function createRepositories(em: EntityManager): Repositories {
+  return {
+    feedback: new FeedbackRepository(em),
+    policyVersions: new PolicyVersionRepository(em),
+    trainingRuns: new TrainingRunRepository(em),
+  };
+}
+
+export * from './feedback-repository';
+export * from './policy-version-repository';
+export * from './training-run-repository';

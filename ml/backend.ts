@@ -1,0 +1,138 @@
+/**
+ * TensorFlow.js backend selection.
+ *
+ * Order (fastest first): tfjs-node-gpu (CUDA) → tfjs-node (native TensorFlow) → WASM → CPU.
+ * WASM comes before CPU because it measured faster for a training step of the d=64 model on
+ * this project's machines (figures in ml/README or the engineer's report). `RLHF_BACKEND`
+ * or `opts.prefer` moves one backend to the front; if it cannot start, the default order
+ * follows and the reason is recorded.
+ *
+ * The native packages are optional dependencies: they are loaded with a dynamic import inside
+ * try/catch, and accepted only if they registered their backend with *our* tfjs-core (a copy
+ * with its own tfjs-core would leave ml/ code on a different engine).
+ *
+ * State: the chosen backend is process-global in tfjs itself, so the result is cached here
+ * and a second call returns the same info without logging again.
+ */
+import * as path from 'node:path';
+import { tf } from './tf';
+import { BackendError } from './errors';
+
+export const BackendNames = {
+  tensorflowGpu: 'tensorflow-gpu',
+  tensorflow: 'tensorflow',
+  wasm: 'wasm',
+  cpu: 'cpu',
+} as const;
+export type BackendName = (typeof BackendNames)[keyof typeof BackendNames];
+
+export interface BackendInfo {
+  name: BackendName;
+  /** npm package that provides it. */
+  package: string;
+  /** Why earlier candidates were skipped (absent when the first choice worked). */
+  reason?: string;
+}
+
+export interface InitBackendOptions {
+  /** Backend to try first; overridden by nothing, defaults to RLHF_BACKEND. */
+  prefer?: string;
+  log?: (msg: string) => void;
+}
+
+interface Candidate {
+  name: BackendName;
+  package: string;
+  /** Name under which the package registers itself with tfjs-core. */
+  tfName: string;
+}
+
+const CANDIDATES: readonly Candidate[] = [
+  { name: 'tensorflow-gpu', package: '@tensorflow/tfjs-node-gpu', tfName: 'tensorflow' },
+  { name: 'tensorflow', package: '@tensorflow/tfjs-node', tfName: 'tensorflow' },
+  { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm' },
+  { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', tfName: 'cpu' },
+];
+
+const isBackendName = (s: string): s is BackendName => CANDIDATES.some((c) => c.name === s);
+
+/** The order in which backends are tried, with `prefer` (if any) moved to the front. */
+export function backendOrder(prefer?: string): BackendName[] {
+  const names = CANDIDATES.map((c) => c.name);
+  if (prefer === undefined || prefer === '') return names;
+  if (!isBackendName(prefer)) {
+    throw new BackendError(`unknown backend '${prefer}' (RLHF_BACKEND or prefer); use one of ${names.join(', ')}`);
+  }
+  return [prefer, ...names.filter((n) => n !== prefer)];
+}
+
+/** WASM under Node: single-threaded binaries, loaded from the package's own dist directory (offline). */
+async function prepareWasm(): Promise<void> {
+  const pkg = '@tensorflow/tfjs-backend-wasm';
+  const wasm = (await import(pkg)) as typeof import('@tensorflow/tfjs-backend-wasm');
+  // The package's "main" lives in dist/, next to the .wasm files.
+  const distDir = path.dirname(require.resolve(pkg));
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  wasm.setWasmPaths(distDir + path.sep);
+}
+
+/** Loads one candidate and makes it the active backend; returns null on success or the failure reason. */
+async function tryCandidate(c: Candidate): Promise<string | null> {
+  try {
+    if (c.name === 'wasm') await prepareWasm();
+    else if (c.name !== 'cpu') await import(c.package); // native packages register on import
+  } catch (err) {
+    return `${c.package} not loadable (${(err as Error).message.split('\n')[0]})`;
+  }
+  if (tf.findBackendFactory(c.tfName) === null) {
+    return `${c.package} loaded but registered '${c.tfName}' with another tfjs-core copy`;
+  }
+  try {
+    const ok = await tf.setBackend(c.tfName);
+    if (!ok) return `${c.package}: backend '${c.tfName}' failed to initialise`;
+    await tf.ready();
+  } catch (err) {
+    return `${c.package}: ${(err as Error).message.split('\n')[0]}`;
+  }
+  return null;
+}
+
+async function selectBackend(order: readonly BackendName[]): Promise<BackendInfo> {
+  const failures: string[] = [];
+  for (const name of order) {
+    const c = CANDIDATES.find((x) => x.name === name)!;
+    const failure = await tryCandidate(c);
+    if (failure === null) {
+      return failures.length === 0 ? { name, package: c.package } : { name, package: c.package, reason: failures.join('; ') };
+    }
+    failures.push(failure);
+  }
+  throw new BackendError(`no TensorFlow.js backend could start: ${failures.join('; ')}`, failures);
+}
+
+let chosen: Promise<BackendInfo> | null = null;
+
+/**
+ * Picks and activates the fastest available backend. Idempotent: later calls return the first
+ * call's result (options are ignored then) and do not log again.
+ */
+export function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo> {
+  if (chosen !== null) return chosen;
+  const log = opts.log ?? ((msg: string) => console.info(msg));
+  let order: BackendName[];
+  try {
+    order = backendOrder(opts.prefer ?? process.env.RLHF_BACKEND);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const attempt = selectBackend(order).then((info) => {
+    log(`[ml] TensorFlow.js backend: ${info.name} (${info.package})` + (info.reason ? `; skipped: ${info.reason}` : ''));
+    return info;
+  });
+  // A failed attempt is not cached, so a caller may retry (e.g. after fixing RLHF_BACKEND).
+  chosen = attempt.catch((err: unknown) => {
+    chosen = null;
+    throw err;
+  });
+  return chosen;
+}

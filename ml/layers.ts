@@ -1,0 +1,136 @@
+/**
+ * Functional building blocks for the transformer, written as plain tfjs-core ops (no
+ * tfjs-layers). Three of them carry hand-written gradients because of WASM-backend facts
+ * measured on tfjs 4.22:
+ *  - the transposed matMuls that autodiff emits for a matMul's backward pass run at 1-2
+ *    GFLOP/s on WASM against ~30 for a plain one, so `dense` and `batchMatMul` transpose
+ *    explicitly (tf.transpose, then an untransposed matMul) in their gradients;
+ *  - WASM has no UnsortedSegmentSum kernel, so the autodiff gradient of `gather` throws;
+ *    `embeddingLookup` computes its table gradient as one-hot(ids)ᵀ · dy instead;
+ *  - the gradient of `bandPart` throws on 2-D input, so the causal mask is a constant.
+ * Each custom gradient is checked against autodiff of plain ops in test/ml/layers.test.ts.
+ */
+import { tf } from './tf';
+import type { Tensor, Tensor2D } from './tf';
+
+/** Transposes the last two axes of a rank ≥ 2 tensor. */
+function swapLastTwo(t: Tensor): Tensor {
+  const perm = t.shape.map((_, i) => i);
+  const r = perm.length;
+  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+  return tf.transpose(t, perm);
+}
+
+/** y = x·W (+ b) on 2-D input, with a gradient that uses explicit transposes. */
+const matMul2dWithBias = tf.customGrad((x, w, b, save) => {
+  const x2 = x as Tensor2D; // [N, In]
+  const w2 = w as Tensor2D; // [In, Out]
+  (save as tf.GradSaveFunc)([x2, w2]);
+  return {
+    value: tf.add(tf.matMul(x2, w2), b as Tensor), // [N, Out]
+    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      const [xs, ws] = saved as [Tensor2D, Tensor2D];
+      const dy2 = dy as Tensor2D; // [N, Out]
+      return [
+        tf.matMul(dy2, tf.transpose(ws)), // dx [N, In]
+        tf.matMul(tf.transpose(xs), dy2), // dW [In, Out]
+        tf.sum(dy2, 0), // db [Out]
+      ];
+    },
+  };
+});
+
+const matMul2dNoBias = tf.customGrad((x, w, save) => {
+  const x2 = x as Tensor2D; // [N, In]
+  const w2 = w as Tensor2D; // [In, Out]
+  (save as tf.GradSaveFunc)([x2, w2]);
+  return {
+    value: tf.matMul(x2, w2), // [N, Out]
+    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      const [xs, ws] = saved as [Tensor2D, Tensor2D];
+      const dy2 = dy as Tensor2D;
+      return [tf.matMul(dy2, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy2)];
+    },
+  };
+});
+
+/**
+ * Affine layer y = x·W + b over the last axis.
+ * x [..., In], W [In, Out], b [Out] → [..., Out].
+ */
+export function dense<T extends Tensor>(x: T, w: Tensor2D, b?: Tensor): T {
+  const [inDim, outDim] = w.shape;
+  const lead = x.shape.slice(0, -1);
+  const x2 = tf.reshape(x, [-1, inDim]); // [N, In]
+  const y2 = b === undefined ? matMul2dNoBias(x2, w) : matMul2dWithBias(x2, w, b); // [N, Out]
+  return tf.reshape(y2, [...lead, outDim]) as T;
+}
+
+/**
+ * Batched a·b over the last two axes (same batch shape, no broadcasting), with explicit
+ * transposes in the gradient: dA = dY·Bᵀ, dB = Aᵀ·dY.
+ * a [..., M, K], b [..., K, N] → [..., M, N].
+ */
+export const batchMatMul = tf.customGrad((a, b, save) => {
+  (save as tf.GradSaveFunc)([a as Tensor, b as Tensor]);
+  return {
+    value: tf.matMul(a as Tensor, b as Tensor),
+    gradFunc: (dy: Tensor, saved: Tensor[]) => {
+      const [as, bs] = saved;
+      return [tf.matMul(dy, swapLastTwo(bs)), tf.matMul(swapLastTwo(as), dy)];
+    },
+  };
+}) as (a: Tensor, b: Tensor) => Tensor;
+
+/**
+ * Row lookup table[ids]. table [V, C], ids int32 of any shape S → [...S, C].
+ * Gradient for the table: one-hot(ids)ᵀ [V, N] · dy [N, C], which works on every backend
+ * (WASM lacks the UnsortedSegmentSum kernel that gather's own gradient needs). The ids get
+ * no gradient (they are integers).
+ */
+export function embeddingLookup(table: Tensor2D, ids: Tensor): Tensor {
+  const [vocab, width] = table.shape;
+  const flatIds = tf.cast(tf.reshape(ids, [-1]), 'int32'); // [N]
+  const lookup = tf.customGrad((t, save) => {
+    (save as tf.GradSaveFunc)([flatIds]);
+    return {
+      value: tf.gather(t as Tensor2D, flatIds), // [N, C]
+      gradFunc: (dy: Tensor, saved: Tensor[]) => {
+        const oneHotT = tf.transpose(tf.oneHot(saved[0] as tf.Tensor1D, vocab, 1, 0, 'float32')); // [V, N]
+        return [tf.matMul(oneHotT, dy as Tensor2D)]; // [V, C]
+      },
+    };
+  });
+  return tf.reshape(lookup(table), [...ids.shape, width]);
+}
+
+/**
+ * Layer normalisation over the last axis (Ba et al. 2016), as GPT-2: biased variance, eps inside sqrt.
+ * x [..., C], gamma [C], beta [C] → [..., C].
+ */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  const axis = x.rank - 1;
+  const mean = tf.mean(x, axis, true); // [..., 1]
+  const centered = tf.sub(x, mean); // [..., C]
+  const variance = tf.mean(tf.square(centered), axis, true); // [..., 1]
+  const normed = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
+  return tf.add(tf.mul(normed, gamma), beta);
+}
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** GELU, tanh approximation (Hendrycks & Gimpel 2016; GPT-2's gelu_new): 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+export function gelu(x: Tensor): Tensor {
+  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), SQRT_2_OVER_PI);
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+/**
+ * Constant lower-triangular mask [T, T]: 1 where key j ≤ query i (may attend), 0 above the
+ * diagonal. Built from a typed array, not bandPart (whose gradient throws on 2-D input).
+ */
+export function causalMask(t: number): Tensor2D {
+  const data = new Float32Array(t * t);
+  for (let i = 0; i < t; i++) for (let j = 0; j <= i; j++) data[i * t + j] = 1;
+  return tf.tensor2d(data, [t, t]);
+}

@@ -1,0 +1,75 @@
+/**
+ * Services for the demo: reuses DATABASE_URL / TEMPORAL_ADDRESS when they are set and reachable, otherwise
+ * starts embedded Postgres and the Temporal dev server (persistent data under data/), and picks a free port
+ * for the API. Returns the environment the API and workers need.
+ */
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { loadEnv } from '../common/env';
+
+const run = promisify(execFile);
+
+export interface Services {
+  env: Record<string, string>;
+}
+
+async function freePort(preferred: number): Promise<number> {
+  const tryPort = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(port, '127.0.0.1', () => {
+        const addr = srv.address();
+        const chosen = typeof addr === 'object' && addr ? addr.port : port;
+        srv.close(() => resolve(chosen));
+      });
+    });
+  try {
+    return await tryPort(preferred);
+  } catch {
+    return tryPort(0);
+  }
+}
+
+async function startPostgres(root: string): Promise<string> {
+  if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+  console.log('starting Postgres (embedded, data/postgres)…');
+  const { stdout } = await run(process.execPath, [path.join(root, 'node_modules/tsx/dist/cli.mjs'), 'scripts/services/postgres.ts', 'start', '--dir', 'data/postgres', '--port', '54329'], {
+    cwd: root,
+    maxBuffer: 16 << 20,
+  });
+  const url = stdout.trim().split('\n').pop() ?? '';
+  if (!url.startsWith('postgres')) throw new Error(`scripts/services/postgres.ts printed no DATABASE_URL: ${stdout}`);
+  return url;
+}
+
+async function startTemporal(root: string): Promise<string> {
+  console.log('starting the Temporal dev server (data/temporal; the first run builds the CLI, ~4 min)…');
+  const { stdout } = await run('bash', ['temporal/start-dev.sh', '--data-dir', 'data/temporal'], {
+    cwd: root,
+    env: process.env,
+    maxBuffer: 16 << 20,
+  });
+  const line = stdout.split('\n').find((l) => l.startsWith('TEMPORAL_ADDRESS='));
+  if (!line) throw new Error(`temporal/start-dev.sh printed no TEMPORAL_ADDRESS: ${stdout}`);
+  return line.slice('TEMPORAL_ADDRESS='.length).trim();
+}
+
+export async function startServices(root: string): Promise<Services> {
+  const base = loadEnv();
+  const [databaseUrl, temporalAddress] = await Promise.all([startPostgres(root), startTemporal(root)]);
+  const apiPort = await freePort(base.API_PORT);
+  return {
+    env: {
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_NAMESPACE: base.TEMPORAL_NAMESPACE,
+      TEMPORAL_UI_URL: base.TEMPORAL_UI_URL,
+      ARTIFACT_ROOT: path.resolve(root, base.ARTIFACT_ROOT),
+      API_HOST: base.API_HOST,
+      API_PORT: String(apiPort),
+    },
+  };
+}

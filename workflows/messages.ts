@@ -23,6 +23,83 @@ export interface TrainPolicyInput {
   seed?: number;
   /** Optional Hugging Face base-model directory (issue 7). */
   baseModelDir?: string;
+  /**
+   * A JSON patch deep-merged into the resolved preset (objects merge, everything else
+   * replaces), e.g. `{ policyModel: { nLayer: 1 } }`. For tests and experts; the
+   * resolveConfig activity validates the result and rejects unknown fields.
+   */
+  configPatch?: ConfigPatch;
+  /** PPO chunks per workflow execution before continue-as-new (default 20); keeps history small. */
+  chunksPerExecution?: number;
+  /** State carried across continue-as-new. Set only by the workflow itself. */
+  continuation?: RunContinuation;
+}
+
+/** A JSON object patch (see TrainPolicyInput.configPatch). */
+export interface ConfigPatch {
+  [key: string]: ConfigPatchValue;
+}
+export type ConfigPatchValue = string | number | boolean | null | ConfigPatchValue[] | ConfigPatch;
+
+/**
+ * Failure `type`s the activities and the workflow throw as ApplicationFailure. Bad data or
+ * config is non-retryable (retrying cannot fix it); anything else is retried.
+ */
+export const TrainingFailureTypes = {
+  /** The resolved run configuration is inconsistent (ConfigError from ml/config). */
+  invalidConfig: 'InvalidConfig',
+  /** Fewer feedback rows than the minimum, or a row with an unusable score. */
+  invalidFeedback: 'InvalidFeedback',
+  /** The reward model's validation Pearson is below the configured threshold. */
+  qualityGateFailed: 'QualityGateFailed',
+  /** An artifact the step needs (dataset, reward model, checkpoint) is missing or corrupt. */
+  missingArtifact: 'MissingArtifact',
+  /** PPO produced a non-finite metric; a retry from the same checkpoint would repeat it. */
+  trainingDiverged: 'TrainingDiverged',
+} as const;
+export type TrainingFailureType = (typeof TrainingFailureTypes)[keyof typeof TrainingFailureTypes];
+/** Types a retry policy must not retry. */
+export const NON_RETRYABLE_FAILURE_TYPES: readonly TrainingFailureType[] = Object.values(TrainingFailureTypes);
+
+/** What the run's data preparation measured; small numbers only. */
+export interface DatasetSummary {
+  feedbackCount: number;
+  scoreMean: number;
+  scoreStd: number;
+  trainCount: number;
+  valCount: number;
+}
+
+/** Everything a continued execution needs to pick up where the previous one stopped. */
+export interface RunContinuation {
+  /** Workflow time (ms since epoch) when the first execution started. */
+  startedAtMs: number;
+  /** Artifact-store key of the resolved RunConfig JSON. */
+  configRef: string;
+  totalUpdates: number;
+  updatesPerChunk: number;
+  dataset: DatasetSummary;
+  /** Artifact-store keys of the training and validation rows (JSONL). */
+  trainRef: string;
+  valRef: string;
+  rewardModelRef: string;
+  rewardModel: RunProgress['rewardModel'];
+  /** Artifact-store key of the SFT-initialised policy. */
+  policyInitRef: string;
+  lastCheckpoint: CheckpointInfo | null;
+  /** Measured workflow-time duration (ms) and update count of each PPO chunk so far. */
+  chunkTimings: ChunkTiming[];
+  latestMetrics: Partial<UpdateMetrics> | null;
+  klCoef: number | null;
+  klTarget: number | null;
+  /** A setKl request not yet handed to a chunk. */
+  pendingKl: SetKlArgs | null;
+  paused: boolean;
+}
+
+export interface ChunkTiming {
+  updates: number;
+  durationMs: number;
 }
 
 export interface CheckpointInfo {

@@ -1,0 +1,251 @@
+/**
+ * Data activities (CPU queue): resolve the run config, load and split feedback, save the
+ * trained policy as a version, and keep the run record's status. Each uses its own forked
+ * EntityManager; only artifact-store keys and small numbers cross Temporal payloads.
+ */
+import { log as temporalLog } from '@temporalio/activity';
+import { resolveRunConfig, validateModelConfig, derivePpoSizes, type PresetName, type RunConfig } from '../ml/config';
+import { splitTrainVal, type FeedbackExample } from '../ml/dataset';
+import { Rng } from '../ml/rng';
+import { mean, std } from '../ml/stats';
+import { FeedbackRepository } from '../db/repositories/feedback-repository';
+import { PolicyVersionRepository, versionLabel } from '../db/repositories/policy-version-repository';
+import { TrainingRunRepository } from '../db/repositories/training-run-repository';
+import type { PolicyVersion, TrainingRunStatus } from '../db/entities';
+import { policyKey, runKey } from '../storage/artifact-store';
+import type { ConfigPatch, DatasetSummary, RunProgress } from '../workflows/messages';
+import type { UpdateMetrics } from '../common/names';
+import { applyConfigPatch } from './config-patch';
+import { ACTIVITY_DEFAULTS, type ActivityDeps } from './deps';
+import { classified, invalidConfig, invalidFeedback } from './errors';
+import { readJsonl, writeJsonl } from './jsonl';
+
+export interface ResolveConfigInput {
+  runId: string;
+  preset: string;
+  maxSteps?: number;
+  learningRate?: number;
+  seed?: number;
+  configPatch?: ConfigPatch;
+}
+
+/** The numbers the workflow orchestrates by; the full config stays in the store. */
+export interface RunPlan {
+  configRef: string;
+  totalUpdates: number;
+  updatesPerChunk: number;
+  minValPearson: number;
+  klCoef: number;
+  klTarget: number;
+}
+
+export interface LoadFeedbackResult {
+  datasetRef: string;
+  count: number;
+  scoreMean: number;
+  scoreStd: number;
+}
+
+export interface SplitDatasetResult {
+  trainRef: string;
+  valRef: string;
+  trainCount: number;
+  valCount: number;
+}
+
+export interface SavePolicyInput {
+  runId: string;
+  agentId: string;
+  configRef: string;
+  /** Run-scoped key of the exported final policy (exportPolicy). */
+  policyRef: string;
+  rewardModelRef: string;
+  dataset: DatasetSummary;
+  trainingSteps: number;
+  rewardModel: RunProgress['rewardModel'];
+  latestMetrics: Partial<UpdateMetrics> | null;
+  /** Mean and std of the final policy's reward on held-out prompts (exportPolicy). */
+  rewardMean: number;
+  rewardStd: number;
+}
+
+export interface SavedPolicy {
+  policyId: string;
+  version: string;
+  modelPath: string;
+  rewardModelPath: string;
+  rewardMean: number;
+  rewardStd: number;
+}
+
+export interface SetRunStatusInput {
+  runId: string;
+  status: TrainingRunStatus;
+  error?: string;
+}
+
+/** Store keys of one run's working data, spelled once. */
+export const runArtifacts = {
+  config: (runId: string) => runKey(runId, 'config.json'),
+  dataset: (runId: string) => runKey(runId, 'dataset', 'feedback.jsonl'),
+  train: (runId: string) => runKey(runId, 'dataset', 'train.jsonl'),
+  val: (runId: string) => runKey(runId, 'dataset', 'val.jsonl'),
+  rewardModel: (runId: string) => runKey(runId, 'reward_model'),
+  sftPolicy: (runId: string) => runKey(runId, 'sft'),
+  checkpoints: (runId: string) => runKey(runId, 'checkpoints'),
+  checkpoint: (runId: string, update: number) => runKey(runId, 'checkpoints', `update-${String(update).padStart(6, '0')}`),
+  metrics: (runId: string, update: number) => runKey(runId, 'metrics', `update-${String(update).padStart(6, '0')}.json`),
+  finalPolicy: (runId: string) => runKey(runId, 'policy'),
+};
+
+/** Resolves preset + overrides + patch into a validated RunConfig. Throws InvalidConfig. */
+export function buildRunConfig(input: ResolveConfigInput): RunConfig {
+  try {
+    const base = resolveRunConfig(input.preset as PresetName, {
+      maxSteps: input.maxSteps,
+      learningRate: input.learningRate,
+      seed: input.seed,
+    });
+    const cfg = applyConfigPatch(base, input.configPatch);
+    validateModelConfig(cfg.policyModel, 'policyModel');
+    validateModelConfig(cfg.reward.model, 'reward.model');
+    derivePpoSizes(cfg.ppo);
+    for (const [field, value] of [['ppo.totalUpdates', cfg.ppo.totalUpdates], ['updatesPerChunk', cfg.updatesPerChunk]] as const) {
+      if (!Number.isInteger(value) || value < 1) throw invalidConfig(`${field} must be a positive integer, got ${value}`);
+    }
+    return cfg;
+  } catch (err) {
+    if (err instanceof Error && err.name === 'ConfigError') throw invalidConfig(err.message, err);
+    throw err;
+  }
+}
+
+export function createDataActivities(deps: ActivityDeps) {
+  const { orm, store } = deps;
+  const log = deps.log ?? temporalLog;
+  const minRows = deps.minFeedbackRows ?? ACTIVITY_DEFAULTS.minFeedbackRows;
+
+  return {
+    /** Resolves and stores the run's config; returns the plan the workflow needs. */
+    async resolveConfig(input: ResolveConfigInput): Promise<RunPlan> {
+      const cfg = buildRunConfig(input);
+      const configRef = runArtifacts.config(input.runId);
+      await store.writeJson(configRef, cfg);
+      return {
+        configRef,
+        totalUpdates: cfg.ppo.totalUpdates,
+        updatesPerChunk: cfg.updatesPerChunk,
+        minValPearson: cfg.gate.minValPearson,
+        klCoef: cfg.ppo.initKlCoef,
+        klTarget: cfg.ppo.klTarget,
+      };
+    },
+
+    /** Snapshots the agent's feedback as JSONL, so retries and later phases see the same rows. */
+    async loadFeedback(input: { runId: string; agentId: string }): Promise<LoadFeedbackResult> {
+      const rows = await new FeedbackRepository(orm.em.fork()).listForTraining(input.agentId);
+      if (rows.length < minRows) {
+        throw invalidFeedback(`agent ${input.agentId} has ${rows.length} feedback rows; training needs at least ${minRows}`, {
+          count: rows.length,
+          minRows,
+        });
+      }
+      const bad = rows.findIndex((r) => !Number.isFinite(r.score));
+      if (bad >= 0) throw invalidFeedback(`feedback row ${bad} has a non-finite score`, { row: bad });
+      const datasetRef = runArtifacts.dataset(input.runId);
+      await writeJsonl(store, datasetRef, rows);
+      const scores = rows.map((r) => r.score);
+      log.info('feedback loaded', { runId: input.runId, count: rows.length });
+      return { datasetRef, count: rows.length, scoreMean: mean(scores), scoreStd: std(scores) };
+    },
+
+    /** Seeded train/validation split (the seed's 80/20 by default). */
+    async splitDataset(input: { runId: string; datasetRef: string; configRef: string }): Promise<SplitDatasetResult> {
+      return classified(async () => {
+        const cfg = await store.readJson<RunConfig>(input.configRef);
+        const rows = await readJsonl<FeedbackExample>(store, input.datasetRef);
+        const { train, val } = splitTrainVal(rows, cfg.valFraction, new Rng(cfg.seed));
+        if (val.length === 0) throw invalidFeedback('too few rows for a validation split', { count: rows.length });
+        const trainRef = runArtifacts.train(input.runId);
+        const valRef = runArtifacts.val(input.runId);
+        await writeJsonl(store, trainRef, train);
+        await writeJsonl(store, valRef, val);
+        return { trainRef, valRef, trainCount: train.length, valCount: val.length };
+      });
+    },
+
+    /**
+     * Creates the PolicyVersion row (idempotent per run: a retry gets the same row and
+     * version), then copies the policy and reward model into the seed layout
+     * `{agentId}/{version}/policy/`, `reward_model/`, `training_results.json`.
+     */
+    async savePolicy(input: SavePolicyInput): Promise<SavedPolicy> {
+      return classified(async () => {
+        const repo = new PolicyVersionRepository(orm.em.fork());
+        const existing = await repo.findByRun(input.runId);
+        // The row is created only after its files are in place, so an existing row is complete.
+        if (existing) return savedPolicyOf(existing);
+        const version = versionLabel(((await repo.listByAgent(input.agentId))[0]?.versionNumber ?? 0) + 1);
+        const modelKey = policyKey(input.agentId, version, 'policy');
+        const rewardKey = policyKey(input.agentId, version, 'reward_model');
+        await replaceDir(deps, input.policyRef, modelKey);
+        await replaceDir(deps, input.rewardModelRef, rewardKey);
+        await store.writeJson(policyKey(input.agentId, version, 'training_results.json'), {
+          runId: input.runId,
+          agentId: input.agentId,
+          version,
+          config: await store.readJson<RunConfig>(input.configRef),
+          ...policyMetrics(input),
+        });
+        const row = await repo.saveForRun({
+          agentId: input.agentId,
+          trainingRunId: input.runId,
+          modelPath: store.resolve(modelKey),
+          rewardModelPath: store.resolve(rewardKey),
+          feedbackCount: input.dataset.feedbackCount,
+          rewardMean: input.rewardMean,
+          rewardStd: input.rewardStd,
+          metrics: policyMetrics(input),
+        });
+        // One active run per agent (DB index) makes a different allocation a bug worth seeing.
+        if (row.version !== version) log.warn('policy version differs from its directory', { expected: version, got: row.version });
+        log.info('policy saved', { runId: input.runId, agentId: input.agentId, version: row.version });
+        return savedPolicyOf(row);
+      });
+    },
+
+    /** Sets the run record's status (and error text for `failed`). */
+    async setRunStatus(input: SetRunStatusInput): Promise<void> {
+      await new TrainingRunRepository(orm.em.fork()).setStatus(input.runId, input.status, input.error);
+    },
+  };
+}
+
+/** The version's `metrics` JSON: what the policy list shows and training_results.json keeps. */
+function policyMetrics(input: SavePolicyInput): Record<string, unknown> {
+  return {
+    rewardMean: input.rewardMean,
+    rewardStd: input.rewardStd,
+    trainingSteps: input.trainingSteps,
+    dataset: input.dataset,
+    rewardModel: input.rewardModel,
+    ppo: input.latestMetrics,
+  };
+}
+
+function savedPolicyOf(row: PolicyVersion): SavedPolicy {
+  return {
+    policyId: row.id,
+    version: row.version,
+    modelPath: row.modelPath,
+    rewardModelPath: row.rewardModelPath,
+    rewardMean: row.rewardMean,
+    rewardStd: row.rewardStd,
+  };
+}
+
+/** Copies a directory to `toKey`, replacing what a failed earlier attempt may have left. */
+async function replaceDir(deps: ActivityDeps, fromKey: string, toKey: string): Promise<void> {
+  if (await deps.store.exists(toKey)) await deps.store.remove(toKey);
+  await deps.store.copyDir(fromKey, toKey);
+}

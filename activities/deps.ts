@@ -1,0 +1,29 @@
+/**
+ * What the activities need from their process, injected by the worker (real ORM, store)
+ * or by a test. No module-level singletons: each createActivities call owns its deps.
+ */
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { ArtifactStore } from '../storage/artifact-store';
+
+/** The subset of a logger the activities use (Temporal's activity `log` fits). */
+export interface ActivityLogger {
+  info(message: string, attrs?: Record<string, unknown>): void;
+  warn(message: string, attrs?: Record<string, unknown>): void;
+}
+
+export interface ActivityDeps {
+  orm: MikroORM;
+  store: ArtifactStore;
+  /** Defaults to Temporal's activity logger (carries the activity's context). */
+  log?: ActivityLogger;
+  /** Fewest feedback rows a run accepts (the seed's API required 10). */
+  minFeedbackRows?: number;
+  /** PPO writes a checkpoint every this many updates, and always at a chunk's end (default 1). */
+  checkpointEvery?: number;
+}
+
+/** Defaults for the optional deps, in one place. */
+export const ACTIVITY_DEFAULTS = {
+  minFeedbackRows: 10,
+  checkpointEvery: 1,
+} as const;

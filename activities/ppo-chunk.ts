@@ -1,0 +1,199 @@
+/**
+ * The PPO chunk activity: run `updates` PPO updates from the last checkpoint, writing a
+ * verified checkpoint every `checkpointEvery` updates (and at the chunk's end) and
+ * heartbeating `{update, checkpointRef}` after each.
+ *
+ * Where it starts (first that applies):
+ *   1. the heartbeat details of a previous attempt of this same activity (a retry);
+ *   2. `from`, the checkpoint the workflow last recorded;
+ *   3. the newest verified checkpoint of the run (a workflow that lost its state),
+ *      skipping, and logging, any corrupt one;
+ *   4. a fresh trainer on the SFT policy.
+ * The chunk's end is fixed by its input (`from.update + updates`), never by where a retry
+ * resumed, so a retried attempt stops exactly where the first would have.
+ */
+import { Context, CancelledFailure } from '@temporalio/activity';
+import { log as temporalLog } from '@temporalio/activity';
+import type { UpdateMetrics } from '../common/names';
+import { findLatestVerified, readCheckpoint, writeCheckpoint } from '../ml/checkpoint';
+import type { RunConfig } from '../ml/config';
+import type { FeedbackExample } from '../ml/dataset';
+import { loadPolicy } from '../ml/policy-export';
+import type { PpoCheckpoint } from '../ml/ppo-state';
+import { PpoTrainer } from '../ml/ppo-trainer';
+import type { GptModel } from '../ml/model';
+import { loadRewardModel, type RewardModel } from '../ml/reward-model';
+import type { Tokenizer } from '../ml/tokenizer';
+import type { CheckpointInfo, SetKlArgs } from '../workflows/messages';
+import { runArtifacts } from './data';
+import { ACTIVITY_DEFAULTS, type ActivityDeps, type ActivityLogger } from './deps';
+import { classified, missingArtifact } from './errors';
+import { readJsonl } from './jsonl';
+
+export interface PpoChunkInput {
+  runId: string;
+  configRef: string;
+  rewardModelRef: string;
+  /** SFT-initialised policy: the frozen weights every checkpoint of the run builds on. */
+  policyInitRef: string;
+  /** Training rows; their prompts are PPO's prompt set. */
+  trainRef: string;
+  /** Checkpoint the workflow last recorded (null before the first chunk). */
+  from: CheckpointInfo | null;
+  updates: number;
+  /** KL overrides requested by a `setKl` signal since the previous chunk. */
+  kl: SetKlArgs;
+}
+
+export interface PpoChunkOutput {
+  checkpoint: CheckpointInfo;
+  /** Metrics of the chunk's last update. */
+  metrics: UpdateMetrics;
+  klCoef: number;
+  klTarget: number;
+}
+
+/** Heartbeat details: enough for a retried attempt to resume. */
+export interface PpoHeartbeat {
+  update: number;
+  checkpointRef: string;
+}
+
+/** Errors that mean "this checkpoint cannot be read": try an older start instead. */
+const UNUSABLE_CHECKPOINT_ERRORS = new Set(['CheckpointCorruptError', 'CheckpointNotFoundError']);
+
+/** Where a chunk starts: a checkpoint (ref + update) or nothing (a fresh trainer). */
+type StartPoint = CheckpointInfo | null;
+
+export interface TrainerContext {
+  config: RunConfig;
+  trainer: PpoTrainer;
+  policy: GptModel;
+  reward: RewardModel;
+  tokenizer: Tokenizer;
+  /** Frees the trainer and the models it holds. */
+  dispose(): void;
+}
+
+/** The PPO activity and the trainer loader the policy export shares. */
+export function createPpoRuntime(deps: ActivityDeps) {
+  const { store } = deps;
+  const logger = (): ActivityLogger => deps.log ?? temporalLog;
+  const every = deps.checkpointEvery ?? ACTIVITY_DEFAULTS.checkpointEvery;
+
+  /** Builds the trainer for `input`, restored from `start` when given. */
+  async function openTrainer(input: Omit<PpoChunkInput, 'from' | 'updates' | 'kl'>, start: StartPoint): Promise<TrainerContext> {
+    const config = await store.readJson<RunConfig>(input.configRef);
+    const prompts = (await readJsonl<FeedbackExample>(store, input.trainRef)).map((r) => r.prompt);
+    const { policy, tokenizer } = await loadPolicy(store.resolve(input.policyInitRef));
+    const { model: reward } = await loadRewardModel(store.resolve(input.rewardModelRef));
+    const opts = { config, policy, reward, tokenizer, prompts, seed: config.seed };
+    try {
+      const trainer = start ? PpoTrainer.restore(opts, (await readCheckpoint(store.resolve(start.ref))) as PpoCheckpoint) : PpoTrainer.create(opts);
+      return {
+        config,
+        trainer,
+        policy,
+        reward,
+        tokenizer,
+        dispose: () => {
+          trainer.dispose();
+          policy.dispose();
+          reward.dispose();
+        },
+      };
+    } catch (err) {
+      policy.dispose();
+      reward.dispose();
+      throw err;
+    }
+  }
+
+  /** The newest checkpoint of the run whose hashes verify, or null. */
+  async function newestVerified(runId: string): Promise<StartPoint> {
+    const root = runArtifacts.checkpoints(runId);
+    if (!(await store.exists(root))) return null;
+    const found = await findLatestVerified(store.resolve(root), {
+      onSkip: (dir, reason) => logger().warn('skipping corrupt checkpoint', { dir, reason }),
+    });
+    return found ? { ref: runArtifacts.checkpoint(runId, found.update), update: found.update } : null;
+  }
+
+  /** Start candidates in priority order (see the module comment). */
+  async function startCandidates(input: PpoChunkInput, end: number): Promise<StartPoint[]> {
+    const details = Context.current().info.heartbeatDetails as PpoHeartbeat | undefined;
+    const candidates: StartPoint[] = [];
+    if (details && details.update <= end) candidates.push({ ref: details.checkpointRef, update: details.update });
+    if (input.from) candidates.push(input.from);
+    else {
+      const newest = await newestVerified(input.runId);
+      if (newest && newest.update <= end) candidates.push(newest);
+    }
+    return candidates;
+  }
+
+  /** Opens the first candidate that restores; a corrupt one is logged and skipped. */
+  async function openFirstUsable(input: PpoChunkInput, end: number): Promise<TrainerContext> {
+    for (const start of await startCandidates(input, end)) {
+      if (!start) continue;
+      try {
+        const ctx = await openTrainer(input, start);
+        logger().info('ppo chunk resuming', { runId: input.runId, fromUpdate: start.update, ref: start.ref });
+        return ctx;
+      } catch (err) {
+        if (!(err instanceof Error) || !UNUSABLE_CHECKPOINT_ERRORS.has(err.name)) throw err;
+        logger().warn('checkpoint unusable, trying an older start', { ref: start.ref, error: err.message });
+      }
+    }
+    if (input.from) throw missingArtifact(`checkpoint ${input.from.ref} (update ${input.from.update}) cannot be restored`);
+    return openTrainer(input, null);
+  }
+
+  async function saveCheckpoint(runId: string, trainer: PpoTrainer): Promise<CheckpointInfo> {
+    const update = trainer.updatesDone;
+    const ref = runArtifacts.checkpoint(runId, update);
+    await writeCheckpoint(store.resolve(ref), trainer.toCheckpoint());
+    return { ref, update };
+  }
+
+  async function ppoChunk(input: PpoChunkInput): Promise<PpoChunkOutput> {
+    return classified(async () => {
+      const activity = Context.current();
+      const end = (input.from?.update ?? 0) + input.updates;
+      const opened = await openFirstUsable(input, end);
+      const { trainer } = opened;
+      try {
+        if (input.kl.coef !== undefined || input.kl.target !== undefined) trainer.setKl(input.kl);
+        let last: CheckpointInfo | null = input.from && trainer.updatesDone === input.from.update ? input.from : null;
+        let metrics: UpdateMetrics | null = null;
+        while (trainer.updatesDone < end) {
+          metrics = await trainer.step();
+          const done = trainer.updatesDone;
+          // Training history, one JSON per update (also what a finished retry returns).
+          await store.writeJson(runArtifacts.metrics(input.runId, done), metrics);
+          if (done === end || done % every === 0 || activity.cancellationSignal.aborted) {
+            last = await saveCheckpoint(input.runId, trainer);
+            activity.heartbeat({ update: last.update, checkpointRef: last.ref } satisfies PpoHeartbeat);
+          } else {
+            activity.heartbeat(last ? ({ update: last.update, checkpointRef: last.ref } satisfies PpoHeartbeat) : undefined);
+          }
+          // The heartbeat above is what delivers a cancel; the checkpoint is already on disk.
+          if (activity.cancellationSignal.aborted) throw new CancelledFailure('ppo chunk cancelled');
+        }
+        if (!last || last.update !== end) last = await saveCheckpoint(input.runId, trainer);
+        return { checkpoint: last, metrics: metrics ?? (await lastMetrics(last, input.runId)), klCoef: trainer.klCoef, klTarget: trainer.klTarget };
+      } finally {
+        opened.dispose();
+      }
+    });
+  }
+
+  /** Metrics of a chunk that had nothing left to do (a retry after its last update). */
+  async function lastMetrics(at: CheckpointInfo, runId: string): Promise<UpdateMetrics> {
+    const key = runArtifacts.metrics(runId, at.update);
+    if (!(await store.exists(key))) throw missingArtifact(`no metrics recorded for update ${at.update}`);
+    return store.readJson<UpdateMetrics>(key);
+  }
+
+  return { ppoChunk, openTrainer };
+}

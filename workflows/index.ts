@@ -1,0 +1,2 @@
+/** Workflow entry point bundled by the workers (`workflowsPath`): every workflow function. */
+export { trainPolicyWorkflow } from './training-run';

@@ -1,0 +1,313 @@
+/**
+ * The training workflow: feedback rows in, a saved policy version out. Deterministic
+ * orchestration only; every side effect is an activity (types imported from activities/).
+ *
+ * Phases: load feedback → split → reward model → quality gate → SFT warm start → PPO in
+ * checkpointed chunks (pausable, KL adjustable, continue-as-new every N chunks) → save.
+ * On cancellation the run record becomes `cancelled` and the last checkpoint stays; on
+ * failure it becomes `failed` with the error, and the failure is rethrown.
+ */
+import {
+  ActivityCancellationType,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  ContinueAsNew,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  type ActivityOptions,
+  type RetryPolicy,
+} from '@temporalio/workflow';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import type { createActivities } from '../activities';
+import { RunPhases, SearchAttributeKeys, TaskQueues, type RunPhase } from '../common/names';
+import {
+  NON_RETRYABLE_FAILURE_TYPES,
+  TrainingFailureTypes,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setKlSignal,
+  type RunContinuation,
+  type RunProgress,
+  type SetKlArgs,
+  type TrainPolicyInput,
+  type TrainPolicyResult,
+} from './messages';
+import { estimateRemainingMs, nextChunkSize } from './progress';
+
+type Activities = ReturnType<typeof createActivities>;
+
+/** Default PPO chunks per execution before continue-as-new: ~10 history events per chunk. */
+export const DEFAULT_CHUNKS_PER_EXECUTION = 20;
+
+const retry: RetryPolicy = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [...NON_RETRYABLE_FAILURE_TYPES] };
+
+/** Data activities: short, I/O-bound, on the CPU queue. */
+const dataOptions: ActivityOptions = {
+  taskQueue: TaskQueues.cpu,
+  startToCloseTimeout: '10m',
+  retry: { ...retry, maximumAttempts: 10 },
+};
+
+/**
+ * Training activities: long, on the GPU queue, heartbeating so a dead worker is noticed
+ * within `heartbeatTimeout` and a cancel reaches them. WAIT_CANCELLATION_COMPLETED lets a
+ * cancelled chunk finish writing its checkpoint before the run is marked cancelled.
+ */
+const trainingOptions: ActivityOptions = {
+  taskQueue: TaskQueues.gpu,
+  startToCloseTimeout: '12h',
+  heartbeatTimeout: '30s',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { ...retry, maximumAttempts: 5 },
+};
+
+const data = proxyActivities<Activities>(dataOptions);
+const training = proxyActivities<Activities>(trainingOptions);
+
+const agentIdKey = defineSearchAttributeKey(SearchAttributeKeys.agentId, 'KEYWORD');
+const runPhaseKey = defineSearchAttributeKey(SearchAttributeKeys.runPhase, 'KEYWORD');
+
+/** Mutable workflow state; the progress query reads it and continue-as-new carries it. */
+interface RunState {
+  phase: RunPhase;
+  error: string | null;
+  run: Partial<RunContinuation> & Pick<RunContinuation, 'startedAtMs' | 'chunkTimings' | 'paused' | 'pendingKl'>;
+}
+
+export async function trainPolicyWorkflow(input: TrainPolicyInput): Promise<TrainPolicyResult> {
+  const state: RunState = {
+    phase: RunPhases.queued,
+    error: null,
+    run: input.continuation ?? { startedAtMs: Date.now(), chunkTimings: [], paused: false, pendingKl: null, lastCheckpoint: null },
+  };
+  installHandlers(input, state);
+  upsertSearchAttributes([{ key: agentIdKey, value: input.agentId }]);
+  try {
+    return await runPhases(input, state);
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    await recordEnd(input, state, err);
+    throw err;
+  }
+}
+
+/** Query and signal handlers, set before anything else so no early message is dropped. */
+function installHandlers(input: TrainPolicyInput, state: RunState): void {
+  setHandler(progressQuery, () => progressOf(input, state));
+  setHandler(pauseSignal, () => {
+    state.run.paused = true;
+  });
+  setHandler(resumeSignal, () => {
+    state.run.paused = false;
+  });
+  setHandler(setKlSignal, (args) => {
+    const merged = { ...state.run.pendingKl, ...args };
+    state.run.pendingKl = merged;
+    // Shown at once so the caller sees the request; confirmed by the next chunk's metrics.
+    if (args.coef !== undefined) state.run.klCoef = args.coef;
+    if (args.target !== undefined) state.run.klTarget = args.target;
+  });
+}
+
+function progressOf(input: TrainPolicyInput, state: RunState): RunProgress {
+  const run = state.run;
+  const inPpo = state.phase === RunPhases.ppo;
+  const done = run.lastCheckpoint?.update ?? 0;
+  const total = run.totalUpdates ?? 0;
+  return {
+    runId: input.runId,
+    agentId: input.agentId,
+    phase: state.phase,
+    paused: run.paused,
+    step: inPpo || state.phase === RunPhases.save || state.phase === RunPhases.completed ? done : 0,
+    total: inPpo || state.phase === RunPhases.save || state.phase === RunPhases.completed ? total : 1,
+    elapsedMs: Date.now() - run.startedAtMs,
+    etaMs: inPpo ? estimateRemainingMs(run.chunkTimings, done, total) : state.phase === RunPhases.completed ? 0 : null,
+    latestMetrics: run.latestMetrics ?? null,
+    lastCheckpoint: run.lastCheckpoint ?? null,
+    rewardModel: run.rewardModel ?? null,
+    klCoef: run.klCoef ?? null,
+    klTarget: run.klTarget ?? null,
+    error: state.error,
+  };
+}
+
+function enterPhase(state: RunState, phase: RunPhase): void {
+  state.phase = phase;
+  upsertSearchAttributes([{ key: runPhaseKey, value: phase }]);
+}
+
+async function runPhases(input: TrainPolicyInput, state: RunState): Promise<TrainPolicyResult> {
+  if (!input.continuation) await prepare(input, state);
+  const run = state.run as RunContinuation;
+  enterPhase(state, RunPhases.ppo);
+  const continued = await ppoChunks(input, state, run);
+  if (continued) return continued;
+  enterPhase(state, RunPhases.save);
+  const exported = await training.exportPolicy({ ...artifactsOf(input, run), checkpoint: requireCheckpoint(run), valRef: run.valRef });
+  const saved = await data.savePolicy({
+    runId: input.runId,
+    agentId: input.agentId,
+    configRef: run.configRef,
+    policyRef: exported.policyRef,
+    rewardModelRef: run.rewardModelRef,
+    dataset: run.dataset,
+    trainingSteps: run.totalUpdates,
+    rewardModel: run.rewardModel,
+    latestMetrics: run.latestMetrics,
+    rewardMean: exported.rewardMean,
+    rewardStd: exported.rewardStd,
+  });
+  await data.setRunStatus({ runId: input.runId, status: 'completed' });
+  enterPhase(state, RunPhases.completed);
+  return {
+    status: 'trained',
+    runId: input.runId,
+    policyId: saved.policyId,
+    version: saved.version,
+    modelPath: saved.modelPath,
+    rewardModelPath: saved.rewardModelPath,
+    feedbackCount: run.dataset.feedbackCount,
+    trainingSteps: run.totalUpdates,
+    rewardMean: saved.rewardMean,
+    rewardStd: saved.rewardStd,
+  };
+}
+
+/** Everything before PPO: config, data, reward model, gate, SFT. Runs in the first execution only. */
+async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> {
+  const { runId } = input;
+  await data.setRunStatus({ runId, status: 'running' });
+  enterPhase(state, RunPhases.loadFeedback);
+  const plan = await data.resolveConfig({
+    runId,
+    preset: input.preset,
+    maxSteps: input.maxSteps,
+    learningRate: input.learningRate,
+    seed: input.seed,
+    configPatch: input.configPatch,
+  });
+  Object.assign(state.run, { configRef: plan.configRef, totalUpdates: plan.totalUpdates, updatesPerChunk: plan.updatesPerChunk });
+  state.run.klCoef ??= plan.klCoef;
+  state.run.klTarget ??= plan.klTarget;
+  const feedback = await data.loadFeedback({ runId, agentId: input.agentId });
+
+  enterPhase(state, RunPhases.splitDataset);
+  const split = await data.splitDataset({ runId, datasetRef: feedback.datasetRef, configRef: plan.configRef });
+  state.run.dataset = {
+    feedbackCount: feedback.count,
+    scoreMean: feedback.scoreMean,
+    scoreStd: feedback.scoreStd,
+    trainCount: split.trainCount,
+    valCount: split.valCount,
+  };
+  state.run.trainRef = split.trainRef;
+  state.run.valRef = split.valRef;
+
+  enterPhase(state, RunPhases.rewardModel);
+  const reward = await training.trainRewardModel({ runId, configRef: plan.configRef, trainRef: split.trainRef, valRef: split.valRef });
+  state.run.rewardModelRef = reward.rewardModelRef;
+  state.run.rewardModel = reward.metrics;
+
+  enterPhase(state, RunPhases.qualityGate);
+  if (!(reward.metrics.valPearson >= plan.minValPearson)) {
+    throw ApplicationFailure.create({
+      type: TrainingFailureTypes.qualityGateFailed,
+      nonRetryable: true,
+      message:
+        `reward model failed the quality gate: validation Pearson ${reward.metrics.valPearson.toFixed(3)} ` +
+        `< threshold ${plan.minValPearson} (valMse ${reward.metrics.valMse.toFixed(3)}); collect more or cleaner feedback`,
+      details: [{ valPearson: reward.metrics.valPearson, threshold: plan.minValPearson }],
+    });
+  }
+
+  enterPhase(state, RunPhases.sft);
+  const sft = await training.sftWarmStart({ runId, configRef: plan.configRef, trainRef: split.trainRef });
+  state.run.policyInitRef = sft.policyInitRef;
+}
+
+/**
+ * PPO chunks until the total is reached, pausing between chunks on request. Returns the
+ * continue-as-new promise (never resolves) when this execution has run its share of chunks.
+ */
+async function ppoChunks(input: TrainPolicyInput, state: RunState, run: RunContinuation): Promise<TrainPolicyResult | undefined> {
+  const maxChunks = input.chunksPerExecution ?? DEFAULT_CHUNKS_PER_EXECUTION;
+  let chunksThisExecution = 0;
+  for (;;) {
+    const done = run.lastCheckpoint?.update ?? 0;
+    const updates = nextChunkSize(done, run.totalUpdates, run.updatesPerChunk);
+    if (updates === 0) return undefined;
+    if (chunksThisExecution >= maxChunks) {
+      // Signal handlers are synchronous, so nothing is in flight; the state carries on.
+      return await continueAsNew<typeof trainPolicyWorkflow>({ ...input, continuation: run });
+    }
+    if (run.paused) await waitWhilePaused(input, run);
+    const kl = run.pendingKl ?? {};
+    run.pendingKl = null;
+    const startedAt = Date.now();
+    const chunk = await training.ppoChunk({ ...artifactsOf(input, run), from: run.lastCheckpoint, updates, kl });
+    run.chunkTimings.push({ updates: chunk.checkpoint.update - done, durationMs: Date.now() - startedAt });
+    run.lastCheckpoint = chunk.checkpoint;
+    run.latestMetrics = chunk.metrics;
+    // A setKl that arrived during the chunk stays pending and wins over the chunk's values.
+    const pending = pendingKlOf(run);
+    if (pending?.coef === undefined) run.klCoef = chunk.klCoef;
+    if (pending?.target === undefined) run.klTarget = chunk.klTarget;
+    chunksThisExecution += 1;
+  }
+}
+
+/** Read through a call: the signal handler may have set it while the chunk ran. */
+function pendingKlOf(run: RunContinuation): SetKlArgs | null {
+  return run.pendingKl;
+}
+
+/** Pauses between chunks; the run record shows `paused` meanwhile. */
+async function waitWhilePaused(input: TrainPolicyInput, run: RunContinuation): Promise<void> {
+  await data.setRunStatus({ runId: input.runId, status: 'paused' });
+  await condition(() => !run.paused);
+  await data.setRunStatus({ runId: input.runId, status: 'running' });
+}
+
+/** The artifact keys every PPO-side activity needs. */
+function artifactsOf(input: TrainPolicyInput, run: RunContinuation) {
+  return {
+    runId: input.runId,
+    configRef: run.configRef,
+    rewardModelRef: run.rewardModelRef,
+    policyInitRef: run.policyInitRef,
+    trainRef: run.trainRef,
+  };
+}
+
+function requireCheckpoint(run: RunContinuation): NonNullable<RunContinuation['lastCheckpoint']> {
+  if (!run.lastCheckpoint) {
+    throw ApplicationFailure.create({ type: TrainingFailureTypes.missingArtifact, nonRetryable: true, message: 'PPO produced no checkpoint' });
+  }
+  return run.lastCheckpoint;
+}
+
+/** Marks the run record cancelled or failed, in a scope a cancellation cannot interrupt. */
+async function recordEnd(input: TrainPolicyInput, state: RunState, err: unknown): Promise<void> {
+  const cancelled = isCancellation(err);
+  const message = err instanceof Error ? err.message : String(err);
+  state.error = cancelled ? null : message;
+  await CancellationScope.nonCancellable(async () => {
+    enterPhase(state, cancelled ? RunPhases.cancelled : RunPhases.failed);
+    await data.setRunStatus({ runId: input.runId, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? undefined : describe(err) });
+  });
+}
+
+/** The innermost cause's message: an ActivityFailure wraps the activity's own error. */
+function describe(err: unknown): string {
+  let current: unknown = err;
+  while (current instanceof Error && current.cause instanceof Error) current = current.cause;
+  const inner = current instanceof Error ? current.message : String(current);
+  const outer = err instanceof Error ? err.message : String(err);
+  return inner === outer ? outer : `${outer}: ${inner}`;
+}

@@ -1,0 +1,197 @@
+/**
+ * PPO phase 6: `ppoEpochs` passes over the rollout batch in shuffled minibatches, with
+ * gradient accumulation, the clipped policy + value loss, TRL 0.7's ratio-threshold skip,
+ * global-norm clipping and AdamW (TRL 0.7 `PPOTrainer.train_minibatch` / `loss`).
+ */
+import { tf, type Tensor2D } from './tf';
+import type { PpoConfig, PpoSizes } from './config';
+import type { GptModel } from './model';
+import type { Rng } from './rng';
+import { clipByGlobalNorm, type AdamW } from './optimizer';
+import { clippedPolicyLoss, clippedValueLoss, entropyFromLogits, maskedMean } from './ppo-math';
+import { shiftedForward } from './ppo-forward';
+
+/** Everything one PPO update trains on; rows are rollouts. */
+export interface UpdateBatch {
+  ids: Tensor2D; // [B, T] int32
+  attentionMask: Tensor2D; // [B, T]
+  responseMask: Tensor2D; // [B, T-1]
+  oldLogprobs: Tensor2D; // [B, T-1]
+  oldValues: Tensor2D; // [B, T-1]
+  advantages: Tensor2D; // [B, T-1]
+  returns: Tensor2D; // [B, T-1]
+}
+
+export interface UpdateDeps {
+  policy: GptModel;
+  /** The trained variables (LoRA + value head), in the optimizer's order. */
+  vars: tf.Variable[];
+  optimizer: AdamW;
+  ppo: PpoConfig;
+  sizes: PpoSizes;
+  /** Sampling temperature (the log-probs are those of the sampled distribution). */
+  temperature: number;
+  /** Learning rate of the optimizer step with this run-global index. */
+  learningRateAt: (step: number) => number;
+}
+
+/** Per-minibatch statistics, averaged over every minibatch of the update. */
+export interface UpdateStats {
+  policyLoss: number;
+  valueLoss: number;
+  totalLoss: number;
+  clipFrac: number;
+  valueClipFrac: number;
+  approxKl: number;
+  ratioMean: number;
+  ratioVar: number;
+  entropy: number;
+  /** Minibatches whose gradients were dropped because the mean ratio exceeded `ratioThreshold`. */
+  skippedMinibatches: number;
+  /** Learning rate of the last optimizer step. */
+  learningRate: number;
+  /** Optimizer steps taken in this update (the schedule position advances by optimizerStepsPerUpdate regardless). */
+  optimizerSteps: number;
+}
+
+type MinibatchStats = Omit<UpdateStats, 'skippedMinibatches' | 'learningRate' | 'optimizerSteps'>;
+
+/** Rows of every batch tensor picked by `rows`. */
+function selectRows(batch: UpdateBatch, rows: number[]): UpdateBatch {
+  return tf.tidy(() => {
+    const idx = tf.tensor1d(rows, 'int32'); // [b]
+    const pick = (t: Tensor2D) => tf.gather(t, idx, 0) as Tensor2D;
+    return {
+      ids: pick(batch.ids), // [b, T]
+      attentionMask: pick(batch.attentionMask), // [b, T]
+      responseMask: pick(batch.responseMask), // [b, T-1]
+      oldLogprobs: pick(batch.oldLogprobs),
+      oldValues: pick(batch.oldValues),
+      advantages: pick(batch.advantages),
+      returns: pick(batch.returns),
+    };
+  });
+}
+
+function disposeBatch(b: UpdateBatch): void {
+  tf.dispose([b.ids, b.attentionMask, b.responseMask, b.oldLogprobs, b.oldValues, b.advantages, b.returns]);
+}
+
+/**
+ * Gradients of one minibatch's loss, L = L_clip + vfCoef·L_V (TRL 0.7), divided by the
+ * accumulation steps so the summed gradients of a backward batch are its mean.
+ * Returns one gradient per variable (zeros for a variable the loss does not reach).
+ */
+function minibatchGradients(deps: UpdateDeps, mb: UpdateBatch): { grads: tf.Tensor[]; stats: MinibatchStats } {
+  const { ppo } = deps;
+  let kept: tf.Scalar[] = [];
+  const lossFn = (): tf.Scalar => {
+    const fwd = shiftedForward(deps.policy, mb.ids, mb.attentionMask, true, deps.temperature); // [b, T-1] ×2, [b, T-1, V]
+    const pg = clippedPolicyLoss(fwd.logprobs, mb.oldLogprobs, mb.advantages, mb.responseMask, ppo.cliprange);
+    const vf = clippedValueLoss(fwd.values, mb.oldValues, mb.returns, mb.responseMask, ppo.cliprangeValue);
+    const total = tf.add(pg.loss, tf.mul(vf.loss, ppo.vfCoef)) as tf.Scalar;
+    const entropy = maskedMean(entropyFromLogits(fwd.logits), mb.responseMask) as tf.Scalar;
+    // Statistics leave the gradient scope; variableGrads disposes everything else.
+    kept = [pg.loss, vf.loss, total, pg.clipFrac, vf.clipFrac, pg.approxKl, pg.ratioMean, pg.ratioVar, entropy].map((t) =>
+      tf.keep(t),
+    );
+    return tf.div(total, ppo.gradientAccumulationSteps) as tf.Scalar;
+  };
+  const { value, grads: named } = tf.variableGrads(lossFn, deps.vars);
+  const grads = deps.vars.map((v) => named[v.name] ?? tf.zerosLike(v));
+  const [policyLoss, valueLoss, totalLoss, clipFrac, valueClipFrac, approxKl, ratioMean, ratioVar, entropy] = kept.map(
+    (t) => t.dataSync()[0],
+  );
+  tf.dispose([value, ...kept]);
+  return { grads, stats: { policyLoss, valueLoss, totalLoss, clipFrac, valueClipFrac, approxKl, ratioMean, ratioVar, entropy } };
+}
+
+/** Adds `b` into the running sum `a` (disposing both inputs); `a` null starts the sum. */
+function accumulate(a: tf.Tensor[] | null, b: tf.Tensor[]): tf.Tensor[] {
+  if (a === null) return b;
+  const sum = a.map((g, i) => tf.add(g, b[i]));
+  tf.dispose([...a, ...b]);
+  return sum;
+}
+
+/**
+ * One backward batch: its minibatches' gradients are summed (gradient accumulation) and
+ * applied in one clipped AdamW step. A minibatch whose mean ratio exceeds
+ * `ratioThreshold` contributes no gradient (TRL 0.7 zeroes its loss); if all of them are
+ * skipped, no optimizer step is taken.
+ */
+function backwardBatchStep(
+  deps: UpdateDeps,
+  batch: UpdateBatch,
+  minibatchRows: number[][],
+  learningRate: number,
+): { stats: MinibatchStats[]; skipped: number; stepped: boolean } {
+  let sum: tf.Tensor[] | null = null;
+  const stats: MinibatchStats[] = [];
+  let skipped = 0;
+  for (const rows of minibatchRows) {
+    const mb = selectRows(batch, rows);
+    const { grads, stats: s } = minibatchGradients(deps, mb);
+    disposeBatch(mb);
+    stats.push(s);
+    if (s.ratioMean > deps.ppo.ratioThreshold) {
+      skipped += 1;
+      tf.dispose(grads);
+      continue;
+    }
+    sum = accumulate(sum, grads);
+  }
+  if (sum === null) return { stats, skipped, stepped: false };
+  const clipped = clipByGlobalNorm(sum, deps.ppo.optim.maxGradNorm); // Pascanu et al. 2013
+  deps.optimizer.step(clipped.grads, learningRate);
+  tf.dispose([...sum, ...clipped.grads]);
+  return { stats, skipped, stepped: true };
+}
+
+/** Splits `xs` into consecutive chunks of `size`. */
+function chunk<T>(xs: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
+}
+
+/**
+ * Phase 6: `ppoEpochs` passes; each pass shuffles the rows with `rng` and walks backward
+ * batches of miniBatchSize × gradientAccumulationSteps rows. `firstStep` is the run-global
+ * index of this update's first optimizer step (the LR schedule's position).
+ */
+export function runPpoEpochs(deps: UpdateDeps, batch: UpdateBatch, rng: Rng, firstStep: number): UpdateStats {
+  const { ppo, sizes } = deps;
+  const batchRows = batch.ids.shape[0];
+  const all: MinibatchStats[] = [];
+  let skipped = 0;
+  let stepsTaken = 0;
+  let step = firstStep;
+  let learningRate = deps.learningRateAt(step);
+  for (let epoch = 0; epoch < ppo.ppoEpochs; epoch++) {
+    const order = rng.shuffle(Array.from({ length: batchRows }, (_, i) => i));
+    for (const backwardRows of chunk(order, sizes.backwardBatchSize)) {
+      learningRate = deps.learningRateAt(step);
+      const r = backwardBatchStep(deps, batch, chunk(backwardRows, ppo.miniBatchSize), learningRate);
+      all.push(...r.stats);
+      skipped += r.skipped;
+      if (r.stepped) stepsTaken += 1;
+      step += 1;
+    }
+  }
+  const mean = (k: keyof MinibatchStats) => all.reduce((a, s) => a + s[k], 0) / all.length;
+  return {
+    policyLoss: mean('policyLoss'),
+    valueLoss: mean('valueLoss'),
+    totalLoss: mean('totalLoss'),
+    clipFrac: mean('clipFrac'),
+    valueClipFrac: mean('valueClipFrac'),
+    approxKl: mean('approxKl'),
+    ratioMean: mean('ratioMean'),
+    ratioVar: mean('ratioVar'),
+    entropy: mean('entropy'),
+    skippedMinibatches: skipped,
+    learningRate,
+    optimizerSteps: stepsTaken,
+  };
+}

@@ -1,0 +1,216 @@
+import { sampleFromLogits, softmax, type TokenSamplingOptions } from '../../ml/filtering';
+import type { DecodeState, ForwardOptions } from '../../ml/model';
+import { Rng } from '../../ml/rng';
+import { generate, type DecodingModel, type GenerateOptions } from '../../ml/sampling';
+import { tf, type Tensor1D, type Tensor2D } from '../../ml/tf';
+
+// Vocabulary of the fake model: three ordinary tokens, then the specials.
+const BOS = 3;
+const EOS = 4;
+const PAD = 5;
+const V = 6;
+
+class FakeState implements DecodeState {
+  disposed = false;
+  constructor(
+    public last: Tensor1D, // [B] int32: the last token of each row
+    public length: number,
+  ) {}
+  dispose(): void {
+    this.last.dispose();
+    this.disposed = true;
+  }
+}
+
+/**
+ * A bigram "model": the next-token logits depend only on the last token, table[last] [V].
+ * It holds its state in a tensor so that leaks show in tf.memory(), and records its inputs.
+ */
+class FakeBigramModel implements DecodingModel {
+  prefillInputs: { ids: number[][]; mask: number[][] }[] = [];
+  fed: number[][] = [];
+  optsSeen: (ForwardOptions | undefined)[] = [];
+  states: FakeState[] = [];
+  constructor(
+    private readonly table: number[][], // [V, V]
+    readonly config?: { blockSize: number },
+    private readonly throwAtDecodeCall = -1,
+  ) {}
+
+  prefill(ids: Tensor2D, mask: Tensor2D, opts?: ForwardOptions): { logits: Tensor2D; state: DecodeState } {
+    this.prefillInputs.push({ ids: ids.arraySync(), mask: mask.arraySync() });
+    this.optsSeen.push(opts);
+    const [b, t] = ids.shape;
+    const last = tf.tidy(() => tf.reshape(tf.slice(ids, [0, t - 1], [b, 1]), [b]) as Tensor1D); // [B]
+    const state = new FakeState(last, t);
+    this.states.push(state);
+    return { logits: this.logitsFor(last), state };
+  }
+
+  decodeStep(tokens: Tensor1D, state: DecodeState, opts?: ForwardOptions): Tensor2D {
+    if (this.fed.length === this.throwAtDecodeCall) throw new Error('simulated model failure');
+    this.fed.push(Array.from(tokens.dataSync()));
+    this.optsSeen.push(opts);
+    const s = state as FakeState;
+    s.last.dispose();
+    s.last = tf.clone(tokens);
+    s.length += 1;
+    return this.logitsFor(tokens);
+  }
+
+  private logitsFor(last: Tensor1D): Tensor2D {
+    return tf.tidy(() => tf.gather(tf.tensor2d(this.table), last) as Tensor2D); // [B, V]
+  }
+}
+
+const NEG = -10;
+/** Greedy chains: BOS → 1 → 2 → EOS; 0 → 0 forever. Second-best tokens are close enough to be sampled. */
+const CHAIN_TABLE: number[][] = [
+  [3, 0, 0, NEG, 0, NEG], // after 0
+  [0, 0, 3, NEG, 0, NEG], // after 1
+  [0, 0, 0, NEG, 3, NEG], // after 2
+  [0, 3, 0, NEG, 0, NEG], // after BOS
+  [0, 0, 0, NEG, 0, NEG], // after EOS (never used)
+  [0, 0, 0, NEG, 0, NEG], // after PAD
+];
+
+const greedy: GenerateOptions = { maxNewTokens: 5, temperature: 0, topK: 0, topP: 1, eosId: EOS, padId: PAD };
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('generate (sampling loop, fake bigram model)', () => {
+  it('greedy: follows the chains, left-pads, feeds PAD to finished rows', () => {
+    const model = new FakeBigramModel(CHAIN_TABLE);
+    const out = generate(model, [[BOS], [BOS, 0]], greedy, new Rng(1));
+    expect(out.responses).toEqual([
+      [1, 2, EOS],
+      [0, 0, 0, 0, 0],
+    ]);
+    expect(out.endedWithEos).toEqual([true, false]);
+    expect(model.prefillInputs).toEqual([{ ids: [[PAD, BOS], [BOS, 0]], mask: [[0, 1], [1, 1]] }]);
+    // Four decode steps for five tokens: the last sampled token is never fed back. Row 0's EOS
+    // is fed like any token; after it the row gets PAD.
+    expect(model.fed).toEqual([
+      [1, 0],
+      [2, 0],
+      [EOS, 0],
+      [PAD, 0],
+    ]);
+  });
+
+  it('stops as soon as every row has emitted EOS', () => {
+    const model = new FakeBigramModel(CHAIN_TABLE);
+    const out = generate(model, [[BOS], [0, BOS]], { ...greedy, maxNewTokens: 20 }, new Rng(1));
+    expect(out.responses).toEqual([
+      [1, 2, EOS],
+      [1, 2, EOS],
+    ]);
+    expect(out.endedWithEos).toEqual([true, true]);
+    expect(model.fed).toHaveLength(2);
+  });
+
+  it('passes the adapters flag to prefill and every decode step (default true)', () => {
+    const model = new FakeBigramModel(CHAIN_TABLE);
+    generate(model, [[BOS]], { ...greedy, adapters: false }, new Rng(1));
+    expect(model.optsSeen.length).toBeGreaterThan(1);
+    for (const o of model.optsSeen) expect(o).toEqual({ adapters: false });
+    const model2 = new FakeBigramModel(CHAIN_TABLE);
+    generate(model2, [[BOS]], greedy, new Rng(1));
+    for (const o of model2.optsSeen) expect(o).toEqual({ adapters: true });
+  });
+
+  it('sampling follows the documented Rng order (rows in order, done rows draw nothing)', () => {
+    const opts: GenerateOptions = { maxNewTokens: 8, temperature: 1.3, topK: 3, topP: 0.95, eosId: EOS, padId: PAD };
+    const prompts = [[BOS], [BOS, 0], [BOS, 2], [0]];
+    const out = generate(new FakeBigramModel(CHAIN_TABLE), prompts, opts, new Rng(77));
+
+    // Naive reference: plain arrays, no tensors, same draw order.
+    const twin = new Rng(77);
+    const last = prompts.map((p) => p[p.length - 1]);
+    const expected: number[][] = prompts.map(() => []);
+    const done = prompts.map(() => false);
+    for (let step = 0; step < opts.maxNewTokens && !done.every(Boolean); step++) {
+      for (let b = 0; b < prompts.length; b++) {
+        if (done[b]) continue;
+        const tokenOpts: TokenSamplingOptions = opts;
+        const t = sampleFromLogits(Float32Array.from(CHAIN_TABLE[last[b]]), tokenOpts, twin);
+        expected[b].push(t);
+        last[b] = t;
+        done[b] = t === EOS;
+      }
+    }
+    expect(out.responses).toEqual(expected);
+    expect(out.endedWithEos).toEqual(done);
+    // The loop really sampled: some row left its greedy chain.
+    expect(out.responses).not.toEqual(generate(new FakeBigramModel(CHAIN_TABLE), prompts, { ...opts, temperature: 0 }, new Rng(77)).responses);
+  });
+
+  it('same seed, same responses; another seed, other responses', () => {
+    const opts: GenerateOptions = { maxNewTokens: 10, temperature: 1, topK: 0, topP: 1, eosId: EOS, padId: PAD };
+    const run = (seed: number) => generate(new FakeBigramModel(CHAIN_TABLE), [[BOS], [BOS], [0]], opts, new Rng(seed));
+    expect(run(5)).toEqual(run(5));
+    expect(run(5)).not.toEqual(run(6));
+  });
+
+  it('rows are sampled independently with the softmax frequencies', () => {
+    const opts: GenerateOptions = { maxNewTokens: 1, temperature: 1, topK: 0, topP: 1, eosId: EOS, padId: PAD };
+    const n = 3000;
+    const out = generate(new FakeBigramModel(CHAIN_TABLE), Array.from({ length: n }, () => [BOS]), opts, new Rng(3));
+    const probs = softmax(CHAIN_TABLE[BOS]);
+    const counts = new Array<number>(V).fill(0);
+    for (const r of out.responses) counts[r[0]]++;
+    for (let v = 0; v < V; v++) {
+      const se = Math.sqrt((probs[v] * (1 - probs[v])) / n);
+      expect(Math.abs(counts[v] / n - probs[v])).toBeLessThanOrEqual(4 * se + 1e-9);
+    }
+  });
+
+  it('top-k 1 and a tiny top-p give the greedy result', () => {
+    const prompts = [[BOS], [BOS, 0], [BOS, 1]];
+    const g = generate(new FakeBigramModel(CHAIN_TABLE), prompts, greedy, new Rng(1));
+    const k1 = generate(new FakeBigramModel(CHAIN_TABLE), prompts, { ...greedy, temperature: 1, topK: 1 }, new Rng(2));
+    const p0 = generate(new FakeBigramModel(CHAIN_TABLE), prompts, { ...greedy, temperature: 1, topP: 1e-6 }, new Rng(3));
+    expect(k1).toEqual(g);
+    expect(p0).toEqual(g);
+  });
+
+  it('leaves tf.memory flat and disposes the cache', () => {
+    const model = new FakeBigramModel(CHAIN_TABLE);
+    const before = tf.memory().numTensors;
+    generate(model, [[BOS], [BOS, 0]], { ...greedy, temperature: 1 }, new Rng(4));
+    expect(tf.memory().numTensors).toBe(before);
+    expect(model.states.every((s) => s.disposed)).toBe(true);
+  });
+
+  it('disposes the cache and leaks nothing when the model throws mid-generation', () => {
+    const model = new FakeBigramModel(CHAIN_TABLE, undefined, 2);
+    const before = tf.memory().numTensors;
+    expect(() => generate(model, [[BOS, 0]], greedy, new Rng(4))).toThrow('simulated model failure');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(model.states[0].disposed).toBe(true);
+  });
+
+  it('maxNewTokens 0 returns empty responses without running the model', () => {
+    const model = new FakeBigramModel(CHAIN_TABLE);
+    expect(generate(model, [[BOS], [BOS]], { ...greedy, maxNewTokens: 0 }, new Rng(1))).toEqual({
+      responses: [[], []],
+      endedWithEos: [false, false],
+    });
+    expect(model.prefillInputs).toHaveLength(0);
+  });
+
+  it('rejects empty input and prompts that leave no room in the block', () => {
+    const model = new FakeBigramModel(CHAIN_TABLE, { blockSize: 8 });
+    const bad = expect.objectContaining({ name: 'ModelInputError', argument: 'promptIds' });
+    expect(() => generate(model, [], greedy, new Rng(1))).toThrow(bad);
+    expect(() => generate(model, [[BOS], []], greedy, new Rng(1))).toThrow(bad);
+    // 4 prompt tokens + 5 new − 1 fed back = 8 positions: fits; one more does not.
+    expect(() => generate(model, [[BOS, 0, 0, 0]], greedy, new Rng(1))).not.toThrow();
+    expect(() => generate(model, [[BOS, 0, 0, 0, 0]], greedy, new Rng(1))).toThrow(bad);
+    expect(() => generate(model, [[BOS]], { ...greedy, maxNewTokens: -1 }, new Rng(1))).toThrow(
+      expect.objectContaining({ name: 'ModelInputError', argument: 'maxNewTokens' }),
+    );
+  });
+});

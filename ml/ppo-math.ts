@@ -83,6 +83,15 @@ export function klPerToken(logp: tf.Tensor, refLogp: tf.Tensor, estimator: KlEst
 }
 
 /**
+ * float32 one-hot of int32 indices, [..., depth]. Built as int32 and cast: the WASM OneHot
+ * kernel ignores the dtype argument and writes int32 bit patterns into a float32 buffer
+ * (1 reads as 1.4e-45), measured with tfjs-backend-wasm 4.22.
+ */
+export function oneHotFloat(indices: tf.Tensor, depth: number): tf.Tensor {
+  return tf.tidy(() => tf.cast(tf.oneHot(indices, depth), 'float32'));
+}
+
+/**
  * One-hot of each row's LAST masked position, [B, T]; an all-zero mask row stays all zero.
  * Position t gets weight t + 1 so argMax picks the largest masked index.
  */
@@ -92,7 +101,7 @@ export function lastMaskedPosition(mask: tf.Tensor2D): tf.Tensor2D {
     if (T === 1) return tf.clone(mask); // oneHot needs depth ≥ 2; the only position is the last
     const positions = tf.range(1, T + 1, 1, 'float32'); // [T]
     const lastIndex = tf.argMax(tf.mul(mask, positions), 1); // [B] int32
-    return tf.mul(tf.oneHot(lastIndex, T, 1, 0, 'float32'), mask) as tf.Tensor2D; // [B, T]
+    return tf.mul(oneHotFloat(lastIndex, T), mask) as tf.Tensor2D; // [B, T]
   });
 }
 
@@ -270,7 +279,7 @@ export function logprobsFromLogits(logits: tf.Tensor3D, labels: tf.Tensor2D): tf
   return tf.tidy(() => {
     const V = logits.shape[2];
     const logProbs = tf.logSoftmax(logits, -1); // [B, T, V]
-    const picked = tf.oneHot(tf.cast(labels, 'int32'), V, 1, 0, 'float32'); // [B, T, V]
+    const picked = oneHotFloat(tf.cast(labels, 'int32'), V); // [B, T, V]
     return tf.sum(tf.mul(logProbs, picked), -1) as tf.Tensor2D; // [B, T]
   });
 }

@@ -1,0 +1,30 @@
+/**
+ * CPU worker entry point: workflow tasks and the data activities (config, load, split,
+ * save, run status) on the `rlhf-cpu` queue. Run as many as you like:
+ *   npx tsx worker/cpu.ts
+ */
+import { createDataActivities } from '../activities';
+import { loadEnv } from '../common/env';
+import { TaskQueues } from '../common/names';
+import { createQueueWorker, openResources, runUntilShutdown } from './create-worker';
+
+export async function main(): Promise<void> {
+  const env = loadEnv();
+  const resources = await openResources(env);
+  const worker = await createQueueWorker({
+    connection: resources.connection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: TaskQueues.cpu,
+    activities: createDataActivities({ orm: resources.orm, store: resources.store }),
+    workflows: true,
+  });
+  console.info(`cpu worker polling ${TaskQueues.cpu} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);
+  await runUntilShutdown(worker, resources);
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

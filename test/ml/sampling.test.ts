@@ -1,8 +1,11 @@
+import type { ModelConfig } from '../../ml/config';
+import { encodePrompt } from '../../ml/dataset';
 import { sampleFromLogits, softmax, type TokenSamplingOptions } from '../../ml/filtering';
-import type { DecodeState, ForwardOptions } from '../../ml/model';
+import { GptModel, type DecodeState, type ForwardOptions } from '../../ml/model';
 import { Rng } from '../../ml/rng';
 import { generate, type DecodingModel, type GenerateOptions } from '../../ml/sampling';
 import { tf, type Tensor1D, type Tensor2D } from '../../ml/tf';
+import { ByteTokenizer } from '../../ml/tokenizer';
 
 // Vocabulary of the fake model: three ordinary tokens, then the specials.
 const BOS = 3;
@@ -212,5 +215,132 @@ describe('generate (sampling loop, fake bigram model)', () => {
     expect(() => generate(model, [[BOS]], { ...greedy, maxNewTokens: -1 }, new Rng(1))).toThrow(
       expect.objectContaining({ name: 'ModelInputError', argument: 'maxNewTokens' }),
     );
+  });
+});
+
+describe('generate with the real GptModel (cpu backend)', () => {
+  const tok = new ByteTokenizer();
+  const cfg: ModelConfig = {
+    vocabSize: tok.vocabSize,
+    blockSize: 32,
+    nLayer: 2,
+    nHead: 2,
+    nEmbd: 32,
+    dropout: 0,
+    lora: { rank: 4, alpha: 8, dropout: 0 },
+  };
+  const prompts = ['Q7: ', 'Q42: ', 'a longer prompt: '].map((p) => encodePrompt(tok, p, 24));
+  let model: GptModel;
+
+  beforeAll(() => {
+    // Larger-than-init weights (and non-zero LoRA B) so logits are far from uniform and the
+    // adapters change the output; otherwise a cache bug could hide in near-zero logits.
+    const rng = new Rng(2024);
+    model = GptModel.create(cfg, rng);
+    const w = model.getWeights();
+    for (const data of Object.values(w)) for (let i = 0; i < data.length; i++) data[i] += 0.2 * rng.normal();
+    model.setWeights(w);
+  });
+  afterAll(() => model.dispose());
+
+  /** Records the logits the cache produced at every step, as flat [B * V] copies. */
+  class RecordingModel implements DecodingModel {
+    steps: Float32Array[] = [];
+    constructor(private readonly inner: GptModel) {}
+    get config(): { blockSize: number } {
+      return this.inner.config;
+    }
+    prefill(ids: Tensor2D, mask: Tensor2D, opts?: ForwardOptions): { logits: Tensor2D; state: DecodeState } {
+      const out = this.inner.prefill(ids, mask, opts);
+      this.steps.push(Float32Array.from(out.logits.dataSync()));
+      return out;
+    }
+    decodeStep(tokens: Tensor1D, state: DecodeState, opts?: ForwardOptions): Tensor2D {
+      const logits = this.inner.decodeStep(tokens, state, opts);
+      this.steps.push(Float32Array.from(logits.dataSync()));
+      return logits;
+    }
+  }
+
+  /** Logits [L, V] of a full (unpadded, uncached) forward pass over one sequence. */
+  function fullForwardLogits(seq: number[], adapters: boolean): number[][] {
+    return tf.tidy(() => {
+      const ids = tf.tensor2d([seq], [1, seq.length], 'int32');
+      const mask = tf.ones([1, seq.length]) as Tensor2D;
+      const { logits } = model.forward(ids, mask, { adapters });
+      return (logits.arraySync() as number[][][])[0];
+    });
+  }
+
+  it.each([true, false])('cached logits equal a full recompute at every step (adapters %s)', (adapters) => {
+    const rec = new RecordingModel(model);
+    const opts: GenerateOptions = { maxNewTokens: 8, temperature: 1, topK: 0, topP: 1, eosId: tok.eosId, padId: tok.padId, adapters };
+    const out = generate(rec, prompts, opts, new Rng(9));
+    const V = tok.vocabSize;
+    let maxDiff = 0;
+    prompts.forEach((prompt, b) => {
+      const response = out.responses[b];
+      // The last sampled token was never fed, so the model saw prompt + response[:-1].
+      const full = fullForwardLogits([...prompt, ...response.slice(0, -1)], adapters);
+      response.forEach((_, j) => {
+        const cached = rec.steps[j].subarray(b * V, (b + 1) * V);
+        const reference = full[prompt.length - 1 + j];
+        for (let v = 0; v < V; v++) maxDiff = Math.max(maxDiff, Math.abs(cached[v] - reference[v]));
+      });
+    });
+    expect(maxDiff).toBeLessThan(1e-4);
+    expect(out.responses.every((r) => r.length >= 1 && r.length <= 8)).toBe(true);
+  });
+
+  it('the adapters flag changes the distribution (reference policy differs from the policy)', () => {
+    const run = (adapters: boolean): Float32Array => {
+      const rec = new RecordingModel(model);
+      generate(rec, prompts, { ...greedy, maxNewTokens: 1, eosId: tok.eosId, padId: tok.padId, adapters }, new Rng(1));
+      return rec.steps[0];
+    };
+    const on = run(true);
+    const off = run(false);
+    const maxDiff = on.reduce((m, x, i) => Math.max(m, Math.abs(x - off[i])), 0);
+    expect(maxDiff).toBeGreaterThan(0.1);
+  });
+
+  it('greedy output of a row does not depend on the other rows (left padding is invisible)', () => {
+    const opts: GenerateOptions = { ...greedy, maxNewTokens: 10, eosId: tok.eosId, padId: tok.padId };
+    const batched = generate(model, prompts, opts, new Rng(1));
+    prompts.forEach((p, b) => {
+      expect(generate(model, [p], opts, new Rng(1)).responses[0]).toEqual(batched.responses[b]);
+    });
+  });
+
+  /** Tensors a bare prefill + dispose leaves behind (0 for a leak-free model). */
+  function prefillResidue(): number {
+    const before = tf.memory().numTensors;
+    const ids = tf.tensor2d([prompts[0]], [1, prompts[0].length], 'int32');
+    const mask = tf.ones([1, prompts[0].length]) as Tensor2D;
+    const out = model.prefill(ids, mask);
+    tf.dispose([ids, mask, out.logits]);
+    out.state.dispose();
+    return tf.memory().numTensors - before;
+  }
+
+  it('is reproducible from the seed and leaks no tensor of its own', () => {
+    const opts: GenerateOptions = { maxNewTokens: 12, temperature: 0.9, topK: 40, topP: 0.95, eosId: tok.eosId, padId: tok.padId };
+    // Whatever the model itself retains per prefill is measured and allowed; generate's own
+    // tensors (padded prompts, logits, fed tokens, the cache) must all be freed.
+    const modelResidue = prefillResidue();
+    const before = tf.memory().numTensors;
+    const a = generate(model, prompts, opts, new Rng(31));
+    const b = generate(model, prompts, opts, new Rng(31));
+    const c = generate(model, prompts, opts, new Rng(32));
+    expect(tf.memory().numTensors - before).toBe(3 * modelResidue);
+    expect(a).toEqual(b);
+    expect(a.responses).not.toEqual(c.responses);
+  });
+
+  it('rejects prompts that cannot fit maxNewTokens in blockSize before running the model', () => {
+    const before = tf.memory().numTensors;
+    const opts: GenerateOptions = { ...greedy, maxNewTokens: 30, eosId: tok.eosId, padId: tok.padId };
+    expect(() => generate(model, prompts, opts, new Rng(1))).toThrow(expect.objectContaining({ name: 'ModelInputError' }));
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -56,8 +56,9 @@ export class AdamW {
     }
     this.vars = [...vars];
     this.decay = opts.decay ? [...opts.decay] : vars.map(() => true);
-    this.m = vars.map((x) => tf.variable(tf.zerosLike(x), false));
-    this.v = vars.map((x) => tf.variable(tf.zerosLike(x), false));
+    // tidy frees the zero tensors; variables are never tracked by a tidy scope, so they survive.
+    this.m = vars.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
+    this.v = vars.map((x) => tf.tidy(() => tf.variable(tf.zerosLike(x), false)));
   }
 
   /** Optimizer steps taken so far. */

@@ -96,7 +96,8 @@ export function embeddingLookup(table: Tensor2D, ids: Tensor): Tensor {
     return {
       value: tf.gather(t as Tensor2D, flatIds), // [N, C]
       gradFunc: (dy: Tensor, saved: Tensor[]) => {
-        const oneHotT = tf.transpose(tf.oneHot(saved[0] as tf.Tensor1D, vocab, 1, 0, 'float32')); // [V, N]
+        // int32 one-hot then cast: WASM's OneHot ignores the dtype argument and writes int bits.
+        const oneHotT = tf.transpose(tf.cast(tf.oneHot(saved[0] as tf.Tensor1D, vocab), 'float32')); // [V, N]
         return [tf.matMul(oneHotT, dy as Tensor2D)]; // [V, C]
       },
     };

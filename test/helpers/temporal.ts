@@ -1,0 +1,112 @@
+/**
+ * Temporal test plumbing: a TestWorkflowEnvironment on the suite's dev server
+ * (TEMPORAL_ADDRESS from scripts/test.sh), unique ids and task queues per test, the workflow
+ * bundle built once per file, and CPU + GPU workers wired to the real activities.
+ */
+import { randomBytes } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { createDataActivities, createTrainingActivities, type ActivityLogger } from '../../activities';
+import type { ArtifactStore } from '../../storage/artifact-store';
+import { WORKFLOWS_PATH } from '../../worker/create-worker';
+
+/** Connects to the running dev server; fails with a clear message when the suite's services are absent. */
+export async function connectTestEnv(): Promise<TestWorkflowEnvironment> {
+  const address = process.env.TEMPORAL_ADDRESS;
+  if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run the suite with `npm test` (scripts/test.sh starts Temporal)');
+  return TestWorkflowEnvironment.createFromExistingServer({ address, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+}
+
+/** `prefix-` + 12 random url-safe chars: ids and queue names no other test shares. */
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${randomBytes(9).toString('base64url').replace(/[^A-Za-z0-9]/g, 'x')}`;
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | null = null;
+/** The production workflow code, bundled once per test file (bundling takes seconds). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger() });
+  return bundle;
+}
+
+/** A logger that drops the bundler's and workers' chatter; warnings still reach stderr. */
+function quietLogger() {
+  const noop = () => undefined;
+  return { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop };
+}
+
+/** Activity logger that keeps test output clean. */
+export const silentActivityLog: ActivityLogger = { info: () => undefined, warn: () => undefined };
+
+export interface TestQueues {
+  cpu: string;
+  gpu: string;
+}
+
+export function uniqueQueues(): TestQueues {
+  return { cpu: uniqueId('cpu'), gpu: uniqueId('gpu') };
+}
+
+/**
+ * Runs a CPU worker (workflows + data activities) and a GPU worker (training activities)
+ * on the given queues while `fn` runs, then shuts both down.
+ */
+export async function withWorkers<T>(
+  env: TestWorkflowEnvironment,
+  deps: { orm: MikroORM; store: ArtifactStore; queues: TestQueues },
+  fn: () => Promise<T>,
+): Promise<T> {
+  const activityDeps = { orm: deps.orm, store: deps.store, log: silentActivityLog };
+  const cpu = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace,
+    taskQueue: deps.queues.cpu,
+    workflowBundle: await workflowBundle(),
+    activities: createDataActivities(activityDeps),
+  });
+  const gpu = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace,
+    taskQueue: deps.queues.gpu,
+    activities: createTrainingActivities(activityDeps),
+    maxConcurrentActivityTaskExecutions: 1,
+  });
+  return cpu.runUntil(gpu.runUntil(fn));
+}
+
+/** Polls `probe` until it returns a value (not undefined); no timing assertion, just a bound. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, limitMs = 120_000): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A run config small enough for a whole workflow in seconds on two cores: one-layer
+ * models, 4-sequence PPO batches, 4 updates in chunks of 2. The gate is open (−1) so runs
+ * on learnable feedback always reach PPO; the gate test sets its own threshold.
+ */
+export const TINY_CONFIG_PATCH = {
+  policyModel: { nLayer: 1, nHead: 1, nEmbd: 16, blockSize: 32, lora: { rank: 2, alpha: 4, dropout: 0 } },
+  reward: {
+    model: { nLayer: 1, nHead: 1, nEmbd: 16, blockSize: 32 },
+    epochs: 3,
+    batchSize: 16,
+    earlyStoppingPatience: 3,
+  },
+  sft: { epochs: 1, batchSize: 16 },
+  ppo: {
+    totalUpdates: 4,
+    batchSize: 4,
+    miniBatchSize: 4,
+    ppoEpochs: 1,
+    generation: { maxNewTokens: 6, temperature: 1, topK: 0, topP: 1 },
+  },
+  gate: { minValPearson: -1 },
+  updatesPerChunk: 2,
+};

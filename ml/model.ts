@@ -349,7 +349,9 @@ export class GptModel {
     this.checkInputs(ids, mask);
     const adapters = opts.adapters ?? true;
     const [b, t] = ids.shape;
-    const counts = Array.from(tf.tidy(() => tf.sum(mask, 1)).dataSync() as Float32Array, Math.round);
+    const countTensor = tf.sum(mask, 1); // [B] real tokens per row
+    const counts = Array.from(countTensor.dataSync() as Float32Array, Math.round);
+    countTensor.dispose();
     const out = tf.tidy(() => {
       const { hidden, present } = this.trunk(ids, positionIds(mask), causalBias(mask), adapters, null);
       const last = tf.reshape(tf.slice(hidden, [0, t - 1, 0], [b, 1, this.config.nEmbd]), [b, this.config.nEmbd]); // [B, C]

@@ -24,11 +24,16 @@ export interface TrainPolicyInput {
   /** Optional Hugging Face base-model directory (issue 7). */
   baseModelDir?: string;
   /**
-   * A JSON patch deep-merged into the resolved preset (objects merge, everything else
-   * replaces), e.g. `{ policyModel: { nLayer: 1 } }`. For tests and experts; the
+   * A JSON patch deep-merged into the resolved preset after maxSteps/learningRate/seed
+   * (objects merge, everything else replaces; the patch wins), e.g. `{ policyModel: { nLayer: 1 } }`. For tests and experts; the
    * resolveConfig activity validates the result and rejects unknown fields.
    */
   configPatch?: ConfigPatch;
+  /**
+   * Activity task queues, when not the shared TaskQueues (tests use unique ones; a deployment
+   * may dedicate a GPU pool to some agents). The workflow itself runs where it was started.
+   */
+  taskQueues?: { cpu?: string; gpu?: string };
   /** PPO chunks per workflow execution before continue-as-new (default 20); keeps history small. */
   chunksPerExecution?: number;
   /** State carried across continue-as-new. Set only by the workflow itself. */
@@ -84,8 +89,9 @@ export interface RunContinuation {
   valRef: string;
   rewardModelRef: string;
   rewardModel: RunProgress['rewardModel'];
-  /** Artifact-store key of the SFT-initialised policy. */
+  /** Artifact-store key of the SFT-initialised policy, and how its training went. */
   policyInitRef: string;
+  sft: { finalLoss: number; steps: number };
   lastCheckpoint: CheckpointInfo | null;
   /** Measured workflow-time duration (ms) and update count of each PPO chunk so far. */
   chunkTimings: ChunkTiming[];

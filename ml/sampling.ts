@@ -5,8 +5,10 @@
  * column; `prefill` runs the prompts once and returns the first next-token logits and the
  * cache, then each `decodeStep` feeds one token per row. Token choice happens on the CPU,
  * one row at a time, with our seeded Rng (`sampleFromLogits`: temperature, top-k, top-p), so
- * a run is reproducible from the Rng state and per-row sampling is exact (tfjs
- * `multinomial` on the cpu backend does not sample rows independently).
+ * a run is reproducible from the Rng state (resume replays the exact draws) and each row
+ * is drawn independently; tfjs `multinomial` offers neither (its own seed, and per-row
+ * draws on the cpu backend that this project found unreliable). At batch 16 and V = 259
+ * the CPU-side choice costs far less than one decode step.
  *
  * Rng use is part of the contract (resume relies on it): at each step rows are visited in
  * order and every row that is not done draws exactly one `rng.next()`, except with

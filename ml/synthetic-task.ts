@@ -6,7 +6,10 @@
  * characters that are vowels (a, e, i, o, u), in [0, 1]; the prompt does not enter it, so
  * PPO can raise the score on every prompt. A reward model has to count (a mean over the
  * response tokens, which one attention layer can compute), and a byte-level 2-layer model
- * with d = 32..64 and blockSize 64 fits it on CPU in about a minute.
+ * with d = 32..64 and blockSize 64 fits it on CPU in under a minute. Measured with the
+ * `quick` preset's reward model (d = 32, WASM, 2 shared cores): 300 rows, 22 s, validation
+ * Pearson 0.95 against noisy scores and 0.98 against the true score on fresh rows; on the
+ * `scoreNoiseOnly` variant the same run ends at validation Pearson −0.09.
  *
  * Each generated row draws a vowel propensity q ~ U(0, 1) and then every letter is a vowel
  * with probability q (uniform among the 5 vowels, else uniform among the 21 consonants), so

@@ -99,8 +99,10 @@ const SCORE_CHUNK = 64;
 export function lastTokenRewards(values: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {
     const T = values.shape[1];
-    const lastIdx = tf.sub(tf.sum(mask, 1), 1).toInt(); // [B]
-    const pick = tf.oneHot(lastIdx, T, 1, 0, 'float32'); // [B, T]
+    const lastIdx = tf.cast(tf.sub(tf.sum(mask, 1), 1), 'int32'); // [B]
+    // oneHot's dtype argument is ignored by the WASM kernel (int bits come back as float32),
+    // so build it as int32 and cast.
+    const pick = tf.cast(tf.oneHot(lastIdx, T), 'float32'); // [B, T]
     return tf.sum(tf.mul(values, pick), 1) as tf.Tensor1D; // [B]
   });
 }
@@ -196,7 +198,7 @@ export class RewardModel {
 
   /** Scores on the normalised scale (≈ [−1, 1]). */
   score(tok: Tokenizer, pairs: readonly PromptResponse[]): number[] {
-    const seqs = pairs.map((p) => encodeExample(tok, { ...p, score: 0 }, this.modelConfig.blockSize).ids);
+    const seqs = pairs.map((p) => encodeExample(tok, p, this.modelConfig.blockSize).ids);
     return this.scoreSequences(seqs, tok.padId);
   }
 
@@ -223,15 +225,6 @@ function encodeRows(tok: Tokenizer, rows: FeedbackExample[], blockSize: number, 
     targets: rows.map((r) => normalize(norm, r.score)),
     rows,
   };
-}
-
-/** The variables `trainable` selects: every weight, or only the adapters and the scalar head. */
-function rewardTrainableVariables(trunk: GptModel, trainable: 'full' | 'lora'): tf.Variable[] {
-  const groups = trainable === 'full' ? ['base', 'lora', 'valueHead'] : ['lora', 'valueHead'];
-  return trunk
-    .namedVariables()
-    .filter((v) => groups.includes(v.group))
-    .map((v) => v.variable);
 }
 
 /** One mini-batch: padded ids/mask, targets and the same-prompt pairs inside it. */
@@ -280,7 +273,8 @@ export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<T
   const valData = encodeRows(tokenizer, val, rc.model.blockSize, normalization);
 
   const model = new RewardModel(GptModel.create(rc.model, rng), rc.model, normalization);
-  const vars = rewardTrainableVariables(model.trunk, rc.trainable);
+  // 'full': every weight; 'lora': adapters + scalar head (GptModel.trainableVariables).
+  const vars = model.trunk.trainableVariables(rc.trainable);
   const optimizer = new AdamW(vars, rc.optim);
   const totalSteps = stepsForEpochs(train.length, rc.batchSize, rc.epochs);
   const stopper = new EarlyStopping(rc.earlyStoppingPatience);

@@ -25,7 +25,9 @@ export function maskedTokenCrossEntropy(logits: tf.Tensor3D, labels: tf.Tensor2D
   return tf.tidy(() => {
     const V = logits.shape[2];
     const logp = tf.logSoftmax(logits); // [B, L, V]
-    const picked = tf.sum(tf.mul(logp, tf.oneHot(labels, V, 1, 0, 'float32')), 2); // [B, L]
+    // int32 oneHot then cast: the WASM OneHot kernel ignores a float32 dtype argument.
+    const target = tf.cast(tf.oneHot(labels, V), 'float32'); // [B, L, V]
+    const picked = tf.sum(tf.mul(logp, target), 2); // [B, L]
     const total = tf.sum(tf.mul(tf.neg(picked), lossMask)); // []
     return tf.div(total, tf.maximum(tf.sum(lossMask), 1)) as tf.Scalar;
   });

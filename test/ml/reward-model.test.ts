@@ -19,6 +19,7 @@ import {
   trainRewardModel,
   type TrainRewardModelResult,
 } from '../../ml/reward-model';
+import { EarlyStopping, shuffledBatches } from '../../ml/training-loop';
 
 const SEED = 20240611;
 const tok = new ByteTokenizer();
@@ -43,6 +44,18 @@ describe('Bradley-Terry pairwise loss', () => {
     expect(loss.dataSync()[0]).toBeCloseTo(0.25733748275, 6);
     expect(loss.dataSync()[0]).toBeCloseTo((negLogSigmoid(1) + negLogSigmoid(1.5)) / 2, 6);
     tf.dispose([r, loss]);
+  });
+
+  it('has the analytic gradient −σ(−margin)/P on the winner and +σ(−margin)/P on the loser', () => {
+    const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+    const pairs = [
+      { winner: 0, loser: 1 },
+      { winner: 3, loser: 2 },
+    ];
+    const g = tf.grad((r: tf.Tensor) => bradleyTerryLoss(r as tf.Tensor1D, pairs))(tf.tensor1d([1, 0, 0.5, 2]));
+    const expected = [-sigmoid(-1) / 2, sigmoid(-1) / 2, sigmoid(-1.5) / 2, -sigmoid(-1.5) / 2];
+    Array.from(g.dataSync()).forEach((v, i) => expect(v).toBeCloseTo(expected[i], 6));
+    g.dispose();
   });
 
   it('is zero without pairs and adds with its weight to the MSE', () => {
@@ -89,6 +102,27 @@ describe('lastTokenRewards', () => {
     const r = lastTokenRewards(values, mask);
     expect(Array.from(r.dataSync())).toEqual([2, 8, 9]);
     tf.dispose([values, mask, r]);
+  });
+});
+
+describe('EarlyStopping and shuffledBatches (training-loop helpers)', () => {
+  it('stops after `patience` epochs without a strictly better loss and remembers the best epoch', () => {
+    const es = new EarlyStopping(2);
+    expect(es.observe(0, 1.0)).toEqual({ improved: true, stop: false });
+    expect(es.observe(1, 0.5)).toEqual({ improved: true, stop: false });
+    expect(es.observe(2, 0.5)).toEqual({ improved: false, stop: false });
+    expect(es.observe(3, Number.NaN)).toEqual({ improved: false, stop: true });
+    expect(es.bestEpoch).toBe(1);
+    expect(es.bestLoss).toBe(0.5);
+  });
+
+  it('covers every row once per epoch in a seeded order', () => {
+    const a = shuffledBatches(10, 4, new Rng(5));
+    const b = shuffledBatches(10, 4, new Rng(5));
+    expect(a).toEqual(b);
+    expect(a.map((x) => x.length)).toEqual([4, 4, 2]);
+    expect(a.flat().sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(a.flat()).not.toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 });
 

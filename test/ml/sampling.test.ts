@@ -312,27 +312,13 @@ describe('generate with the real GptModel (cpu backend)', () => {
     });
   });
 
-  /** Tensors a bare prefill + dispose leaves behind (0 for a leak-free model). */
-  function prefillResidue(): number {
-    const before = tf.memory().numTensors;
-    const ids = tf.tensor2d([prompts[0]], [1, prompts[0].length], 'int32');
-    const mask = tf.ones([1, prompts[0].length]) as Tensor2D;
-    const out = model.prefill(ids, mask);
-    tf.dispose([ids, mask, out.logits]);
-    out.state.dispose();
-    return tf.memory().numTensors - before;
-  }
-
-  it('is reproducible from the seed and leaks no tensor of its own', () => {
+  it('is reproducible from the seed and leaves tf.memory flat', () => {
     const opts: GenerateOptions = { maxNewTokens: 12, temperature: 0.9, topK: 40, topP: 0.95, eosId: tok.eosId, padId: tok.padId };
-    // Whatever the model itself retains per prefill is measured and allowed; generate's own
-    // tensors (padded prompts, logits, fed tokens, the cache) must all be freed.
-    const modelResidue = prefillResidue();
     const before = tf.memory().numTensors;
     const a = generate(model, prompts, opts, new Rng(31));
     const b = generate(model, prompts, opts, new Rng(31));
     const c = generate(model, prompts, opts, new Rng(32));
-    expect(tf.memory().numTensors - before).toBe(3 * modelResidue);
+    expect(tf.memory().numTensors).toBe(before);
     expect(a).toEqual(b);
     expect(a.responses).not.toEqual(c.responses);
   });

@@ -1,0 +1,65 @@
+/**
+ * The API as one Fastify plugin (fastify/demo layout): external plugins first (OpenAPI +
+ * Swagger UI at /docs), then the app plugins (config, ORM with a forked EntityManager per
+ * request, repositories, Temporal client), then the routes. `buildApp` creates the server
+ * instance with the API's server options; server.ts listens, tests use `app.inject`.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import swagger from './plugins/external/swagger';
+import appConfig, { type AppOptions } from './plugins/app/config';
+import orm from './plugins/app/orm';
+import repositories from './plugins/app/repositories';
+import temporal from './plugins/app/temporal';
+import healthRoutes from './routes/health';
+import feedbackRoutes from './routes/feedback';
+import policyRoutes from './routes/policies';
+import trainRoutes from './routes/train';
+import runRoutes from './routes/runs';
+import { handleError, handleNotFound } from './error-handler';
+import { BODY_LIMIT_BYTES } from './schemas/common';
+
+export type { AppOptions } from './plugins/app/config';
+
+export const app = fp<AppOptions>(
+  async (fastify, opts) => {
+    // TypeBox's compiler converts params/querystring (strings → numbers) but never the body,
+    // so a JSON string "0.5" is not silently accepted as a score.
+    fastify.setValidatorCompiler(TypeBoxValidatorCompiler);
+    fastify.setErrorHandler(handleError);
+    fastify.setNotFoundHandler(handleNotFound);
+
+    await fastify.register(swagger);
+
+    await fastify.register(appConfig, opts);
+    await fastify.register(orm);
+    await fastify.register(repositories);
+    await fastify.register(temporal);
+
+    await fastify.register(healthRoutes);
+    await fastify.register(feedbackRoutes);
+    await fastify.register(policyRoutes);
+    await fastify.register(trainRoutes);
+    await fastify.register(runRoutes);
+  },
+  { name: 'durable-rlhf-api' },
+);
+
+/** Server options every instance of the API uses (body limit, no trust in client-sent ids). */
+export function serverOptions(logger: FastifyServerOptions['logger']): FastifyServerOptions {
+  return {
+    logger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Request ids come from Fastify, never from a client header.
+    requestIdHeader: false,
+  };
+}
+
+/** A ready app instance (plugins loaded, migrations applied, Temporal connected). */
+export async function buildApp(opts: AppOptions, logger: FastifyServerOptions['logger'] = { level: opts.env.LOG_LEVEL }): Promise<FastifyInstance> {
+  const fastify = Fastify(serverOptions(logger));
+  await fastify.register(app, opts);
+  await fastify.ready();
+  return fastify;
+}

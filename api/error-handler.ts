@@ -1,0 +1,85 @@
+/**
+ * One error policy for every route: 4xx answers `{ error, message, field? }` naming the
+ * field; anything else is logged with its details and answered with a generic 500 body,
+ * so no stack trace, SQL or internal message reaches a client. Errors are recognised by
+ * `name`/`code`, not `instanceof`, which breaks across module realms (STYLE.md).
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isHttpError } from './errors';
+
+interface TypeBoxLikeIssue {
+  keyword?: string;
+  instancePath?: string;
+  params?: { requiredProperties?: string[]; additionalProperties?: string[]; missingProperty?: string };
+  message?: string;
+}
+
+export interface ErrorBodyShape {
+  error: string;
+  message: string;
+  field?: string;
+}
+
+export const INTERNAL_ERROR_BODY: ErrorBodyShape = { error: 'internal_error', message: 'Internal server error' };
+
+/** Dotted field path of a validation issue: '/items/3/score' → 'items.3.score'. */
+export function fieldOfIssue(issue: TypeBoxLikeIssue): string | undefined {
+  const parts = (issue.instancePath ?? '').split('/').filter(Boolean);
+  const named = issue.params?.requiredProperties?.[0] ?? issue.params?.missingProperty ?? issue.params?.additionalProperties?.[0];
+  if (named) parts.push(named);
+  return parts.length > 0 ? parts.join('.') : undefined;
+}
+
+function validationBody(error: FastifyError): ErrorBodyShape {
+  // additionalProperties issues come after a bare 'schema is false' one; prefer the named issue.
+  const issues = (error.validation ?? []) as TypeBoxLikeIssue[];
+  const issue = issues.find((i) => i.keyword !== 'boolean') ?? issues[0];
+  const field = issue ? fieldOfIssue(issue) : undefined;
+  const where = error.validationContext ?? 'request';
+  const what = issue?.message ?? 'is invalid';
+  return { error: 'validation_error', message: field ? `${where}.${field} ${what}` : `${where} ${what}`, ...(field ? { field } : {}) };
+}
+
+/** Maps a persistence-layer error (by name) to its HTTP answer, or null. */
+function domainError(error: Error & Record<string, unknown>): { status: number; body: ErrorBodyShape } | null {
+  switch (error.name) {
+    case 'InvalidCursorError':
+      return { status: 400, body: { error: 'invalid_cursor', message: error.message, field: 'cursor' } };
+    case 'ActiveRunExistsError':
+      return { status: 409, body: { error: 'run_active', message: error.message, field: 'agentId' } };
+    case 'RunNotFoundError':
+      return { status: 404, body: { error: 'not_found', message: error.message, field: 'runId' } };
+    case 'ConfigError':
+      return { status: 400, body: { error: 'invalid_config', message: error.message, field: String(error.field ?? '') || undefined } };
+    default:
+      return null;
+  }
+}
+
+function snakeCase(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '') || 'bad_request';
+}
+
+export function handleError(this: FastifyInstance, error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (error.validation) return reply.status(400).send(validationBody(error));
+  const e = error as unknown as Error & Record<string, unknown>;
+  if (isHttpError(error)) {
+    return reply.status(error.statusCode).send({ error: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) });
+  }
+  const mapped = domainError(e);
+  if (mapped) {
+    if (mapped.body.field === undefined) delete mapped.body.field;
+    return reply.status(mapped.status).send(mapped.body);
+  }
+  // Fastify's own client errors (body too large, malformed JSON, wrong content type): their messages are safe.
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    const code = error.statusCode === 413 ? 'payload_too_large' : snakeCase(error.code ?? 'bad_request').replace(/^fst_err_/, '');
+    return reply.status(error.statusCode).send({ error: code, message: error.message });
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return reply.status(500).send(INTERNAL_ERROR_BODY);
+}
+
+export function handleNotFound(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return reply.status(404).send({ error: 'not_found', message: `route ${request.method} ${request.url.split('?')[0]} not found` });
+}

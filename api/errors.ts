@@ -1,0 +1,54 @@
+/**
+ * HTTP-facing errors. Each carries its status, a stable snake_case `error` code, and the
+ * offending `field` when there is one; the error handler in app.ts turns them into the
+ * `{ error, message, field? }` body. Anything that is not a 4xx becomes a generic 500.
+ */
+
+/** Thrown when a request must be answered with a 4xx status; the message is safe to show. */
+export class HttpError extends Error {
+  override readonly name: string = 'HttpError';
+  /** Brand checked by the error handler (instanceof breaks across realms). */
+  readonly isHttpError = true;
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when a route's subject (run, agent policy) does not exist. */
+export class NotFoundError extends HttpError {
+  override readonly name = 'NotFoundError';
+  constructor(message: string, field?: string) {
+    super(404, 'not_found', message, field);
+  }
+}
+
+/** Thrown when an agent has too little feedback to train (the seed required 10 rows). */
+export class InsufficientFeedbackError extends HttpError {
+  override readonly name = 'InsufficientFeedbackError';
+  constructor(
+    readonly feedbackCount: number,
+    readonly required: number,
+  ) {
+    super(400, 'insufficient_feedback', `at least ${required} feedback rows are needed to train, found ${feedbackCount}`);
+  }
+}
+
+/** Thrown when a run-control request targets a run that has already finished. */
+export class RunFinishedError extends HttpError {
+  override readonly name = 'RunFinishedError';
+  constructor(
+    readonly runId: string,
+    readonly status: string,
+  ) {
+    super(409, 'run_finished', `training run ${runId} has already finished (${status})`, 'runId');
+  }
+}
+
+export function isHttpError(error: unknown): error is HttpError {
+  return typeof error === 'object' && error !== null && (error as { isHttpError?: unknown }).isHttpError === true;
+}

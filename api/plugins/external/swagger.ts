@@ -1,0 +1,20 @@
+/** OpenAPI document from the route schemas, and Swagger UI at /docs. */
+import fp from 'fastify-plugin';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+
+export default fp(
+  async (fastify) => {
+    await fastify.register(swagger, {
+      openapi: {
+        info: {
+          title: 'durable-rlhf API',
+          description: 'Collect human feedback per agent and train better policies from it (reward model + PPO on Temporal).',
+          version: '0.1.0',
+        },
+      },
+    });
+    await fastify.register(swaggerUi, { routePrefix: '/docs' });
+  },
+  { name: 'swagger' },
+);

@@ -1,0 +1,73 @@
+/**
+ * POST /api/policies/train_policy/:agentId: dry run (estimate) or start a training run.
+ * A real run answers 202 at once; the run itself is a Temporal workflow (the seed blocked
+ * the HTTP request for the whole training).
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { resolveRunConfig, type PresetName } from '../../ml/config';
+import { isFinishedStatus } from '../../db/entities';
+import { estimateDryRun } from '../dry-run-estimate';
+import { InsufficientFeedbackError } from '../errors';
+import { newRunId, observeRun, startTrainingWorkflow, workflowIdOf } from '../run-workflows';
+import { AgentIdParams, ErrorBody, commonErrorResponses } from '../schemas/common';
+import { DEFAULT_PRESET, DryRunBody, RunStartedBody, TrainBody, runLinks } from '../schemas/runs';
+
+const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  const { minFeedbackForTraining, flopsPerSecond } = fastify.appConfig;
+
+  fastify.post(
+    '/api/policies/train_policy/:agentId',
+    {
+      schema: {
+        summary: 'Estimate (dryRun) or start training a new policy version from the agent\'s feedback',
+        params: AgentIdParams,
+        body: TrainBody,
+        response: { 200: DryRunBody, 202: RunStartedBody, 409: ErrorBody, ...commonErrorResponses },
+      },
+    },
+    async (request, reply) => {
+      const { agentId } = request.params;
+      const { dryRun = false, maxSteps, learningRate } = request.body;
+      const preset: PresetName = request.body.preset ?? DEFAULT_PRESET;
+      const stats = await request.repos.feedback.scoreStats(agentId);
+      if (stats.count < minFeedbackForTraining) throw new InsufficientFeedbackError(stats.count, minFeedbackForTraining);
+      const config = resolveRunConfig(preset, { maxSteps, learningRate });
+
+      if (dryRun) {
+        const estimate = estimateDryRun(config, stats.count, flopsPerSecond);
+        return reply.status(200).send({
+          status: 'dry_run',
+          feedbackCount: stats.count,
+          ...estimate,
+          scoreMean: stats.mean ?? 0,
+          scoreStd: stats.std ?? 0,
+          modelConfig: { preset, policy: config.policyModel, rewardModel: config.reward.model, parameters: estimate.parameters },
+        });
+      }
+
+      // An active row whose workflow already closed (worker lost, terminated) must not block the agent forever.
+      const active = await request.repos.trainingRuns.findActive(agentId);
+      if (active) {
+        const observed = await observeRun(fastify.temporal, request.repos, active);
+        if (!isFinishedStatus(observed.run.status)) {
+          return reply.status(409).send({ error: 'run_active', message: `agent ${agentId} already has an active training run (${active.id})`, field: 'agentId' });
+        }
+      }
+
+      const runId = newRunId();
+      const workflowId = workflowIdOf(runId);
+      // The row comes first: the partial unique index decides a race between two requests.
+      await request.repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate } });
+      try {
+        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate });
+      } catch (err) {
+        await request.repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
+        throw err;
+      }
+      request.log.info({ runId, agentId, preset }, 'training run started');
+      return reply.status(202).send({ runId, workflowId, status: 'started', links: runLinks(runId) });
+    },
+  );
+};
+
+export default trainRoutes;

@@ -1,0 +1,138 @@
+/**
+ * The API's side of the training workflow: start it, ask it for progress, signal it, and
+ * bring a TrainingRun row in line with a workflow that closed without updating it (worker
+ * lost, terminated from the UI). Every call carries a short RPC deadline so a slow or
+ * worker-less Temporal cannot hold an HTTP request.
+ */
+import { randomBytes } from 'node:crypto';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { SearchAttributeKeys, TaskQueues } from '../common/names';
+import { isFinishedStatus, type TrainingRun, type TrainingRunStatus } from '../db/entities';
+import type { Repositories } from '../db/repositories';
+import { progressQuery, trainingWorkflowType, type RunProgress, type TrainPolicyInput, type TrainPolicyResult } from '../workflows/messages';
+import { RunFinishedError } from './errors';
+
+/** Deadline of one Temporal RPC made while answering an HTTP request. */
+const RPC_DEADLINE_MS = 3_000;
+
+/** History length once a worker has completed the first workflow task. */
+const FIRST_TASK_DONE_EVENTS = 4;
+
+const agentIdKey = defineSearchAttributeKey(SearchAttributeKeys.agentId, SearchAttributeType.KEYWORD);
+
+/** `run_` + 20 url-safe characters (15 random bytes, base64url); matches SAFE_ID_PATTERN. */
+export function newRunId(): string {
+  return `run_${randomBytes(15).toString('base64url')}`;
+}
+
+export function workflowIdOf(runId: string): string {
+  return `train-${runId}`;
+}
+
+function withDeadline<T>(client: Client, fn: () => Promise<T>): Promise<T> {
+  return client.withDeadline(Date.now() + RPC_DEADLINE_MS, fn);
+}
+
+export async function startTrainingWorkflow(client: Client, input: TrainPolicyInput): Promise<string> {
+  const handle = await withDeadline(client, () =>
+    client.workflow.start(trainingWorkflowType, {
+      taskQueue: TaskQueues.cpu,
+      workflowId: workflowIdOf(input.runId),
+      args: [input],
+      typedSearchAttributes: [{ key: agentIdKey, value: input.agentId }],
+    }),
+  );
+  return handle.workflowId;
+}
+
+/** DB status for a closed Temporal execution, or null while it is open. */
+export function statusOfClosedWorkflow(workflowStatus: string): TrainingRunStatus | null {
+  switch (workflowStatus) {
+    case 'COMPLETED':
+      return 'completed';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'FAILED':
+    case 'TERMINATED':
+    case 'TIMED_OUT':
+      return 'failed';
+    default:
+      return null;
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as { name?: string } | null)?.name === 'WorkflowNotFoundError';
+}
+
+export interface RunObservation {
+  run: TrainingRun;
+  workflowStatus: string | null;
+  progress: RunProgress | null;
+  progressUnavailable: string | null;
+  result: TrainPolicyResult | null;
+}
+
+/** Reads the workflow's state and, if it closed behind the DB's back, records that on the row. */
+export async function observeRun(client: Client, repos: Repositories, run: TrainingRun): Promise<RunObservation> {
+  const handle = client.workflow.getHandle(run.workflowId);
+  let workflowStatus: string | null = null;
+  let historyLength = 0;
+  try {
+    const description = await withDeadline(client, () => handle.describe());
+    workflowStatus = description.status.name;
+    historyLength = description.historyLength;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    return { run, workflowStatus: null, progress: null, progressUnavailable: 'workflow not found in Temporal', result: null };
+  }
+  const closedAs = statusOfClosedWorkflow(workflowStatus);
+  if (closedAs && !isFinishedStatus(run.status)) {
+    run = await repos.trainingRuns.setStatus(run.id, closedAs, closedAs === 'completed' ? null : `workflow ${workflowStatus.toLowerCase()}`);
+  }
+  const result = workflowStatus === 'COMPLETED' ? await resultOf(client, handle) : null;
+  // Until a worker completes the first workflow task (events: started, task scheduled,
+  // started, completed) a query can only time out, so do not ask.
+  if (historyLength < FIRST_TASK_DONE_EVENTS) {
+    return { run, workflowStatus, progress: null, progressUnavailable: 'no worker has picked up the run yet', result };
+  }
+  const { progress, progressUnavailable } = await progressOf(client, handle);
+  return { run, workflowStatus, progress, progressUnavailable, result };
+}
+
+async function resultOf(client: Client, handle: WorkflowHandle): Promise<TrainPolicyResult | null> {
+  return (await withDeadline(client, () => handle.result())) as TrainPolicyResult;
+}
+
+/** The progress query's answer; a worker-less or closed run has none, and that is not an error. */
+async function progressOf(client: Client, handle: WorkflowHandle): Promise<{ progress: RunProgress | null; progressUnavailable: string | null }> {
+  try {
+    return { progress: await withDeadline(client, () => handle.query(progressQuery)), progressUnavailable: null };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return { progress: null, progressUnavailable: `progress query failed: ${message}` };
+  }
+}
+
+/**
+ * Runs a control action (signal or cancel) on an unfinished run. A finished row, or a
+ * workflow Temporal reports as closed, answers RunFinishedError (409).
+ */
+export async function controlRun(
+  client: Client,
+  repos: Repositories,
+  run: TrainingRun,
+  action: (handle: WorkflowHandle) => Promise<void>,
+): Promise<void> {
+  if (isFinishedStatus(run.status)) throw new RunFinishedError(run.id, run.status);
+  const handle = client.workflow.getHandle(run.workflowId);
+  try {
+    await withDeadline(client, () => action(handle));
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    // Closed in Temporal but not yet in the DB: record it, then refuse.
+    const observed = await observeRun(client, repos, run);
+    throw new RunFinishedError(run.id, observed.workflowStatus?.toLowerCase() ?? 'closed');
+  }
+}

@@ -1,0 +1,32 @@
+/** Schemas shared by several routes: ids, the error body, and limits. */
+import { Type } from 'typebox';
+import { SAFE_ID_PATTERN } from '../../common/ids';
+
+/** Largest accepted request body (Fastify bodyLimit). */
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+/** Bounds on feedback text, in characters (JSON Schema maxLength counts code points). */
+export const MAX_TEXT_CHARS = 32 * 1024;
+export const MAX_NOTES_CHARS = 4 * 1024;
+
+export const SafeId = (description: string) => Type.String({ pattern: SAFE_ID_PATTERN, description });
+
+export const AgentIdParams = Type.Object({ agentId: SafeId('Agent id: letters, digits, _ and -, at most 64') }, { additionalProperties: false });
+export const RunIdParams = Type.Object({ runId: SafeId('Training run id (run_ + 20 url-safe chars)') }, { additionalProperties: false });
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.String({ description: 'Stable snake_case error code' }),
+    message: Type.String(),
+    field: Type.Optional(Type.String({ description: 'The offending field, dotted path (items.3.score)' })),
+  },
+);
+
+export const EmptyObject = Type.Object({}, { additionalProperties: false });
+
+/** Response schemas every route shares: validation, payload too large, and the generic 500. */
+export const commonErrorResponses = {
+  400: ErrorBody,
+  413: ErrorBody,
+  415: ErrorBody,
+  500: ErrorBody,
+};

@@ -1,0 +1,64 @@
+/** Feedback request and response schemas. The score schema is built from the configured range. */
+import { Type } from 'typebox';
+import type { ScoreRange } from '../plugins/app/config';
+import { MAX_NOTES_CHARS, MAX_TEXT_CHARS, SafeId } from './common';
+
+/** Most items one batch request may carry (all-or-nothing). */
+export const MAX_BATCH_ITEMS = 1000;
+export const MAX_PAGE_LIMIT = 200;
+export const DEFAULT_PAGE_LIMIT = 50;
+
+/** A finite number (JSON cannot carry NaN/Infinity; 1e999 parses to Infinity and is rejected), optionally bounded. */
+export function scoreSchema(range: ScoreRange) {
+  return Type.Number({
+    description: 'Human score: any finite number unless the server configures a range',
+    ...(range.min !== undefined ? { minimum: range.min } : {}),
+    ...(range.max !== undefined ? { maximum: range.max } : {}),
+  });
+}
+
+export function feedbackItemSchema(range: ScoreRange) {
+  return Type.Object(
+    {
+      prompt: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS }),
+      response: Type.String({ maxLength: MAX_TEXT_CHARS }),
+      score: scoreSchema(range),
+      runId: SafeId('The agent-runtime run that produced the response'),
+      notes: Type.Optional(Type.String({ maxLength: MAX_NOTES_CHARS })),
+      projectId: Type.Optional(SafeId('Project the agent belongs to (the seed\'s project_id)')),
+    },
+    { additionalProperties: false },
+  );
+}
+
+export function feedbackBatchSchema(range: ScoreRange) {
+  return Type.Object({ items: Type.Array(feedbackItemSchema(range), { minItems: 1, maxItems: MAX_BATCH_ITEMS }) }, { additionalProperties: false });
+}
+
+export const FeedbackCreated = Type.Object({ id: Type.String() });
+export const FeedbackBatchCreated = Type.Object({ ids: Type.Array(Type.String()) });
+
+export const FeedbackPageQuery = Type.Object(
+  {
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'nextCursor of the previous page' })),
+    limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT }),
+  },
+  { additionalProperties: false },
+);
+
+export const FeedbackView = Type.Object({
+  id: Type.String(),
+  projectId: Type.Union([Type.String(), Type.Null()]),
+  agentId: Type.String(),
+  runId: Type.String(),
+  prompt: Type.String(),
+  response: Type.String(),
+  score: Type.Number(),
+  notes: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+export const FeedbackPageBody = Type.Object({
+  items: Type.Array(FeedbackView),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});

@@ -1,0 +1,144 @@
+/** Training-run schemas: the train request, dry-run and start answers, run view and controls. */
+import { Type, type Static } from 'typebox';
+import { PRESET_NAMES } from '../../ml/config';
+import { RunPhases } from '../../common/names';
+import { TrainingRunStatuses } from '../../db/entities';
+import type { RunProgress, TrainPolicyResult } from '../../workflows/messages';
+
+export const DEFAULT_PRESET = 'quick';
+
+export const TrainBody = Type.Object(
+  {
+    dryRun: Type.Optional(Type.Boolean({ default: false })),
+    maxSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Total PPO updates' })),
+    learningRate: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'PPO learning rate' })),
+    preset: Type.Optional(
+      Type.Union(
+        PRESET_NAMES.map((p) => Type.Literal(p)),
+        // quick: the one preset that finishes in minutes on CPU-only hosts; pick small/medium explicitly.
+        { default: DEFAULT_PRESET },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+const ModelConfigView = Type.Object({
+  vocabSize: Type.Integer(),
+  blockSize: Type.Integer(),
+  nLayer: Type.Integer(),
+  nHead: Type.Integer(),
+  nEmbd: Type.Integer(),
+  dropout: Type.Number(),
+  lora: Type.Object({ rank: Type.Integer(), alpha: Type.Number(), dropout: Type.Number() }),
+});
+
+export const DryRunBody = Type.Object({
+  status: Type.Literal('dry_run'),
+  feedbackCount: Type.Integer(),
+  estimatedSteps: Type.Integer(),
+  estimatedOptimizerSteps: Type.Integer(),
+  estimatedTimeMinutes: Type.Number(),
+  estimatedFlops: Type.Number(),
+  scoreMean: Type.Number(),
+  scoreStd: Type.Number(),
+  modelConfig: Type.Object({
+    preset: Type.String(),
+    policy: ModelConfigView,
+    rewardModel: ModelConfigView,
+    parameters: Type.Object({ policy: Type.Integer(), rewardModel: Type.Integer() }),
+  }),
+});
+
+const RunLinks = Type.Object({
+  self: Type.String(),
+  progress: Type.String(),
+  pause: Type.String(),
+  resume: Type.String(),
+  cancel: Type.String(),
+  kl: Type.String(),
+});
+
+export const RunStartedBody = Type.Object({
+  runId: Type.String(),
+  workflowId: Type.String(),
+  status: Type.Literal('started'),
+  links: RunLinks,
+});
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+export const RunProgressView = Type.Object({
+  runId: Type.String(),
+  agentId: Type.String(),
+  phase: Type.Enum(RunPhases),
+  paused: Type.Boolean(),
+  step: Type.Number(),
+  total: Type.Number(),
+  elapsedMs: Type.Number(),
+  etaMs: Nullable(Type.Number()),
+  latestMetrics: Nullable(Type.Record(Type.String(), Type.Number())),
+  lastCheckpoint: Nullable(Type.Object({ ref: Type.String(), update: Type.Number() })),
+  rewardModel: Nullable(
+    Type.Object({ valMse: Type.Number(), valMae: Type.Number(), valPearson: Type.Number(), valSpearman: Type.Number() }),
+  ),
+  klCoef: Nullable(Type.Number()),
+  klTarget: Nullable(Type.Number()),
+  error: Nullable(Type.String()),
+});
+
+export const TrainResultView = Type.Object({
+  status: Type.Literal('trained'),
+  runId: Type.String(),
+  policyId: Type.String(),
+  version: Type.String(),
+  modelPath: Type.String(),
+  rewardModelPath: Type.String(),
+  feedbackCount: Type.Number(),
+  trainingSteps: Type.Number(),
+  rewardMean: Type.Number(),
+  rewardStd: Type.Number(),
+});
+
+// The views above restate workflow contracts for serialisation; these lines fail to compile if they drift.
+type AssertSame<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const progressInSync: AssertSame<Omit<Static<typeof RunProgressView>, 'latestMetrics'>, Omit<RunProgress, 'latestMetrics'>> = true;
+const resultInSync: AssertSame<Static<typeof TrainResultView>, TrainPolicyResult> = true;
+void progressInSync;
+void resultInSync;
+
+export const RunView = Type.Object({
+  runId: Type.String(),
+  workflowId: Type.String(),
+  agentId: Type.String(),
+  status: Type.Enum(TrainingRunStatuses),
+  config: Type.Record(Type.String(), Type.Unknown()),
+  error: Nullable(Type.String()),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+  finishedAt: Nullable(Type.String({ format: 'date-time' })),
+  /** Temporal's execution status (RUNNING, COMPLETED, ...), or null when Temporal could not be asked. */
+  workflowStatus: Nullable(Type.String()),
+  /** Live answer of the progress query; null before a worker has picked the run up, or after it closed. */
+  progress: Nullable(RunProgressView),
+  /** Why progress is null, when it is. */
+  progressUnavailable: Nullable(Type.String()),
+  /** The workflow result (the seed's `trained` answer) once completed. */
+  result: Nullable(TrainResultView),
+  links: RunLinks,
+});
+
+export const RunAccepted = Type.Object({ runId: Type.String(), status: Type.Literal('accepted'), action: Type.String() });
+
+export const KlBody = Type.Object(
+  {
+    coef: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'New KL coefficient β' })),
+    target: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'New adaptive-controller target KL' })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export function runLinks(runId: string) {
+  const self = `/api/runs/${runId}`;
+  return { self, progress: self, pause: `${self}/pause`, resume: `${self}/resume`, cancel: `${self}/cancel`, kl: `${self}/kl` };
+}

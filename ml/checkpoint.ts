@@ -302,3 +302,30 @@ export async function findLatestVerified(root: string, opts: FindLatestOptions =
   }
   return null;
 }
+
+/**
+ * Deletes old checkpoints so a long run does not fill the disk: the newest `keepLast`
+ * checkpoints that verify are kept, with everything newer than the oldest of them (a newer
+ * corrupt one stays for inspection); every `update-NNNNNN` directory older than that goes.
+ * Nothing is deleted when fewer than `keepLast` verify. Returns the deleted directories.
+ */
+export async function pruneCheckpoints(root: string, keepLast: number): Promise<string[]> {
+  if (!Number.isInteger(keepLast) || keepLast < 1) throw new RangeError(`keepLast must be a positive integer, got ${keepLast}`);
+  const entries = await listCheckpoints(root);
+  let verified = 0;
+  let cutoff = -1; // index of the oldest kept checkpoint
+  for (let i = entries.length - 1; i >= 0 && verified < keepLast; i--) {
+    try {
+      await readCheckpoint(entries[i].dir);
+      verified += 1;
+      cutoff = i;
+    } catch (err) {
+      const name = (err as Error).name;
+      if (name !== 'CheckpointCorruptError' && name !== 'CheckpointNotFoundError') throw err;
+    }
+  }
+  if (verified < keepLast) return [];
+  const doomed = entries.slice(0, cutoff).map((e) => e.dir);
+  for (const dir of doomed) await fs.rm(dir, { recursive: true, force: true });
+  return doomed;
+}

@@ -6,6 +6,7 @@ import {
   checkpointDirName,
   findLatestVerified,
   listCheckpoints,
+  pruneCheckpoints,
   readCheckpoint,
   writeCheckpoint,
   type Checkpoint,
@@ -157,6 +158,18 @@ describe('listCheckpoints / findLatestVerified', () => {
     await writeCheckpoint(path.join(root, checkpointDirName(1)), sample(1));
     await flipByte(path.join(root, checkpointDirName(1), 'state.json'), 0);
     expect(await findLatestVerified(root)).toBeNull();
+  });
+
+  it('prunes all but the newest verified checkpoints, never the last good one', async () => {
+    for (const u of [10, 20, 30, 40]) await writeCheckpoint(path.join(root, checkpointDirName(u)), sample(u));
+    await flipByte(path.join(root, checkpointDirName(40), 'tensors.bin'), 0);
+    // Newest two that verify: 30 and 20; 40 (corrupt, newer) stays; 10 goes.
+    const deleted = await pruneCheckpoints(root, 2);
+    expect(deleted.map((d) => path.basename(d))).toEqual(['update-000010']);
+    expect((await listCheckpoints(root)).map((e) => e.update)).toEqual([20, 30, 40]);
+    // Asking to keep more than verify deletes nothing.
+    expect(await pruneCheckpoints(root, 3)).toEqual([]);
+    expect((await findLatestVerified(root))?.update).toBe(30);
   });
 
   it('names directories with six zero-padded digits', () => {

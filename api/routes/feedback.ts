@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { AgentIdParams, commonErrorResponses } from '../schemas/common';
 import {
+  DEFAULT_PAGE_LIMIT,
   FeedbackBatchCreated,
   FeedbackCreated,
   FeedbackPageBody,
@@ -57,7 +58,7 @@ const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       },
     },
     async (request) => {
-      const { cursor, limit } = request.query;
+      const { cursor, limit = DEFAULT_PAGE_LIMIT } = request.query;
       const page = await request.repos.feedback.page(request.params.agentId, cursor ?? null, limit);
       return { items: page.items.map((f) => ({ ...f, createdAt: f.createdAt.toISOString() })), nextCursor: page.nextCursor };
     },

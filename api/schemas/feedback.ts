@@ -41,7 +41,8 @@ export const FeedbackBatchCreated = Type.Object({ ids: Type.Array(Type.String())
 export const FeedbackPageQuery = Type.Object(
   {
     cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'nextCursor of the previous page' })),
-    limit: Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT }),
+    // Optional: the TypeBox validator converts but does not apply defaults; the route does.
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT })),
   },
   { additionalProperties: false },
 );

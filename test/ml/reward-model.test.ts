@@ -250,6 +250,26 @@ describe('trainRewardModel control', () => {
     }
   });
 
+  it('adds the weighted Bradley-Terry term over same-prompt pairs when pairwiseWeight > 0', async () => {
+    const rng = new Rng(SEED + 3);
+    // Four prompts only, so every batch and the validation set hold same-prompt pairs.
+    const rows = makeSyntheticFeedback(80, rng).map((r, i) => ({ ...r, prompt: `Q${i % 4}: ` }));
+    const { train, val } = splitTrainVal(rows, 0.25, rng);
+    const cfg = testConfig(2);
+    cfg.reward.pairwiseWeight = 0.5;
+    const { model, metrics } = await trainRewardModel({ train, val, config: cfg, tokenizer: tok, rng });
+    try {
+      const preds = tf.tensor1d(model.score(tok, val));
+      const bt = bradleyTerryLoss(preds, samePromptPairs(val));
+      expect(samePromptPairs(val).length).toBeGreaterThan(10);
+      expect(metrics.valLoss).toBeCloseTo(metrics.valMse + 0.5 * bt.dataSync()[0], 5);
+      expect(metrics.valLoss).toBeGreaterThan(metrics.valMse);
+      tf.dispose([preds, bt]);
+    } finally {
+      model.dispose();
+    }
+  });
+
   it('rejects too few rows', async () => {
     const rows = makeSyntheticFeedback(3, new Rng(1));
     await expect(

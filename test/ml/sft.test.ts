@@ -119,6 +119,37 @@ function greedyResponse(policy: GptModel, prompt: string, maxNew: number): strin
 }
 
 describe('trainSft', () => {
+  it('stops between batches when shouldStop() turns true', async () => {
+    const cfg = tinyConfig();
+    cfg.sft.batchSize = 2;
+    const rows: FeedbackExample[] = ['ab', 'cd', 'ef', 'gh', 'ij', 'kl'].map((response) => ({ prompt: 'p', response, score: 1 }));
+    const policy = GptModel.create(cfg.policyModel, new Rng(SEED));
+    let calls = 0;
+    try {
+      const result = await trainSft({ policy, rows, config: cfg, tokenizer: tok, rng: new Rng(1), shouldStop: () => ++calls > 4 });
+      expect(result.stopped).toBe(true);
+      expect(result.steps).toBe(4); // 3 batches in epoch 0, 1 in epoch 1
+      expect(Number.isFinite(result.finalLoss)).toBe(true);
+    } finally {
+      policy.dispose();
+    }
+  });
+
+  it('trains nothing when minNormalizedScore filters every row out', async () => {
+    const cfg = tinyConfig();
+    cfg.sft.minNormalizedScore = 2; // above the normalised maximum of 1
+    const rows: FeedbackExample[] = [0, 1].map((score) => ({ prompt: 'p', response: 'r', score }));
+    const policy = GptModel.create(cfg.policyModel, new Rng(SEED));
+    try {
+      const before = policy.getWeights();
+      const result = await trainSft({ policy, rows, config: cfg, tokenizer: tok, rng: new Rng(1) });
+      expect(result).toMatchObject({ steps: 0, rowsUsed: 0 });
+      expect(policy.getWeights()).toEqual(before);
+    } finally {
+      policy.dispose();
+    }
+  });
+
   it('lowers the response-token loss and makes the policy reproduce a trained response', async () => {
     const cfg = resolveRunConfig('quick', { seed: SEED });
     cfg.sft.epochs = 150;

@@ -1,0 +1,29 @@
+import { estimateDryRun, nonEmbeddingParameters } from '../../api/dry-run-estimate';
+import { resolveRunConfig } from '../../ml/config';
+
+describe('estimateDryRun', () => {
+  it('matches the documented formula worked by hand for the quick preset', () => {
+    const cfg = resolveRunConfig('quick', { maxSteps: 10 });
+    // quick: both models nLayer 2, nEmbd 32 → N = 12·2·32² = 24576; T = 64; 100 rows → 80 train rows.
+    const n = 24576;
+    expect(nonEmbeddingParameters(cfg.policyModel)).toBe(n);
+    const reward = 30 * 80 * 64 * 6 * n;
+    const sft = 10 * 80 * 64 * 6 * n;
+    const perUpdate = 16 * 16 * 2 * n + 16 * 64 * 2 * (3 * n) + 4 * 16 * 64 * 6 * n;
+    const flops = reward + sft + 10 * perUpdate;
+    const est = estimateDryRun(cfg, 100, 1e9);
+    expect(est.estimatedFlops).toBe(flops);
+    expect(est.estimatedTimeMinutes).toBeCloseTo(flops / 1e9 / 60, 2);
+    expect(est.estimatedSteps).toBe(10);
+    // batch 16 / mini-batch 8 = 2 optimizer steps per epoch, 4 epochs, 10 updates.
+    expect(est.estimatedOptimizerSteps).toBe(80);
+  });
+
+  it('grows with the number of updates and the model size', () => {
+    const small = estimateDryRun(resolveRunConfig('quick', { maxSteps: 10 }), 100);
+    const longer = estimateDryRun(resolveRunConfig('quick', { maxSteps: 20 }), 100);
+    const bigger = estimateDryRun(resolveRunConfig('medium', { maxSteps: 10 }), 100);
+    expect(longer.estimatedFlops).toBeGreaterThan(small.estimatedFlops);
+    expect(bigger.estimatedFlops).toBeGreaterThan(small.estimatedFlops);
+  });
+});

@@ -1,0 +1,188 @@
+/**
+ * Train and run-control routes against real Postgres and the Temporal dev server. No worker
+ * polls the task queue, so a started workflow stays queued: enough for 202/409/signal/cancel.
+ */
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../api/app';
+import { estimateDryRun } from '../../api/dry-run-estimate';
+import { loadEnv } from '../../common/env';
+import { TaskQueues } from '../../common/names';
+import { resolveRunConfig } from '../../ml/config';
+import { TrainingRunRepository } from '../../db/repositories';
+import { createTestDatabase, type TestDatabase } from '../helpers/database';
+
+let db: TestDatabase;
+let app: FastifyInstance;
+const startedWorkflows: string[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url }) }, false);
+});
+afterAll(async () => {
+  // Leave no open workflows behind on the shared dev server.
+  for (const id of startedWorkflows) await app.temporal.workflow.getHandle(id).terminate('test cleanup').catch(() => undefined);
+  await app.close();
+  await db.dispose();
+});
+
+const post = (url: string, payload: object = {}) => app.inject({ method: 'POST', url, payload });
+
+async function seedFeedback(agentId: string, n: number): Promise<number[]> {
+  const scores = Array.from({ length: n }, (_, i) => (i % 5) - 2);
+  const items = scores.map((score, i) => ({ prompt: `q${i}`, response: `a${i}`, score, runId: 'rt-1' }));
+  expect((await post(`/api/policies/feedback/${agentId}/batch`, { items })).statusCode).toBe(201);
+  return scores;
+}
+
+async function startRun(agentId: string) {
+  const res = await post(`/api/policies/train_policy/${agentId}`, { preset: 'quick', maxSteps: 3 });
+  expect(res.statusCode).toBe(202);
+  const body = res.json();
+  startedWorkflows.push(body.workflowId);
+  return body as { runId: string; workflowId: string; links: Record<string, string> };
+}
+
+describe('POST /api/policies/train_policy/:agentId', () => {
+  it('answers 400 with fewer than 10 feedback rows', async () => {
+    await seedFeedback('agent-few', 9);
+    const res = await post('/api/policies/train_policy/agent-few', { dryRun: true });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'insufficient_feedback' });
+  });
+
+  it('dry run: estimates from the preset and reports score statistics', async () => {
+    const scores = await seedFeedback('agent-dry', 12);
+    const res = await post('/api/policies/train_policy/agent-dry', { dryRun: true, preset: 'small', maxSteps: 7 });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
+    const std = Math.sqrt(scores.reduce((a, s) => a + (s - mean) ** 2, 0) / scores.length);
+    const expected = estimateDryRun(resolveRunConfig('small', { maxSteps: 7 }), 12);
+    expect(body).toMatchObject({ status: 'dry_run', feedbackCount: 12, estimatedSteps: 7, estimatedTimeMinutes: expected.estimatedTimeMinutes });
+    expect(body.scoreMean).toBeCloseTo(mean, 10);
+    expect(body.scoreStd).toBeCloseTo(std, 10);
+    expect(body.modelConfig.preset).toBe('small');
+    expect(body.modelConfig.policy).toMatchObject({ nLayer: 2, nHead: 4, nEmbd: 64 });
+    expect(await new TrainingRunRepository(db.orm.em.fork()).findActive('agent-dry')).toBeNull();
+  });
+
+  it('rejects bad knobs naming the field', async () => {
+    await seedFeedback('agent-knobs', 10);
+    for (const [payload, field] of [
+      [{ preset: 'huge' }, 'preset'],
+      [{ maxSteps: 0 }, 'maxSteps'],
+      [{ maxSteps: 1.5 }, 'maxSteps'],
+      [{ learningRate: -1 }, 'learningRate'],
+      [{ dryRun: 'yes' }, 'dryRun'],
+    ] as const) {
+      const res = await post('/api/policies/train_policy/agent-knobs', payload);
+      expect({ status: res.statusCode, field: res.json().field }).toEqual({ status: 400, field });
+    }
+  });
+
+  it('starts a workflow (202) with the run row, task queue and search attribute; 409 while active', async () => {
+    await seedFeedback('agent-run', 10);
+    const started = await startRun('agent-run');
+    expect(started.runId).toMatch(/^run_[A-Za-z0-9_-]{20}$/);
+    expect(started.workflowId).toBe(`train-${started.runId}`);
+    expect(started.links).toMatchObject({ self: `/api/runs/${started.runId}`, cancel: `/api/runs/${started.runId}/cancel` });
+
+    const description = await app.temporal.workflow.getHandle(started.workflowId).describe();
+    expect(description.taskQueue).toBe(TaskQueues.cpu);
+    expect(description.type).toBe('trainPolicyWorkflow');
+    expect(description.searchAttributes.AgentId).toEqual(['agent-run']);
+    const row = await new TrainingRunRepository(db.orm.em.fork()).get(started.runId);
+    expect(row).toMatchObject({ agentId: 'agent-run', status: 'queued', config: { preset: 'quick', maxSteps: 3 } });
+
+    const again = await post('/api/policies/train_policy/agent-run', {});
+    expect(again.statusCode).toBe(409);
+    expect(again.json()).toMatchObject({ error: 'run_active', field: 'agentId' });
+  });
+});
+
+describe('/api/runs/:runId', () => {
+  it('GET shows the row, the workflow status and why there is no progress yet', async () => {
+    await seedFeedback('agent-get', 10);
+    const { runId, workflowId } = await startRun('agent-get');
+    const res = await app.inject({ method: 'GET', url: `/api/runs/${runId}` });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({
+      runId,
+      workflowId,
+      agentId: 'agent-get',
+      status: 'queued',
+      workflowStatus: 'RUNNING',
+      progress: null,
+      progressUnavailable: 'no worker has picked up the run yet',
+      result: null,
+    });
+  });
+
+  it('GET answers 404 for an unknown run and 400 for a bad id', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/runs/run_doesnotexist' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ error: 'not_found', field: 'runId' });
+    expect((await app.inject({ method: 'GET', url: '/api/runs/..%2F..%2Fetc' })).statusCode).toBe(400);
+  });
+
+  it('pause, resume, kl and cancel are delivered to the workflow (202)', async () => {
+    await seedFeedback('agent-ctl', 10);
+    const { runId, workflowId } = await startRun('agent-ctl');
+    for (const action of ['pause', 'resume']) {
+      const res = await post(`/api/runs/${runId}/${action}`);
+      expect({ action, status: res.statusCode, body: res.json() }).toEqual({ action, status: 202, body: { runId, status: 'accepted', action } });
+    }
+    expect((await post(`/api/runs/${runId}/kl`, { coef: 0.05, target: 3 })).statusCode).toBe(202);
+    expect((await post(`/api/runs/${runId}/cancel`)).statusCode).toBe(202);
+
+    const history = await app.temporal.workflow.getHandle(workflowId).fetchHistory();
+    const signals = (history.events ?? [])
+      .map((e) => e.workflowExecutionSignaledEventAttributes?.signalName)
+      .filter((name): name is string => Boolean(name));
+    expect(signals).toEqual(['pause', 'resume', 'setKl']);
+    expect((history.events ?? []).some((e) => e.workflowExecutionCancelRequestedEventAttributes)).toBe(true);
+  });
+
+  it('kl requires at least one positive finite number', async () => {
+    await seedFeedback('agent-kl', 10);
+    const { runId } = await startRun('agent-kl');
+    for (const [payload, field] of [
+      [{}, undefined],
+      [{ coef: 0 }, 'coef'],
+      [{ target: -3 }, 'target'],
+      [{ coef: 'big' }, 'coef'],
+    ] as const) {
+      const res = await post(`/api/runs/${runId}/kl`, payload);
+      expect({ status: res.statusCode, field: res.json().field, error: res.json().error }).toEqual({ status: 400, field, error: 'validation_error' });
+    }
+    const inf = await app.inject({ method: 'POST', url: `/api/runs/${runId}/kl`, payload: '{"coef":1e999}', headers: { 'content-type': 'application/json' } });
+    expect(inf.statusCode).toBe(400);
+  });
+
+  it('control of a finished run answers 409, whether the DB or only Temporal knows it finished', async () => {
+    await seedFeedback('agent-done', 10);
+    const first = await startRun('agent-done');
+    await new TrainingRunRepository(db.orm.em.fork()).setStatus(first.runId, 'completed');
+    for (const action of ['pause', 'resume', 'cancel']) {
+      const res = await post(`/api/runs/${first.runId}/${action}`);
+      expect({ action, status: res.statusCode, error: res.json().error }).toEqual({ action, status: 409, error: 'run_finished' });
+    }
+    expect((await post(`/api/runs/${first.runId}/kl`, { coef: 0.1 })).statusCode).toBe(409);
+
+    // Terminated behind the API's back: the row is still queued until the API looks.
+    const second = await startRun('agent-done');
+    await app.temporal.workflow.getHandle(second.workflowId).terminate('operator stop');
+    const res = await post(`/api/runs/${second.runId}/pause`);
+    expect(res.statusCode).toBe(409);
+    const view = (await app.inject({ method: 'GET', url: `/api/runs/${second.runId}` })).json();
+    expect(view).toMatchObject({ status: 'failed', workflowStatus: 'TERMINATED', error: 'workflow terminated' });
+    // The agent is free again.
+    await startRun('agent-done');
+  });
+
+  it('control of an unknown run answers 404', async () => {
+    const res = await post('/api/runs/run_nothinghere/pause');
+    expect(res.statusCode).toBe(404);
+  });
+});

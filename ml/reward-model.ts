@@ -9,7 +9,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { tf } from './tf';
-import type { ModelConfig, RunConfig } from './config';
+import { ConfigError, type ModelConfig, type RunConfig } from './config';
 import { Rng } from './rng';
 import { GptModel } from './model';
 import type { Tokenizer } from './tokenizer';
@@ -55,7 +55,7 @@ export interface RewardMetrics {
   stopped: boolean;
   trainRows: number;
   valRows: number;
-  /** Tokens (non-pad) processed by training steps per second of wall time. */
+  /** Non-pad tokens through training steps per second of training wall time (validation passes included). */
   tokensPerSecond: number;
   trainSeconds: number;
 }
@@ -265,8 +265,12 @@ function tokenCount(data: EncodedRows, idx: readonly number[]): number {
 export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<TrainRewardModelResult> {
   const { train, val, config, tokenizer, rng, onProgress, shouldStop } = opts;
   const rc = config.reward;
-  if (train.length < 2) throw new RangeError(`reward model needs at least 2 training rows, got ${train.length}`);
-  if (val.length < 2) throw new RangeError(`reward model needs at least 2 validation rows, got ${val.length}`);
+  // Bad data, not a transient fault: ConfigError is mapped to a non-retryable failure upstream.
+  // Two rows is the least a correlation (and a min-max normalisation) can be computed on.
+  if (train.length < 2) throw new ConfigError(`reward model needs at least 2 training rows, got ${train.length}`, 'feedback');
+  if (val.length < 2) {
+    throw new ConfigError(`reward model needs at least 2 validation rows, got ${val.length}; add feedback or raise valFraction`, 'valFraction');
+  }
 
   const normalization = fitScoreNormalization(train.map((r) => r.score));
   const trainData = encodeRows(tokenizer, train, rc.model.blockSize, normalization);

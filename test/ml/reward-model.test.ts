@@ -274,6 +274,6 @@ describe('trainRewardModel control', () => {
     const rows = makeSyntheticFeedback(3, new Rng(1));
     await expect(
       trainRewardModel({ train: rows, val: rows.slice(0, 1), config: testConfig(1), tokenizer: tok, rng: new Rng(1) }),
-    ).rejects.toThrow(/validation rows/);
+    ).rejects.toMatchObject({ name: 'ConfigError', field: 'valFraction' });
   });
 });

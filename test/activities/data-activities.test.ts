@@ -7,7 +7,6 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { createDataActivities } from '../../activities';
 import { runArtifacts, type SavePolicyInput } from '../../activities/data';
 import { readJsonl } from '../../activities/jsonl';
@@ -20,14 +19,14 @@ import { readTrainingResults } from '../../ml/training-results';
 import { LocalArtifactStore, policyKey } from '../../storage/artifact-store';
 import { TrainingFailureTypes } from '../../workflows/messages';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
-import { silentActivityLog, TINY_CONFIG_PATCH } from '../helpers/temporal';
+import { runInActivityEnv, silentActivityLog, TINY_CONFIG_PATCH } from '../helpers/temporal';
 
 let db: TestDatabase;
 let root: string;
 let store: LocalArtifactStore;
 let data: ReturnType<typeof createDataActivities>;
 
-const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => new MockActivityEnvironment().run(fn, ...args);
+const run = runInActivityEnv;
 
 beforeAll(async () => {
   db = await createTestDatabase();

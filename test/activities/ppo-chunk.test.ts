@@ -7,7 +7,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import type { MockActivityEnvironment } from '@temporalio/testing';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { createDataActivities, createTrainingActivities } from '../../activities';
 import { runArtifacts } from '../../activities/data';
@@ -18,7 +18,7 @@ import { CheckpointFiles, readCheckpoint } from '../../ml/checkpoint';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import { silentActivityLog, TINY_CONFIG_PATCH } from '../helpers/temporal';
+import { quietActivityEnv, runInActivityEnv, silentActivityLog, TINY_CONFIG_PATCH } from '../helpers/temporal';
 
 const runId = 'run_ppo_chunk_activity';
 let root: string;
@@ -32,13 +32,13 @@ async function runActivity<A extends unknown[], R>(
   args: A,
   opts: { heartbeatDetails?: unknown; onHeartbeat?: (d: PpoHeartbeat | undefined, env: MockActivityEnvironment) => void } = {},
 ): Promise<{ result: R; heartbeats: (PpoHeartbeat | undefined)[] }> {
-  const env = new MockActivityEnvironment({ heartbeatDetails: opts.heartbeatDetails });
+  const env = quietActivityEnv(opts.heartbeatDetails);
   const heartbeats: (PpoHeartbeat | undefined)[] = [];
   env.on('heartbeat', (d: PpoHeartbeat | undefined) => {
     heartbeats.push(d);
     opts.onHeartbeat?.(d, env);
   });
-  const result = await env.run(fn, ...args);
+  const result = (await env.run(fn, ...args)) as R;
   return { result, heartbeats };
 }
 
@@ -54,7 +54,7 @@ beforeAll(async () => {
   const deps = { orm: {} as MikroORM, store, log: silentActivityLog };
   training = createTrainingActivities(deps);
   const data = createDataActivities(deps);
-  const plan = await new MockActivityEnvironment().run(data.resolveConfig, { runId, preset: 'quick', seed: 7, configPatch: TINY_CONFIG_PATCH });
+  const plan = await runInActivityEnv(data.resolveConfig, { runId, preset: 'quick', seed: 7, configPatch: TINY_CONFIG_PATCH });
   const rows = makeSyntheticFeedback(40, new Rng(11));
   const trainRef = runArtifacts.train(runId);
   const valRef = runArtifacts.val(runId);

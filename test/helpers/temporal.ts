@@ -4,15 +4,28 @@
  * bundle built once per file, and CPU + GPU workers wired to the real activities.
  */
 import { randomBytes } from 'node:crypto';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { createDataActivities, createTrainingActivities, type ActivityLogger } from '../../activities';
 import type { ArtifactStore } from '../../storage/artifact-store';
 import { WORKFLOWS_PATH } from '../../worker/create-worker';
 
+/**
+ * Sends the SDK's own logs (worker state changes, expected workflow failures) to stderr only
+ * from ERROR up. Installs the process-wide Runtime once; a no-op if one already exists.
+ */
+function installQuietRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch (err) {
+    if (!(err instanceof Error) || err.name !== 'IllegalStateError') throw err;
+  }
+}
+
 /** Connects to the running dev server; fails with a clear message when the suite's services are absent. */
 export async function connectTestEnv(): Promise<TestWorkflowEnvironment> {
+  installQuietRuntime();
   const address = process.env.TEMPORAL_ADDRESS;
   if (!address) throw new Error('TEMPORAL_ADDRESS is not set: run the suite with `npm test` (scripts/test.sh starts Temporal)');
   return TestWorkflowEnvironment.createFromExistingServer({ address, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
@@ -34,6 +47,19 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 function quietLogger() {
   const noop = () => undefined;
   return { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop };
+}
+
+/**
+ * A MockActivityEnvironment whose SDK logger is silent (expected failures would otherwise
+ * print full stacks), optionally seeded with a previous attempt's heartbeat details.
+ */
+export function quietActivityEnv(heartbeatDetails?: unknown): MockActivityEnvironment {
+  return new MockActivityEnvironment({ heartbeatDetails }, { logger: quietLogger() });
+}
+
+/** Runs one activity function in a fresh quiet mock environment. */
+export function runInActivityEnv<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
+  return quietActivityEnv().run(fn, ...args) as Promise<R>;
 }
 
 /** Activity logger that keeps test output clean. */

@@ -8,7 +8,10 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.(t|j)s$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
+  // typebox 1.x, its Fastify type provider and `cookie` (used by app.inject) ship ESM only; jest 30 on
+  // Node 20 cannot require them untransformed, so they go through SWC too.
+  transformIgnorePatterns: ['/node_modules/(?!(typebox|@fastify/type-provider-typebox|cookie)/)'],
   // Training tests are CPU-bound; two cores here, so at most two files at once.
   maxWorkers: 2,
   testTimeout: 120_000,

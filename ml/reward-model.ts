@@ -133,6 +133,26 @@ export function samePromptPairs(rows: readonly { prompt: string; score: number }
 }
 
 /**
+ * Mini-batches for the pairwise loss: same-prompt rows are kept next to each other, so a
+ * batch holds whole prompt groups (where they fit) and with them the pairs. The group order
+ * and the order inside each group are seeded-random; every row appears once per epoch.
+ * With random batches, a batch of 16 out of N rows over P prompts holds almost no pairs.
+ */
+export function promptGroupedBatches(prompts: readonly string[], batchSize: number, rng: Rng): number[][] {
+  if (!Number.isInteger(batchSize) || batchSize <= 0) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  const groups = new Map<string, number[]>();
+  prompts.forEach((p, i) => {
+    const group = groups.get(p);
+    if (group) group.push(i);
+    else groups.set(p, [i]);
+  });
+  const order = rng.shuffle([...groups.values()]).flatMap((group) => rng.shuffle(group));
+  const batches: number[][] = [];
+  for (let start = 0; start < order.length; start += batchSize) batches.push(order.slice(start, start + batchSize));
+  return batches;
+}
+
+/**
  * Mean Bradley-Terry loss −log σ(r_winner − r_loser) over `pairs` (InstructGPT eq. 1),
  * written as softplus(−(r_w − r_l)) for stability. Zero when there are no pairs.
  */
@@ -292,7 +312,11 @@ export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<T
   try {
     for (let epoch = 0; epoch < rc.epochs && !stopped; epoch++) {
       const losses: number[] = [];
-      for (const idx of shuffledBatches(train.length, rc.batchSize, rng)) {
+      const batches =
+        rc.pairwiseWeight > 0
+          ? promptGroupedBatches(train.map((r) => r.prompt), rc.batchSize, rng)
+          : shuffledBatches(train.length, rc.batchSize, rng);
+      for (const idx of batches) {
         if (shouldStop?.()) {
           stopped = true;
           break;

@@ -12,6 +12,7 @@ import { makeSyntheticFeedback, trueScore } from '../../ml/synthetic-task';
 import {
   bradleyTerryLoss,
   lastTokenRewards,
+  promptGroupedBatches,
   loadRewardModel,
   rewardObjective,
   samePromptPairs,
@@ -84,6 +85,21 @@ describe('Bradley-Terry pairwise loss', () => {
       { winner: 3, loser: 0 },
       { winner: 1, loser: 4 },
     ]);
+  });
+});
+
+describe('promptGroupedBatches', () => {
+  it('keeps same-prompt rows together, covers every row once, and is seeded', () => {
+    const prompts = ['a', 'b', 'c', 'a', 'b', 'a', 'd', 'c', 'a'];
+    const batches = promptGroupedBatches(prompts, 4, new Rng(9));
+    expect(promptGroupedBatches(prompts, 4, new Rng(9))).toEqual(batches);
+    const order = batches.flat();
+    expect([...order].sort((x, y) => x - y)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(batches.map((b) => b.length)).toEqual([4, 4, 1]);
+    // Each prompt's rows form one contiguous run in the epoch order.
+    const runs = order.map((i) => prompts[i]).filter((p, k, all) => k === 0 || all[k - 1] !== p);
+    expect(runs.length).toBe(4);
+    expect(new Set(runs).size).toBe(4);
   });
 });
 

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { SearchAttributeKeys } from '../../common/names';
 
@@ -100,6 +101,7 @@ export interface TemporalWithUi {
  * SDK waits for the frontend to answer and stops the process on `env.teardown()`.
  */
 export async function startTemporalWithUi(opts: { cliPath: string; dbFilename: string }): Promise<TemporalWithUi> {
+  installWarnOnlyRuntime();
   const uiPort = await freeLoopbackPort();
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -115,6 +117,19 @@ export async function startTemporalWithUi(opts: { cliPath: string; dbFilename: s
     },
   });
   return { env, uiUrl: `http://127.0.0.1:${uiPort}` };
+}
+
+/**
+ * The SDK logs every worker state change at INFO; keep test output to warnings and errors.
+ * The Runtime is process-wide and installable once, before the first environment or worker;
+ * when another helper installed one already, that one stays.
+ */
+function installWarnOnlyRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch (err) {
+    if (!(err instanceof Error) || err.name !== 'IllegalStateError') throw err;
+  }
 }
 
 /** Polls `url` until it answers 200 (the UI server starts a moment after the frontend). */

@@ -32,8 +32,10 @@ export interface ArtifactStore {
   copyDir(fromKey: string, toKey: string): Promise<void>;
 }
 
+/** Duck-typed: Node's fs errors fail `instanceof Error` across jest realms. */
 function isErrno(err: unknown, ...codes: string[]): boolean {
-  return err instanceof Error && codes.includes((err as NodeJS.ErrnoException).code ?? '');
+  const code = typeof err === 'object' && err !== null ? (err as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && codes.includes(code);
 }
 
 /** Copies regular files and directories; anything else (symlinks, FIFOs) could escape the root or block. */
@@ -88,7 +90,7 @@ export class LocalArtifactStore implements ArtifactStore {
     try {
       return JSON.parse(text) as T;
     } catch (err) {
-      throw new ArtifactCorruptError(key, err instanceof Error ? err.message : String(err));
+      throw new ArtifactCorruptError(key, String((err as Error).message ?? err));
     }
   }
 

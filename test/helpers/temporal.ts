@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { MockActivityEnvironment, TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { temporal } from '@temporalio/proto';
 import { createDataActivities, createTrainingActivities, type ActivityLogger } from '../../activities';
 import type { ArtifactStore } from '../../storage/artifact-store';
 import { WORKFLOWS_PATH } from '../../worker/create-worker';
@@ -15,7 +16,7 @@ import { WORKFLOWS_PATH } from '../../worker/create-worker';
  * Sends the SDK's own logs (worker state changes, expected workflow failures) to stderr only
  * from ERROR up. Installs the process-wide Runtime once; a no-op if one already exists.
  */
-function installQuietRuntime(): void {
+export function installQuietRuntime(): void {
   try {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
   } catch (err) {
@@ -99,6 +100,25 @@ export async function withWorkers<T>(
     maxConcurrentActivityTaskExecutions: 1,
   });
   return cpu.runUntil(gpu.runUntil(fn));
+}
+
+const { History } = temporal.api.history.v1;
+type HistoryMessage = temporal.api.history.v1.History;
+
+/**
+ * A history as JSON, in protobufjs's object form (enums by name, 64-bit ints and bytes as
+ * strings). Not the SDK's historyToJSON: in this install @temporalio/common carries its own
+ * protobufjs copy whose proto3-JSON codec rejects the SDK's message types ("type must be a
+ * Type"), so histories round-trip through @temporalio/proto's own codec instead.
+ */
+export function historyToPortableJson(history: unknown): string {
+  const message = History.fromObject(history as Record<string, unknown>);
+  return JSON.stringify(History.toObject(message, { longs: String, enums: String, bytes: String, defaults: false }), null, 1);
+}
+
+/** Inverse of historyToPortableJson: a History message Worker.runReplayHistories accepts. */
+export function historyFromPortableJson(json: string): HistoryMessage {
+  return History.fromObject(JSON.parse(json) as Record<string, unknown>);
 }
 
 /** Polls `probe` until it returns a value (not undefined); no timing assertion, just a bound. */

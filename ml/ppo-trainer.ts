@@ -23,7 +23,7 @@ import { MetricKeys, type UpdateMetrics } from '../common/names';
 import { PromptCursor, rollout, type RolloutDeps, type ScoredRollout } from './ppo-rollout';
 import { packSequences, rolloutForward } from './ppo-forward';
 import { computeAdvantages, type Advantages } from './ppo-advantages';
-import { runPpoEpochs, type UpdateBatch, type UpdateStats } from './ppo-update';
+import { runPpoEpochs, type UpdateBatch, type UpdateDeps, type UpdateStats } from './ppo-update';
 import {
   PPO_STATE_FORMAT,
   applyStateTensors,
@@ -187,7 +187,7 @@ export class PpoTrainer {
     };
   }
 
-  private updateDeps() {
+  private updateDeps(): UpdateDeps {
     const { ppo } = this.opts.config;
     const totalSteps = ppo.totalUpdates * this.sizes.optimizerStepsPerUpdate;
     return {

@@ -1,0 +1,77 @@
+/**
+ * Errors thrown while reading or writing a Hugging Face model directory. Every one names the
+ * file at fault and, where there is one, the tensor, both in the message and as readonly
+ * fields, so an activity can map them to non-retryable failures without parsing text.
+ * Match on `name`, not `instanceof` (classes differ across jest realms and Temporal's
+ * failure conversion).
+ */
+
+/** Thrown when config.json names an architecture other than GPT2LMHeadModel. */
+export class HfUnknownArchitectureError extends Error {
+  override readonly name = 'HfUnknownArchitectureError';
+  constructor(
+    message: string,
+    readonly file: string,
+    /** What config.json says (`architectures` joined, or `model_type`), or null when absent. */
+    readonly architecture: string | null,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when a file the directory needs (config, weights, tokenizer, a shard) does not exist. */
+export class HfMissingFileError extends Error {
+  override readonly name = 'HfMissingFileError';
+  constructor(
+    message: string,
+    readonly file: string,
+    /** The tensor that pointed at the file (a shard named in the index), or null. */
+    readonly tensor: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when a safetensors tensor has a dtype other than F32, F16 or BF16. */
+export class HfUnsupportedDtypeError extends Error {
+  override readonly name = 'HfUnsupportedDtypeError';
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly tensor: string,
+    readonly dtype: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Thrown when a tensor's shape does not match what config.json implies, or a required tensor is absent. */
+export class HfShapeMismatchError extends Error {
+  override readonly name = 'HfShapeMismatchError';
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly tensor: string,
+    readonly expected: readonly number[] | null,
+    /** null when the tensor is missing altogether. */
+    readonly actual: readonly number[] | null,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Thrown when a file is present but malformed or asks for something we do not implement: a
+ * truncated safetensors header, out-of-range offsets, invalid JSON, a config option GPT-2's
+ * architecture here does not support, an unexpected tensor, or a token missing from the vocabulary.
+ */
+export class HfFormatError extends Error {
+  override readonly name = 'HfFormatError';
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly tensor: string | null = null,
+  ) {
+    super(message);
+  }
+}

@@ -12,7 +12,8 @@ import { FeedbackRepository } from '../db/repositories/feedback-repository';
 import { PolicyVersionRepository, versionLabel } from '../db/repositories/policy-version-repository';
 import { TrainingRunRepository } from '../db/repositories/training-run-repository';
 import type { PolicyVersion, TrainingRunStatus } from '../db/entities';
-import { policyKey, runKey } from '../storage/artifact-store';
+import { checkpointKey, checkpointsKey, policyKey, runKey } from '../storage/artifact-keys';
+import { buildTrainingResults, writeTrainingResults, type SftSummary } from '../ml/training-results';
 import type { ConfigPatch, DatasetSummary, RunProgress } from '../workflows/messages';
 import type { UpdateMetrics } from '../common/names';
 import { applyConfigPatch } from './config-patch';
@@ -63,6 +64,7 @@ export interface SavePolicyInput {
   dataset: DatasetSummary;
   trainingSteps: number;
   rewardModel: RunProgress['rewardModel'];
+  sft: SftSummary | null;
   latestMetrics: Partial<UpdateMetrics> | null;
   /** Mean and std of the final policy's reward on held-out prompts (exportPolicy). */
   rewardMean: number;
@@ -92,8 +94,8 @@ export const runArtifacts = {
   val: (runId: string) => runKey(runId, 'dataset', 'val.jsonl'),
   rewardModel: (runId: string) => runKey(runId, 'reward_model'),
   sftPolicy: (runId: string) => runKey(runId, 'sft'),
-  checkpoints: (runId: string) => runKey(runId, 'checkpoints'),
-  checkpoint: (runId: string, update: number) => runKey(runId, 'checkpoints', `update-${String(update).padStart(6, '0')}`),
+  checkpoints: checkpointsKey,
+  checkpoint: checkpointKey,
   metrics: (runId: string, update: number) => runKey(runId, 'metrics', `update-${String(update).padStart(6, '0')}.json`),
   finalPolicy: (runId: string) => runKey(runId, 'policy'),
 };
@@ -190,13 +192,11 @@ export function createDataActivities(deps: ActivityDeps) {
         const rewardKey = policyKey(input.agentId, version, 'reward_model');
         await replaceDir(deps, input.policyRef, modelKey);
         await replaceDir(deps, input.rewardModelRef, rewardKey);
-        await store.writeJson(policyKey(input.agentId, version, 'training_results.json'), {
-          runId: input.runId,
-          agentId: input.agentId,
-          version,
-          config: await store.readJson<RunConfig>(input.configRef),
-          ...policyMetrics(input),
-        });
+        const history: UpdateMetrics[] = [];
+        for (let u = 1; u <= input.trainingSteps; u++) history.push(await store.readJson<UpdateMetrics>(runArtifacts.metrics(input.runId, u)));
+        const config = await store.readJson<RunConfig>(input.configRef);
+        const results = buildTrainingResults({ config, rewardModel: input.rewardModel, sft: input.sft, history });
+        await writeTrainingResults(store.resolve(policyKey(input.agentId, version)), results);
         const row = await repo.saveForRun({
           agentId: input.agentId,
           trainingRunId: input.runId,

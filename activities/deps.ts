@@ -20,10 +20,13 @@ export interface ActivityDeps {
   minFeedbackRows?: number;
   /** PPO writes a checkpoint every this many updates, and always at a chunk's end (default 1). */
   checkpointEvery?: number;
+  /** Liveness heartbeat period during a long PPO update, ms (default 5000; 0 turns it off). */
+  heartbeatTickMs?: number;
 }
 
 /** Defaults for the optional deps, in one place. */
 export const ACTIVITY_DEFAULTS = {
   minFeedbackRows: 10,
   checkpointEvery: 1,
+  heartbeatTickMs: 5_000,
 } as const;

@@ -33,8 +33,8 @@ export function trainingDiverged(message: string, cause?: Error): ApplicationFai
  * ConfigError (ml/config), model/weight mismatches (ml/errors), a policy directory in the
  * wrong format (ml/ppo-errors) and a checkpoint whose hashes do not verify.
  */
-const CONFIG_ERROR_NAMES = new Set(['ConfigError', 'ModelInputError', 'WeightShapeError', 'PolicyFormatError']);
-const ARTIFACT_ERROR_NAMES = new Set(['CheckpointCorruptError', 'CheckpointNotFoundError', 'PpoStateError']);
+const CONFIG_ERROR_NAMES = new Set(['ConfigError', 'ModelInputError', 'WeightShapeError', 'PolicyFormatError', 'InvalidArtifactKeyError', 'UnsafeIdError']);
+const ARTIFACT_ERROR_NAMES = new Set(['CheckpointCorruptError', 'CheckpointNotFoundError', 'PpoStateError', 'ArtifactNotFoundError', 'ArtifactCorruptError']);
 /** PPO is deterministic from a checkpoint, so a non-finite metric would recur on retry. */
 const DIVERGED_ERROR_NAMES = new Set(['NonFiniteMetricError']);
 

@@ -28,6 +28,7 @@ import type { CheckpointInfo, SetKlArgs } from '../workflows/messages';
 import { runArtifacts } from './data';
 import { ACTIVITY_DEFAULTS, type ActivityDeps, type ActivityLogger } from './deps';
 import { classified, missingArtifact } from './errors';
+import { withHeartbeatTicker } from './heartbeat';
 import { readJsonl } from './jsonl';
 
 export interface PpoChunkInput {
@@ -59,6 +60,11 @@ export interface PpoHeartbeat {
   checkpointRef: string;
 }
 
+/** Heartbeat details for the last checkpoint written (undefined before the first). */
+function heartbeatOf(last: CheckpointInfo | null): PpoHeartbeat | undefined {
+  return last ? { update: last.update, checkpointRef: last.ref } : undefined;
+}
+
 /** Errors that mean "this checkpoint cannot be read": try an older start instead. */
 const UNUSABLE_CHECKPOINT_ERRORS = new Set(['CheckpointCorruptError', 'CheckpointNotFoundError']);
 
@@ -80,6 +86,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
   const { store } = deps;
   const logger = (): ActivityLogger => deps.log ?? temporalLog;
   const every = deps.checkpointEvery ?? ACTIVITY_DEFAULTS.checkpointEvery;
+  const tickMs = deps.heartbeatTickMs ?? ACTIVITY_DEFAULTS.heartbeatTickMs;
 
   /** Builds the trainer for `input`, restored from `start` when given. */
   async function openTrainer(input: Omit<PpoChunkInput, 'from' | 'updates' | 'kl'>, start: StartPoint): Promise<TrainerContext> {
@@ -132,21 +139,21 @@ export function createPpoRuntime(deps: ActivityDeps) {
     return candidates;
   }
 
-  /** Opens the first candidate that restores; a corrupt one is logged and skipped. */
-  async function openFirstUsable(input: PpoChunkInput, end: number): Promise<TrainerContext> {
+  /** Opens the first candidate that restores (a corrupt one is logged and skipped); returns it with its start. */
+  async function openFirstUsable(input: PpoChunkInput, end: number): Promise<{ opened: TrainerContext; start: StartPoint }> {
     for (const start of await startCandidates(input, end)) {
       if (!start) continue;
       try {
-        const ctx = await openTrainer(input, start);
+        const opened = await openTrainer(input, start);
         logger().info('ppo chunk resuming', { runId: input.runId, fromUpdate: start.update, ref: start.ref });
-        return ctx;
+        return { opened, start };
       } catch (err) {
         if (!(err instanceof Error) || !UNUSABLE_CHECKPOINT_ERRORS.has(err.name)) throw err;
         logger().warn('checkpoint unusable, trying an older start', { ref: start.ref, error: err.message });
       }
     }
     if (input.from) throw missingArtifact(`checkpoint ${input.from.ref} (update ${input.from.update}) cannot be restored`);
-    return openTrainer(input, null);
+    return { opened: await openTrainer(input, null), start: null };
   }
 
   async function saveCheckpoint(runId: string, trainer: PpoTrainer): Promise<CheckpointInfo> {
@@ -160,22 +167,26 @@ export function createPpoRuntime(deps: ActivityDeps) {
     return classified(async () => {
       const activity = Context.current();
       const end = (input.from?.update ?? 0) + input.updates;
-      const opened = await openFirstUsable(input, end);
+      const { opened, start } = await openFirstUsable(input, end);
       const { trainer } = opened;
       try {
-        if (input.kl.coef !== undefined || input.kl.target !== undefined) trainer.setKl(input.kl);
-        let last: CheckpointInfo | null = input.from && trainer.updatesDone === input.from.update ? input.from : null;
+        // Only at the chunk's own start: a retry resumed mid-chunk already has the overrides
+        // (and the controller's adaptation since) in its checkpoint.
+        const atChunkStart = trainer.updatesDone === (input.from?.update ?? 0);
+        if (atChunkStart && (input.kl.coef !== undefined || input.kl.target !== undefined)) trainer.setKl(input.kl);
+        let last: CheckpointInfo | null = start;
         let metrics: UpdateMetrics | null = null;
         while (trainer.updatesDone < end) {
-          metrics = await trainer.step();
+          const beat = heartbeatOf(last);
+          metrics = await withHeartbeatTicker(() => beat, () => trainer.step(), tickMs);
           const done = trainer.updatesDone;
           // Training history, one JSON per update (also what a finished retry returns).
           await store.writeJson(runArtifacts.metrics(input.runId, done), metrics);
           if (done === end || done % every === 0 || activity.cancellationSignal.aborted) {
             last = await saveCheckpoint(input.runId, trainer);
-            activity.heartbeat({ update: last.update, checkpointRef: last.ref } satisfies PpoHeartbeat);
+            activity.heartbeat(heartbeatOf(last));
           } else {
-            activity.heartbeat(last ? ({ update: last.update, checkpointRef: last.ref } satisfies PpoHeartbeat) : undefined);
+            activity.heartbeat(heartbeatOf(last));
           }
           // The heartbeat above is what delivers a cancel; the checkpoint is already on disk.
           if (activity.cancellationSignal.aborted) throw new CancelledFailure('ppo chunk cancelled');

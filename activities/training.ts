@@ -19,6 +19,7 @@ import type { CheckpointInfo, RunProgress } from '../workflows/messages';
 import { runArtifacts } from './data';
 import { type ActivityDeps } from './deps';
 import { classified } from './errors';
+import { heartbeatingStopCheck } from './heartbeat';
 import { readJsonl } from './jsonl';
 import { createPpoRuntime, type PpoChunkInput } from './ppo-chunk';
 
@@ -71,6 +72,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
       return classified(async () => {
         const ctx = Context.current();
         const config = await store.readJson<RunConfig>(input.configRef);
+        let latest: unknown = { phase: 'reward_model', epoch: -1 };
         const train = await readJsonl<FeedbackExample>(store, input.trainRef);
         const val = await readJsonl<FeedbackExample>(store, input.valRef);
         const { model, metrics, normalization } = await fitRewardModel({
@@ -79,8 +81,11 @@ export function createTrainingActivities(deps: ActivityDeps) {
           config,
           tokenizer: new ByteTokenizer(),
           rng: new Rng(config.seed + SeedOffsets.rewardModel),
-          onProgress: (p) => ctx.heartbeat(p),
-          shouldStop: () => ctx.cancellationSignal.aborted,
+          onProgress: (p) => {
+            latest = p;
+            ctx.heartbeat(p);
+          },
+          shouldStop: heartbeatingStopCheck(() => latest),
         });
         try {
           throwIfCancelled();
@@ -105,8 +110,20 @@ export function createTrainingActivities(deps: ActivityDeps) {
         const tokenizer = new ByteTokenizer();
         const rng = new Rng(config.seed + SeedOffsets.sft);
         const policy = GptModel.create(config.policyModel, rng);
+        let latest: unknown = { phase: 'sft', epoch: -1 };
         try {
-          const result = await trainSft({ policy, rows, config, tokenizer, rng, onProgress: (p: unknown) => ctx.heartbeat(p) });
+          const result = await trainSft({
+            policy,
+            rows,
+            config,
+            tokenizer,
+            rng,
+            onProgress: (p) => {
+              latest = p;
+              ctx.heartbeat(p);
+            },
+            shouldStop: heartbeatingStopCheck(() => latest),
+          });
           throwIfCancelled();
           const policyInitRef = runArtifacts.sftPolicy(input.runId);
           if (await store.exists(policyInitRef)) await store.remove(policyInitRef);

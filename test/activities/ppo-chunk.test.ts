@@ -50,8 +50,9 @@ function withoutTimings(metrics: Record<string, number>): Record<string, number>
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'ppo-chunk-'));
   store = new LocalArtifactStore(root);
-  // The training activities never touch the database.
-  const deps = { orm: {} as MikroORM, store, log: silentActivityLog };
+  // The training activities never touch the database. The liveness ticker is off so the
+  // heartbeats seen are exactly the per-update ones.
+  const deps = { orm: {} as MikroORM, store, log: silentActivityLog, heartbeatTickMs: 0 };
   training = createTrainingActivities(deps);
   const data = createDataActivities(deps);
   const plan = await runInActivityEnv(data.resolveConfig, { runId, preset: 'quick', seed: 7, configPatch: TINY_CONFIG_PATCH });
@@ -133,5 +134,17 @@ describe('ppoChunk', () => {
     const ckpt = await readCheckpoint(store.resolve(runArtifacts.checkpoint(cancelRun.runId, 2)));
     expect((ckpt.state as { updatesDone: number }).updatesDone).toBe(2);
     expect(await store.exists(runArtifacts.checkpoint(cancelRun.runId, 3))).toBe(false);
+  });
+
+  it('with no heartbeat and no `from`, resumes from the newest checkpoint that verifies, logging the corrupt one', async () => {
+    // The cancelled run above left checkpoints 1 and 2; break 2.
+    const runId2 = 'run_ppo_chunk_cancel';
+    await writeFile(path.join(store.resolve(runArtifacts.checkpoint(runId2, 2)), CheckpointFiles.tensors), 'torn');
+    const warnings: string[] = [];
+    const logged = createTrainingActivities({ orm: {} as MikroORM, store, heartbeatTickMs: 0, log: { info: () => undefined, warn: (m) => warnings.push(m) } });
+    const { result, heartbeats } = await runActivity(logged.ppoChunk, [{ ...base, runId: runId2, from: null, updates: 3, kl: {} }]);
+    expect(heartbeats.map((h) => h?.update)).toEqual([2, 3]);
+    expect(result.checkpoint.update).toBe(3);
+    expect(warnings).toContain('skipping corrupt checkpoint');
   });
 });

@@ -13,7 +13,8 @@ import { createQueueWorker, openResources, runUntilShutdown } from './create-wor
 
 export async function main(): Promise<void> {
   const env = loadEnv();
-  const backend = await initBackend({ prefer: env.RLHF_BACKEND, log: (msg) => console.info(msg) });
+  // initBackend's own line would repeat this one; the worker states it once, with its role.
+  const backend = await initBackend({ prefer: env.RLHF_BACKEND, log: () => undefined });
   console.info(`gpu worker: tfjs backend ${backend.name} (${backend.package})${backend.reason ? `; fell back because ${backend.reason}` : ''}`);
   const resources = await openResources(env);
   const worker = await createQueueWorker({

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
-// Prints the closing line CI reads, `N passed, N failed`, from jest's --json output file.
-// Jest's own summary is not read by CI. A suite that failed to load counts as one failure.
+// Prints the closing line CI reads, `N passed, N failed`, from jest's --json output file, after
+// naming each failed test and each suite that failed to run (so a CI log shows what broke at the end).
+// A suite that failed to load counts as one failure. Exit 0 only when nothing failed and something passed.
 'use strict';
 const fs = require('node:fs');
+const path = require('node:path');
 
 const file = process.argv[2];
 let passed = 0;
@@ -11,6 +13,14 @@ try {
   const r = JSON.parse(fs.readFileSync(file, 'utf8'));
   passed = r.numPassedTests;
   failed = r.numFailedTests + (r.numRuntimeErrorTestSuites || 0);
+  for (const suite of r.testResults || []) {
+    const where = path.relative(process.cwd(), suite.name);
+    const failedTests = (suite.assertionResults || []).filter((t) => t.status === 'failed');
+    for (const t of failedTests) console.log(`FAILED ${where} › ${t.fullName}`);
+    if (failedTests.length === 0 && suite.status === 'failed') {
+      console.log(`FAILED ${where} (the suite did not run; its error is printed above)`);
+    }
+  }
 } catch (err) {
   console.error(`could not read jest results from ${file}: ${err.message}`);
   failed = 1;

@@ -66,14 +66,21 @@ const trainingOptions: ActivityOptions = {
   retry: { ...retry, maximumAttempts: 5 },
 };
 
-const data = proxyActivities<Activities>(dataOptions);
-const training = proxyActivities<Activities>(trainingOptions);
+/** Activity proxies on the run's queues (the defaults, or the input's override). */
+function activitiesFor(input: TrainPolicyInput) {
+  return {
+    data: proxyActivities<Activities>({ ...dataOptions, taskQueue: input.taskQueues?.cpu ?? TaskQueues.cpu }),
+    training: proxyActivities<Activities>({ ...trainingOptions, taskQueue: input.taskQueues?.gpu ?? TaskQueues.gpu }),
+  };
+}
+type Proxies = ReturnType<typeof activitiesFor>;
 
 const agentIdKey = defineSearchAttributeKey(SearchAttributeKeys.agentId, 'KEYWORD');
 const runPhaseKey = defineSearchAttributeKey(SearchAttributeKeys.runPhase, 'KEYWORD');
 
 /** Mutable workflow state; the progress query reads it and continue-as-new carries it. */
 interface RunState {
+  acts: Proxies;
   phase: RunPhase;
   error: string | null;
   run: Partial<RunContinuation> & Pick<RunContinuation, 'startedAtMs' | 'chunkTimings' | 'paused' | 'pendingKl'>;
@@ -81,6 +88,7 @@ interface RunState {
 
 export async function trainPolicyWorkflow(input: TrainPolicyInput): Promise<TrainPolicyResult> {
   const state: RunState = {
+    acts: activitiesFor(input),
     phase: RunPhases.queued,
     error: null,
     run: input.continuation ?? { startedAtMs: Date.now(), chunkTimings: [], paused: false, pendingKl: null, lastCheckpoint: null },
@@ -149,8 +157,8 @@ async function runPhases(input: TrainPolicyInput, state: RunState): Promise<Trai
   const continued = await ppoChunks(input, state, run);
   if (continued) return continued;
   enterPhase(state, RunPhases.save);
-  const exported = await training.exportPolicy({ ...artifactsOf(input, run), checkpoint: requireCheckpoint(run), valRef: run.valRef });
-  const saved = await data.savePolicy({
+  const exported = await state.acts.training.exportPolicy({ ...artifactsOf(input, run), checkpoint: requireCheckpoint(run), valRef: run.valRef });
+  const saved = await state.acts.data.savePolicy({
     runId: input.runId,
     agentId: input.agentId,
     configRef: run.configRef,
@@ -159,11 +167,12 @@ async function runPhases(input: TrainPolicyInput, state: RunState): Promise<Trai
     dataset: run.dataset,
     trainingSteps: run.totalUpdates,
     rewardModel: run.rewardModel,
+    sft: run.sft,
     latestMetrics: run.latestMetrics,
     rewardMean: exported.rewardMean,
     rewardStd: exported.rewardStd,
   });
-  await data.setRunStatus({ runId: input.runId, status: 'completed' });
+  await state.acts.data.setRunStatus({ runId: input.runId, status: 'completed' });
   enterPhase(state, RunPhases.completed);
   return {
     status: 'trained',
@@ -182,9 +191,9 @@ async function runPhases(input: TrainPolicyInput, state: RunState): Promise<Trai
 /** Everything before PPO: config, data, reward model, gate, SFT. Runs in the first execution only. */
 async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> {
   const { runId } = input;
-  await data.setRunStatus({ runId, status: 'running' });
+  await state.acts.data.setRunStatus({ runId, status: 'running' });
   enterPhase(state, RunPhases.loadFeedback);
-  const plan = await data.resolveConfig({
+  const plan = await state.acts.data.resolveConfig({
     runId,
     preset: input.preset,
     maxSteps: input.maxSteps,
@@ -195,10 +204,10 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
   Object.assign(state.run, { configRef: plan.configRef, totalUpdates: plan.totalUpdates, updatesPerChunk: plan.updatesPerChunk });
   state.run.klCoef ??= plan.klCoef;
   state.run.klTarget ??= plan.klTarget;
-  const feedback = await data.loadFeedback({ runId, agentId: input.agentId });
+  const feedback = await state.acts.data.loadFeedback({ runId, agentId: input.agentId });
 
   enterPhase(state, RunPhases.splitDataset);
-  const split = await data.splitDataset({ runId, datasetRef: feedback.datasetRef, configRef: plan.configRef });
+  const split = await state.acts.data.splitDataset({ runId, datasetRef: feedback.datasetRef, configRef: plan.configRef });
   state.run.dataset = {
     feedbackCount: feedback.count,
     scoreMean: feedback.scoreMean,
@@ -210,7 +219,7 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
   state.run.valRef = split.valRef;
 
   enterPhase(state, RunPhases.rewardModel);
-  const reward = await training.trainRewardModel({ runId, configRef: plan.configRef, trainRef: split.trainRef, valRef: split.valRef });
+  const reward = await state.acts.training.trainRewardModel({ runId, configRef: plan.configRef, trainRef: split.trainRef, valRef: split.valRef });
   state.run.rewardModelRef = reward.rewardModelRef;
   state.run.rewardModel = reward.metrics;
 
@@ -227,8 +236,9 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
   }
 
   enterPhase(state, RunPhases.sft);
-  const sft = await training.sftWarmStart({ runId, configRef: plan.configRef, trainRef: split.trainRef });
+  const sft = await state.acts.training.sftWarmStart({ runId, configRef: plan.configRef, trainRef: split.trainRef });
   state.run.policyInitRef = sft.policyInitRef;
+  state.run.sft = { finalLoss: sft.finalLoss, steps: sft.steps };
 }
 
 /**
@@ -246,11 +256,11 @@ async function ppoChunks(input: TrainPolicyInput, state: RunState, run: RunConti
       // Signal handlers are synchronous, so nothing is in flight; the state carries on.
       return await continueAsNew<typeof trainPolicyWorkflow>({ ...input, continuation: run });
     }
-    if (run.paused) await waitWhilePaused(input, run);
+    if (run.paused) await waitWhilePaused(input, state, run);
     const kl = run.pendingKl ?? {};
     run.pendingKl = null;
     const startedAt = Date.now();
-    const chunk = await training.ppoChunk({ ...artifactsOf(input, run), from: run.lastCheckpoint, updates, kl });
+    const chunk = await state.acts.training.ppoChunk({ ...artifactsOf(input, run), from: run.lastCheckpoint, updates, kl });
     run.chunkTimings.push({ updates: chunk.checkpoint.update - done, durationMs: Date.now() - startedAt });
     run.lastCheckpoint = chunk.checkpoint;
     run.latestMetrics = chunk.metrics;
@@ -268,10 +278,10 @@ function pendingKlOf(run: RunContinuation): SetKlArgs | null {
 }
 
 /** Pauses between chunks; the run record shows `paused` meanwhile. */
-async function waitWhilePaused(input: TrainPolicyInput, run: RunContinuation): Promise<void> {
-  await data.setRunStatus({ runId: input.runId, status: 'paused' });
+async function waitWhilePaused(input: TrainPolicyInput, state: RunState, run: RunContinuation): Promise<void> {
+  await state.acts.data.setRunStatus({ runId: input.runId, status: 'paused' });
   await condition(() => !run.paused);
-  await data.setRunStatus({ runId: input.runId, status: 'running' });
+  await state.acts.data.setRunStatus({ runId: input.runId, status: 'running' });
 }
 
 /** The artifact keys every PPO-side activity needs. */
@@ -299,7 +309,7 @@ async function recordEnd(input: TrainPolicyInput, state: RunState, err: unknown)
   state.error = cancelled ? null : message;
   await CancellationScope.nonCancellable(async () => {
     enterPhase(state, cancelled ? RunPhases.cancelled : RunPhases.failed);
-    await data.setRunStatus({ runId: input.runId, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? undefined : describe(err) });
+    await state.acts.data.setRunStatus({ runId: input.runId, status: cancelled ? 'cancelled' : 'failed', error: cancelled ? undefined : describe(err) });
   });
 }
 

@@ -144,6 +144,8 @@ class GptModel(torch.nn.Module):
             probs = torch.softmax(logits / temperature, dim=-1)
             tok = torch.multinomial(probs, 1, generator=gen)  # [B, 1]
             out.append(tok)
+            if len(out) == max_new_tokens:  # the last sampled token is never fed back (as ml/sampling.ts)
+                break
             key_mask = torch.cat([key_mask, torch.ones(b, 1)], dim=1)  # [B, L+1]
             bias = ((1 - key_mask) * MASKED_BIAS).view(b, 1, 1, -1)  # [B, 1, 1, L+1]
             hidden, past = self.trunk(tok, next_pos, bias, True, past)

@@ -1,0 +1,134 @@
+/**
+ * Benchmark 4: training throughput of ml/ (TensorFlow.js) against the PyTorch reference in
+ * bench/reference/, on the same config, batch, sequence length, trained variables and optimizer
+ * (bench/lib/workload.ts). Tokens/s of rollout (KV-cache sampling), SFT and the PPO update;
+ * ratio = ours / PyTorch, per figure the median of --runs runs after one warm-up.
+ * Also: the parity check (test/bench/parity.test.ts: same GAE and losses to 1e-5) and why
+ * TRL's own PPO trainer is not run here.
+ *   npx tsx bench/throughput.ts [--preset small] [--runs 5] [--threads 1,2] [--no-write]
+ */
+import { parseArgs } from 'node:util';
+import { initBackend, type BackendInfo } from '../ml/backend';
+import type { PresetName } from '../ml/config';
+import { GptModel } from '../ml/model';
+import { Rng } from '../ml/rng';
+import { tf } from '../ml/tf';
+import { runPythonJson } from './lib/python';
+import { machineLine, mdTable, writeSection } from './lib/results';
+import { repeat, summarize, type Summary } from './lib/stats';
+import { makeUpdateBatch, ppoUpdater, presetSpec, rolloutSeconds, sftStepper, type WorkloadSpec } from './lib/workload';
+
+const SEED = 4242;
+type Figure = 'rollout' | 'sft' | 'ppoUpdate';
+const FIGURES: Record<Figure, string> = { rollout: 'rollout (sampling, KV cache)', sft: 'SFT step', ppoUpdate: 'PPO update' };
+
+interface TorchThroughput {
+  torch: string;
+  byThreads: Record<string, { rolloutTokensPerSec: number[]; sftTokensPerSec: number[]; ppoUpdateTokensPerSec: number[] }>;
+}
+
+/** Tokens/s of the three workloads on ml/, `runs` samples each. */
+async function measureOurs(spec: WorkloadSpec, runs: number): Promise<Record<Figure, number[]>> {
+  const rng = new Rng(SEED);
+  const { ppo, workload } = spec;
+  const t = workload.promptLength + workload.newTokens;
+  const policy = GptModel.create(spec.model, rng);
+  try {
+    const rollout = await repeat(runs, async () => (ppo.batchSize * workload.newTokens) / (await rolloutSeconds(policy, spec, rng)));
+    const batch = makeUpdateBatch(policy, spec, workload.promptLength, t, rng);
+    const updater = ppoUpdater(policy, spec, rng);
+    let update: number[];
+    try {
+      update = await repeat(runs, async () => (ppo.ppoEpochs * ppo.batchSize * t) / (await updater.update(batch)));
+    } finally {
+      updater.dispose();
+      tf.dispose(Object.values(batch));
+    }
+    const sft = sftStepper(spec, rng);
+    try {
+      const perRun = workload.sftStepsPerRun * workload.sftBatchSize * t;
+      return { rollout, ppoUpdate: update, sft: await repeat(runs, async () => perRun / (await sft.run())) };
+    } finally {
+      sft.dispose();
+    }
+  } finally {
+    policy.dispose();
+  }
+}
+
+function report(spec: WorkloadSpec, backend: BackendInfo, ours: Record<Figure, Summary>, torch: TorchThroughput, preset: string, runs: number): string {
+  const threads = Object.keys(torch.byThreads);
+  const torchOf = (th: string, f: Figure) => {
+    const r = torch.byThreads[th];
+    return summarize(f === 'rollout' ? r.rolloutTokensPerSec : f === 'sft' ? r.sftTokensPerSec : r.ppoUpdateTokensPerSec);
+  };
+  const fmt = (s: Summary) => `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
+  const rows = (Object.keys(FIGURES) as Figure[]).map((f) => [
+    FIGURES[f],
+    fmt(ours[f]),
+    ...threads.flatMap((th) => [fmt(torchOf(th, f)), (ours[f].median / torchOf(th, f).median).toFixed(3)]),
+  ]);
+  const m = spec.model;
+  const t = spec.workload.promptLength + spec.workload.newTokens;
+  const ratio1 = (f: Figure) => ours[f].median / torchOf(threads[0], f).median;
+  const behind = (Object.keys(FIGURES) as Figure[]).filter((f) => ratio1(f) < 1).map((f) => `${FIGURES[f]} ×${ratio1(f).toFixed(2)}`);
+  return [
+    '## 4. Training throughput against PyTorch',
+    '',
+    machineLine(`ours: tfjs ${tf.version_core} on ${backend.name} (single-threaded); PyTorch ${torch.torch} CPU`),
+    '',
+    `Command: \`npx tsx bench/throughput.ts --preset ${preset} --runs ${runs}\`. Config \`${preset}\`: ${m.nLayer} layers, ${m.nHead} heads, width ${m.nEmbd}, ` +
+      `LoRA r=${m.lora.rank}; PPO batch ${spec.ppo.batchSize}, minibatch ${spec.ppo.miniBatchSize}, ${spec.ppo.ppoEpochs} epochs; ` +
+      `sequences ${spec.workload.promptLength} prompt + ${spec.workload.newTokens} generated = ${t} tokens; SFT batch ${spec.workload.sftBatchSize}. ` +
+      'Tokens/s, median (min–max) of the runs after one warm-up; ratio = ours / PyTorch (> 1: we are ahead).',
+    '',
+    mdTable(['workload', 'ours tok/s', ...threads.flatMap((th) => [`PyTorch ${th} thread${th === '1' ? '' : 's'} tok/s`, 'ratio'])], rows),
+    '',
+    'Definitions (the same on both sides, bench/lib/workload.ts and bench/reference/bench.py): rollout = batch × new tokens / ' +
+      'sampling time (prefill + decode with a KV cache, no early EOS stop; the trainer\'s reward scoring is not included); SFT = ' +
+      'steps × batch × T / time of full-weight steps (forward, cross-entropy, backward, clip, AdamW); PPO update = epochs × batch × T / ' +
+      'time of `runPpoEpochs` (LoRA + value head train, base frozen).',
+    '',
+    `Where we stand: ${behind.length === 0 ? 'ahead of single-threaded PyTorch on every workload.' : `behind single-threaded PyTorch on ${behind.join(', ')}.`} ` +
+      'PyTorch with 2 threads is a separate column because the cores are shared: when other processes hold them, its OpenMP ' +
+      'threads wait on each other and it runs slower than with 1 thread. WASM in Node is single-threaded here ' +
+      '(`WASM_HAS_MULTITHREAD_SUPPORT` off), so the 1-thread column is the like-for-like comparison.',
+    '',
+    '**Same computation on both sides:** `npx jest test/bench/parity.test.ts` loads the weights written by ' +
+      '`bench/reference/parity.py` into ml/ and reproduces PyTorch\'s log-probs, reference log-probs, values, KL-penalised rewards, ' +
+      'GAE advantages and returns, whitened advantages, clipped policy and value losses, clip fractions, entropy and the ' +
+      'gradient norm of the PPO loss to 1e-5, on the CPU and WASM backends (fixture `bench/reference/parity-fixture.json`).',
+    '',
+    "**TRL's PPO trainer** was not run. Neither Python environment here has `trl` (the shared `.cache/hf-venv` belongs to " +
+      'another task and must not be installed into concurrently); a separate venv would need torch again from PyPI (several GB ' +
+      'of CUDA wheels on this offline-but-registry machine) plus trl, accelerate and datasets, and current TRL keeps its PPO ' +
+      'trainer under `trl.experimental` with a different API (separate reward and value models) from TRL 0.7, so the ' +
+      'comparison would not be like for like within the 15 minutes the task allowed. The PyTorch reference implements TRL ' +
+      "0.7's PPO step itself instead.",
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { preset: { type: 'string', default: 'small' }, runs: { type: 'string', default: '5' }, threads: { type: 'string', default: '1,2' }, 'no-write': { type: 'boolean', default: false } },
+  });
+  const preset = values.preset as PresetName;
+  const runs = Number(values.runs);
+  const backend = await initBackend({ log: () => undefined });
+  const spec = presetSpec(preset, SEED);
+  console.log(`throughput: ${preset}, ${runs} runs, backend ${backend.name}`);
+  const oursRaw = await measureOurs(spec, runs);
+  const ours = { rollout: summarize(oursRaw.rollout), sft: summarize(oursRaw.sft), ppoUpdate: summarize(oursRaw.ppoUpdate) };
+  console.log('ours', JSON.stringify(ours));
+  const threads = values.threads.split(',').map(Number);
+  const torch = await runPythonJson<TorchThroughput>('bench.py', [JSON.stringify({ mode: 'throughput', runs, threads, ...spec })]);
+  console.log('torch', JSON.stringify(torch));
+  const md = report(spec, backend, ours, torch, preset, runs);
+  console.log(md);
+  if (!values['no-write']) await writeSection('throughput', md);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

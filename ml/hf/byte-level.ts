@@ -24,8 +24,12 @@ export const CHAR_TO_BYTE: ReadonlyMap<string, number> = new Map(BYTE_TO_CHAR.ma
  * GPT-2's pre-tokenization pattern: English contractions, optional-space + letters, optional-space
  * + digits, optional-space + other symbols, whitespace not followed by a non-space (so a run of
  * spaces leaves its last space to the next word), and any remaining whitespace.
+ * "Whitespace" is Unicode's White_Space property, as the Rust regex engine behind HF tokenizers
+ * reads `\s`; JS's own `\s` differs (it includes U+FEFF and omits U+0085), which changed the ids
+ * of strings holding those characters.
  */
-export const GPT2_PRETOKENIZE_PATTERN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+export const GPT2_PRETOKENIZE_PATTERN =
+  /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\p{White_Space}\p{L}\p{N}]+|\p{White_Space}+(?!\P{White_Space})|\p{White_Space}+/gu;
 
 /** Splits text into the pieces BPE runs on, each already mapped to byte-level characters. */
 export function byteLevelPieces(text: string): string[] {

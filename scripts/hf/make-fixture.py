@@ -53,6 +53,10 @@ TOKENIZER_STRINGS = [
     "",
     "x",
     "Straße ΑΒΓ привет мир",
+    # Whitespace by Unicode's definition (NEL U+0085 is, BOM U+FEFF and ZWSP U+200B are not), which
+    # JS's \s gets wrong; plus NBSP, ideographic space, vertical tab, form feed, a combining accent.
+    "a\u0085'll b\ufeff's c\u200b'd",
+    "x\u00a0y\u3000z\x0b\x0cw e\u0301 \u00a0 ",
 ]
 
 # Fixed token ids for the logits check: 2 rows × 20 positions.

@@ -1,10 +1,16 @@
 /** Every entity schema, in one list for the ORM config. */
+import { AgentSchema } from './agent';
+import { ApiKeySchema } from './api-key';
 import { FeedbackSchema } from './feedback';
 import { PolicyVersionSchema } from './policy-version';
+import { ProjectSchema } from './project';
 import { TrainingRunSchema } from './training-run';
 
-export const entities = [FeedbackSchema, PolicyVersionSchema, TrainingRunSchema];
+export const entities = [ProjectSchema, ApiKeySchema, AgentSchema, FeedbackSchema, PolicyVersionSchema, TrainingRunSchema];
 
+export * from './agent';
+export * from './api-key';
 export * from './feedback';
 export * from './policy-version';
+export * from './project';
 export * from './training-run';

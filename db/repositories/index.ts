@@ -1,10 +1,14 @@
 /** The repositories of one unit of work: all share the EntityManager they are built with. */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { AgentRepository } from './agent-repository';
 import { FeedbackRepository } from './feedback-repository';
 import { PolicyVersionRepository } from './policy-version-repository';
+import { ProjectRepository } from './project-repository';
 import { TrainingRunRepository } from './training-run-repository';
 
 export interface Repositories {
+  projects: ProjectRepository;
+  agents: AgentRepository;
   feedback: FeedbackRepository;
   policyVersions: PolicyVersionRepository;
   trainingRuns: TrainingRunRepository;
@@ -13,12 +17,16 @@ export interface Repositories {
 /** Pass a forked EntityManager (one per request / per activity). */
 export function createRepositories(em: EntityManager): Repositories {
   return {
+    projects: new ProjectRepository(em),
+    agents: new AgentRepository(em),
     feedback: new FeedbackRepository(em),
     policyVersions: new PolicyVersionRepository(em),
     trainingRuns: new TrainingRunRepository(em),
   };
 }
 
+export * from './agent-repository';
 export * from './feedback-repository';
 export * from './policy-version-repository';
+export * from './project-repository';
 export * from './training-run-repository';

@@ -35,12 +35,12 @@ done
 cli=$(bash "$ROOT/temporal/provision.sh")
 
 # healthy ADDRESS: the frontend answers SERVING (bounded, so a half-open port cannot hang us).
-healthy() { timeout 10 "$cli" operator cluster health --address "$1" 2>/dev/null | grep -q SERVING; }
+healthy() { "$cli" operator cluster health --address "$1" --command-timeout 10s 2>/dev/null | grep -q SERVING; }
 
 # has_search_attributes ADDRESS: both custom attributes are registered on the namespace.
 has_search_attributes() {
   local listed
-  listed=$(timeout 10 "$cli" operator search-attribute list --address "$1" --namespace "$namespace" 2>/dev/null) || return 1
+  listed=$("$cli" operator search-attribute list --address "$1" --namespace "$namespace" --command-timeout 10s 2>/dev/null) || return 1
   grep -qw AgentId <<<"$listed" && grep -qw RunPhase <<<"$listed"
 }
 
@@ -70,7 +70,9 @@ if [ "$headless" = 1 ]; then args+=(--headless); elif [ -n "$ui_port" ]; then ar
 started=$SECONDS
 # setsid: the server gets its own session, so a Ctrl-C aimed at the caller's jobs reaches it only
 # through stop-dev.sh, which lets it close the SQLite file cleanly.
-setsid "$cli" "${args[@]}" >"$log_file" 2>&1 </dev/null &
+# (setsid is Linux's util-linux; elsewhere nohup at least detaches it from the terminal's hang-up.)
+if command -v setsid >/dev/null 2>&1; then detach=(setsid); else detach=(nohup); fi
+"${detach[@]}" "$cli" "${args[@]}" >"$log_file" 2>&1 </dev/null &
 pid=$!
 echo "$pid" >"$pid_file"
 log "started pid $pid on $address (log $log_file)"

@@ -19,7 +19,7 @@ pid_file="$data_dir/dev.pid"
 if [ ! -s "$pid_file" ]; then log "no pid file at $pid_file: nothing to stop"; exit 0; fi
 pid=$(cat "$pid_file")
 # A stale pid file may name a pid the OS has since given to another process: check its command line.
-if ! kill -0 "$pid" 2>/dev/null || ! tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'server start-dev'; then
+if ! kill -0 "$pid" 2>/dev/null || ! ps -o args= -p "$pid" 2>/dev/null | grep -q 'server start-dev'; then
   log "pid $pid is not a running dev server; removing the stale pid file"
   rm -f "$pid_file"; exit 0
 fi

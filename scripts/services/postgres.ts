@@ -18,7 +18,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,9 +66,7 @@ function ensurePostgresOsUser(): OsUser | undefined {
 /** Every ancestor of dataDir must be enterable by "other" when the server runs as another user. */
 function assertReachable(dataDir: string): void {
   for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    execFileSync('test', ['-d', dir]);
-    const mode = Number.parseInt(execFileSync('stat', ['-c', '%a', dir], { encoding: 'utf8' }).trim(), 8);
-    if ((mode & 0o001) === 0) throw new DataDirNotAccessibleError(dataDir, dir);
+    if ((statSync(dir).mode & 0o001) === 0) throw new DataDirNotAccessibleError(dataDir, dir);
   }
 }
 

@@ -75,3 +75,19 @@ export class HfFormatError extends Error {
     super(message);
   }
 }
+
+/**
+ * Thrown when a requested base-model directory is not allowed: no root is configured, the
+ * path escapes the root (`..`, an absolute path elsewhere, a symlink out), or it is not an
+ * existing directory with a config.json. `requested` is the caller's string as given.
+ */
+export class HfBaseModelDirError extends Error {
+  override readonly name = 'HfBaseModelDirError';
+  constructor(
+    message: string,
+    readonly requested: string,
+    readonly reason: 'no_root' | 'outside_root' | 'not_a_directory' | 'not_a_model',
+  ) {
+    super(message);
+  }
+}

@@ -8,6 +8,10 @@ import { PolicyFiles, generateText, loadPolicy, savePolicy } from '../../ml/poli
 import { Rng } from '../../ml/rng';
 import { tf } from '../../ml/tf';
 import { ByteTokenizer } from '../../ml/tokenizer';
+import { BpeTokenizer } from '../../ml/hf/bpe-tokenizer';
+import { loadHfModelDir } from '../../ml/hf/load';
+import { runConfigForBase } from '../../ml/hf/base-model';
+import { FIXTURE_DIR } from '../hf/fixture';
 import { TRAINING_RESULTS_FILE, buildTrainingResults, readTrainingResults, writeTrainingResults } from '../../ml/training-results';
 import { tinyRunConfig } from './fixtures/ppo-setup';
 
@@ -23,11 +27,8 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** A policy whose adapters are non-zero, so merging them changes the base weights. */
-function trainedLookingPolicy(seed: number): GptModel {
-  const cfg = tinyRunConfig();
-  const rng = new Rng(seed);
-  const policy = GptModel.create(cfg.policyModel, rng);
+/** Sets every LoRA B to seeded noise, so merging the adapters changes the base weights. */
+function perturbAdapters(policy: GptModel, rng: Rng): void {
   const loraB = Object.fromEntries(
     policy
       .namedVariables()
@@ -35,8 +36,17 @@ function trainedLookingPolicy(seed: number): GptModel {
       .map((n) => [n.name, rng.normalArray(n.variable.size, 0.2)]),
   );
   policy.setWeights(loraB, { allowMissing: true });
+}
+
+/** A policy whose adapters are non-zero, so merging them changes the base weights. */
+function trainedLookingPolicy(seed: number): GptModel {
+  const rng = new Rng(seed);
+  const policy = GptModel.create(tinyRunConfig().policyModel, rng);
+  perturbAdapters(policy, rng);
   return policy;
 }
+
+const maxAbs = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
 function logitsOf(policy: GptModel, ids: number[][], adapters = true): Float32Array {
   return tf.tidy(() => {
@@ -85,6 +95,81 @@ describe('savePolicy / loadPolicy', () => {
     await fs.writeFile(path.join(target, PolicyFiles.tokenizer), JSON.stringify({ kind: 'byte', vocabSize: 300, bosId: 256, eosId: 257, padId: 258 }));
     await expect(loadPolicy(target)).rejects.toMatchObject({ name: 'PolicyFormatError', file: PolicyFiles.tokenizer });
     await expect(loadPolicy(path.join(dir, 'missing'))).rejects.toMatchObject({ name: 'PolicyFormatError', file: PolicyFiles.config });
+  });
+});
+
+describe('savePolicy / loadPolicy with a BPE tokenizer (Hugging Face base)', () => {
+  const lora = { rank: 2, alpha: 4, dropout: 0 };
+  const prompt = 'Hello world, ça va? 123';
+
+  /** The tiny-gpt2 fixture with perturbed adapters, and a run config shaped for it. */
+  async function fromFixture(seed: number) {
+    const base = await loadHfModelDir(FIXTURE_DIR, { lora, seed });
+    perturbAdapters(base.model, new Rng(seed + 1));
+    const config = runConfigForBase({ ...tinyRunConfig(), policyModel: { ...tinyRunConfig().policyModel, lora } }, base.hfConfig);
+    return { ...base, config };
+  }
+
+  it('saves the tokenizer files and the HF export; loads back the same tokenizer, logits and samples', async () => {
+    const { model, tokenizer, hfConfig, config } = await fromFixture(3);
+    const target = path.join(dir, 'agent-hf', 'v1', 'policy');
+    await savePolicy(target, model, tokenizer, config, { hfConfig, hfExport: true });
+    expect((await fs.readdir(target)).sort()).toEqual(
+      [PolicyFiles.config, PolicyFiles.tokenizer, PolicyFiles.weights, PolicyFiles.bpeTokenizer, PolicyFiles.hf].sort(),
+    );
+    expect(JSON.parse(await fs.readFile(path.join(target, PolicyFiles.tokenizer), 'utf8'))).toMatchObject({ kind: 'bpe', vocabSize: 400 });
+
+    const loaded = await loadPolicy(target);
+    expect(loaded.tokenizer).toBeInstanceOf(BpeTokenizer);
+    expect(loaded.hfConfig).toEqual(hfConfig);
+    expect(loaded.config.policyModel).toEqual(config.policyModel);
+    expect(loaded.tokenizer.encode(prompt)).toEqual(tokenizer.encode(prompt));
+    expect([loaded.tokenizer.bosId, loaded.tokenizer.eosId, loaded.tokenizer.padId]).toEqual([tokenizer.bosId, tokenizer.eosId, tokenizer.padId]);
+    const ids = [[tokenizer.bosId, ...tokenizer.encode(prompt)]];
+    const original = logitsOf(model, ids);
+    expect(maxAbs(original, logitsOf(loaded.policy, ids))).toBeLessThan(1e-4);
+    // The adapters matter (the test would not see a lost merge otherwise).
+    expect(maxAbs(original, logitsOf(model, ids, false))).toBeGreaterThan(1e-3);
+
+    const gen = { maxNewTokens: 8, temperature: 1, topK: 0, topP: 1 };
+    const a = generateText(model, tokenizer, prompt, gen, new Rng(4));
+    expect(generateText(loaded.policy, loaded.tokenizer, prompt, gen, new Rng(4))).toBe(a);
+
+    // hf/ is a Hugging Face directory of the merged policy: our loader reads it back to the same logits.
+    const exported = await loadHfModelDir(path.join(target, PolicyFiles.hf), { lora: { rank: 0, alpha: 0, dropout: 0 } });
+    expect(exported.tokenizer.encode(prompt)).toEqual(tokenizer.encode(prompt));
+    expect(maxAbs(original, logitsOf(exported.model, ids))).toBeLessThan(1e-4);
+    [model, loaded.policy, exported.model].forEach((m) => m.dispose());
+  });
+
+  it('without hfExport writes no hf/, and keeps no HF config when none was given', async () => {
+    const { model, tokenizer, config } = await fromFixture(5);
+    const target = path.join(dir, 'bpe-plain');
+    await savePolicy(target, model, tokenizer, config);
+    expect(await fs.readdir(target)).not.toContain(PolicyFiles.hf);
+    expect((await loadPolicy(target)).hfConfig).toBeNull();
+    model.dispose();
+  });
+
+  it('refuses an HF export of a byte-tokenizer policy, and a BPE description whose files are missing or disagree', async () => {
+    const policy = trainedLookingPolicy(8);
+    await expect(savePolicy(path.join(dir, 'byte-hf'), policy, tok, tinyRunConfig(), { hfExport: true })).rejects.toMatchObject({
+      name: 'PolicyFormatError',
+      file: PolicyFiles.hf,
+    });
+    policy.dispose();
+
+    const { model, tokenizer, config } = await fromFixture(6);
+    const target = path.join(dir, 'bpe-broken');
+    await savePolicy(target, model, tokenizer, config);
+    model.dispose();
+    const descFile = path.join(target, PolicyFiles.tokenizer);
+    const desc = JSON.parse(await fs.readFile(descFile, 'utf8')) as Record<string, unknown>;
+    await fs.writeFile(descFile, JSON.stringify({ ...desc, eosId: 5 }));
+    await expect(loadPolicy(target)).rejects.toMatchObject({ name: 'PolicyFormatError', file: PolicyFiles.tokenizer });
+    await fs.writeFile(descFile, JSON.stringify(desc));
+    await fs.rm(path.join(target, PolicyFiles.bpeTokenizer), { recursive: true });
+    await expect(loadPolicy(target)).rejects.toMatchObject({ name: 'PolicyFormatError', file: PolicyFiles.bpeTokenizer });
   });
 });
 

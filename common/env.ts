@@ -27,6 +27,11 @@ export const EnvSchema = Type.Object({
   ),
   /** Force a TensorFlow.js backend: tensorflow-gpu | tensorflow | wasm | cpu. */
   RLHF_BACKEND: Type.Optional(Type.Union([Type.Literal('tensorflow-gpu'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')])),
+  /**
+   * Directory holding the Hugging Face base models a training request may name
+   * (`baseModelDir`, resolved inside it). Unset: requests naming a base are refused.
+   */
+  RLHF_BASE_MODEL_ROOT: Type.Optional(Type.String({ minLength: 1 })),
 });
 export type Env = Static<typeof EnvSchema>;
 

@@ -6,11 +6,32 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { resolveRunConfig, type PresetName } from '../../ml/config';
 import { isFinishedStatus } from '../../db/entities';
+import { resolveBaseModelDir, runConfigForBase } from '../../ml/hf/base-model';
+import type { Gpt2HfConfig } from '../../ml/hf/gpt2-config';
+import { readGpt2Config } from '../../ml/hf/load';
 import { estimateDryRun } from '../dry-run-estimate';
-import { InsufficientFeedbackError } from '../errors';
+import { HttpError, InsufficientFeedbackError } from '../errors';
 import { newRunId, observeRun, startTrainingWorkflow, workflowIdOf } from '../run-workflows';
 import { AgentIdParams, ErrorBody, commonErrorResponses } from '../schemas/common';
 import { DEFAULT_PRESET, DryRunBody, RunStartedBody, TrainBody, runLinks } from '../schemas/runs';
+
+/**
+ * The base model a request names (issue 7): its real directory inside RLHF_BASE_MODEL_ROOT and
+ * its config.json, or null when none is named. Anything else is a 400 naming `baseModelDir`;
+ * messages carry the client's own string, never the server's paths.
+ */
+async function requestedBaseModel(root: string | undefined, requested: string | undefined): Promise<{ dir: string; hfConfig: Gpt2HfConfig } | null> {
+  if (requested === undefined) return null;
+  let dir: string | null = null;
+  try {
+    dir = await resolveBaseModelDir(root, requested);
+    return { dir, hfConfig: await readGpt2Config(dir) };
+  } catch (err) {
+    if (!(err instanceof Error) || !err.name.startsWith('Hf')) throw err;
+    const message = dir === null ? err.message : err.message.split(dir).join(requested);
+    throw new HttpError(400, 'invalid_base_model_dir', `baseModelDir: ${message}`, 'baseModelDir');
+  }
+}
 
 const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { minFeedbackForTraining, flopsPerSecond } = fastify.appConfig;
@@ -31,7 +52,9 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const preset: PresetName = request.body.preset ?? DEFAULT_PRESET;
       const stats = await request.repos.feedback.scoreStats(agentId);
       if (stats.count < minFeedbackForTraining) throw new InsufficientFeedbackError(stats.count, minFeedbackForTraining);
-      const config = resolveRunConfig(preset, { maxSteps, learningRate });
+      const base = await requestedBaseModel(fastify.appConfig.env.RLHF_BASE_MODEL_ROOT, request.body.baseModelDir);
+      const resolved = resolveRunConfig(preset, { maxSteps, learningRate });
+      const config = base ? runConfigForBase(resolved, base.hfConfig) : resolved;
 
       if (dryRun) {
         const estimate = estimateDryRun(config, stats.count, flopsPerSecond);
@@ -57,9 +80,9 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const runId = newRunId();
       const workflowId = workflowIdOf(runId);
       // The row comes first: the partial unique index decides a race between two requests.
-      await request.repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate } });
+      await request.repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, baseModelDir: request.body.baseModelDir } });
       try {
-        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate });
+        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, baseModelDir: base?.dir });
       } catch (err) {
         await request.repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
         throw err;

@@ -19,6 +19,14 @@ export const TrainBody = Type.Object(
         { default: DEFAULT_PRESET },
       ),
     ),
+    baseModelDir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 1024,
+        description:
+          'Hugging Face GPT-2-family model directory to start from, relative to the server\'s RLHF_BASE_MODEL_ROOT (LoRA on the frozen base; the base\'s tokenizer). 400 unless it is a model directory inside that root.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,8 +1,8 @@
 /**
  * The API as one Fastify plugin (fastify/demo layout): external plugins first (OpenAPI +
  * Swagger UI at /docs), then the app plugins (config, ORM with a forked EntityManager per
- * request, repositories, Temporal client), then the routes. `buildApp` creates the server
- * instance with the API's server options; server.ts listens, tests use `app.inject`.
+ * request, repositories, API-key auth, per-key rate limit, Temporal client), then the routes.
+ * `buildApp` creates the server instance with the API's server options; server.ts listens, tests use `app.inject`.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
@@ -11,6 +11,8 @@ import swagger from './plugins/external/swagger';
 import appConfig, { type AppOptions } from './plugins/app/config';
 import orm from './plugins/app/orm';
 import repositories from './plugins/app/repositories';
+import auth from './plugins/app/auth';
+import rateLimit from './plugins/app/rate-limit';
 import temporal from './plugins/app/temporal';
 import healthRoutes from './routes/health';
 import feedbackRoutes from './routes/feedback';
@@ -19,6 +21,7 @@ import trainRoutes from './routes/train';
 import runRoutes from './routes/runs';
 import { handleError, handleNotFound } from './error-handler';
 import { BODY_LIMIT_BYTES } from './schemas/common';
+import { safeLoggerOptions } from './log-safety';
 
 export type { AppOptions } from './plugins/app/config';
 
@@ -35,6 +38,8 @@ export const app = fp<AppOptions>(
     await fastify.register(appConfig, opts);
     await fastify.register(orm);
     await fastify.register(repositories);
+    await fastify.register(auth);
+    await fastify.register(rateLimit);
     await fastify.register(temporal);
 
     await fastify.register(healthRoutes);
@@ -46,10 +51,10 @@ export const app = fp<AppOptions>(
   { name: 'durable-rlhf-api' },
 );
 
-/** Server options every instance of the API uses (body limit, no trust in client-sent ids). */
+/** Server options every instance of the API uses (body limit, no trust in client-sent ids, redacting logger). */
 export function serverOptions(logger: FastifyServerOptions['logger']): FastifyServerOptions {
   return {
-    logger,
+    logger: safeLoggerOptions(logger),
     bodyLimit: BODY_LIMIT_BYTES,
     // Request ids come from Fastify, never from a client header.
     requestIdHeader: false,

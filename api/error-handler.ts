@@ -1,11 +1,12 @@
 /**
  * One error policy for every route: 4xx answers `{ error, message, field? }` naming the
- * field; anything else is logged with its details and answered with a generic 500 body,
+ * field; an unreachable database answers 503 with Retry-After; anything else is logged
+ * with its details (api/log-safety.ts keeps request data out) and answered with a generic 500 body,
  * so no stack trace, SQL or internal message reaches a client. Errors are recognised by
  * `name`/`code`, not `instanceof`, which breaks across module realms (STYLE.md).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isHttpError } from './errors';
+import { ServiceUnavailableError, isHttpError } from './errors';
 
 interface TypeBoxLikeIssue {
   keyword?: string;
@@ -56,6 +57,20 @@ function domainError(error: Error & Record<string, unknown>): { status: number; 
   }
 }
 
+/**
+ * Postgres out of reach: MikroORM's ConnectionException, knex's pool-acquire timeout, socket
+ * errors, and SQLSTATE classes 08 (connection exception) and 57P (operator intervention:
+ * shutdown, crash, cannot connect now). The client may retry, so 503 rather than 500.
+ */
+export function isDatabaseUnavailable(error: Error & Record<string, unknown>): boolean {
+  if (error.name === 'ConnectionException' || error.name === 'KnexTimeoutError') return true;
+  const code = typeof error.code === 'string' ? error.code : '';
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code) || /^(08...|57P0[1-3])$/.test(code);
+}
+
+/** Seconds a client should wait before retrying after a 503. */
+const RETRY_AFTER_UNAVAILABLE_S = 1;
+
 function snakeCase(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '') || 'bad_request';
 }
@@ -75,6 +90,11 @@ export function handleError(this: FastifyInstance, error: FastifyError, request:
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
     const code = error.statusCode === 413 ? 'payload_too_large' : snakeCase(error.code ?? 'bad_request').replace(/^fst_err_/, '');
     return reply.status(error.statusCode).send({ error: code, message: error.message });
+  }
+  if (isDatabaseUnavailable(e)) {
+    request.log.warn({ err: error }, 'database unavailable');
+    const unavailable = new ServiceUnavailableError('the database');
+    return reply.status(503).header('retry-after', String(RETRY_AFTER_UNAVAILABLE_S)).send({ error: unavailable.code, message: unavailable.message });
   }
   request.log.error({ err: error }, 'unhandled error');
   return reply.status(500).send(INTERNAL_ERROR_BODY);

@@ -52,3 +52,19 @@ export class RunFinishedError extends HttpError {
 export function isHttpError(error: unknown): error is HttpError {
   return typeof error === 'object' && error !== null && (error as { isHttpError?: unknown }).isHttpError === true;
 }
+
+/** Thrown when a request has no valid API key (missing, malformed, unknown or revoked: one answer for all). */
+export class UnauthorizedError extends HttpError {
+  override readonly name = 'UnauthorizedError';
+  constructor() {
+    super(401, 'unauthorized', 'a valid API key is required: Authorization: Bearer <key>');
+  }
+}
+
+/** Thrown when a dependency (Postgres) cannot be reached; the client may retry. */
+export class ServiceUnavailableError extends HttpError {
+  override readonly name = 'ServiceUnavailableError';
+  constructor(what: string) {
+    super(503, 'service_unavailable', `${what} is unavailable; retry later`);
+  }
+}

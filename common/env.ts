@@ -25,6 +25,13 @@ export const EnvSchema = Type.Object({
     [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
     { default: 'info' },
   ),
+  /**
+   * Requests one API key may make per RATE_LIMIT_WINDOW_MS (@fastify/rate-limit; 429 with
+   * Retry-After past it). Generous: a client batching feedback never needs 100 requests/s,
+   * and a load test that does raises it explicitly.
+   */
+  RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1 }),
+  RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1 }),
   /** Force a TensorFlow.js backend: tensorflow-gpu | tensorflow | wasm | cpu. */
   RLHF_BACKEND: Type.Optional(Type.Union([Type.Literal('tensorflow-gpu'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')])),
   /**

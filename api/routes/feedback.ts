@@ -1,6 +1,13 @@
-/** Feedback collection: single and batch inserts, and cursor-paged listing per agent. */
+/**
+ * Feedback collection: single and batch inserts, and cursor-paged listing per agent. The
+ * first feedback for an unknown agent gives it to the key's project (in the same
+ * transaction as the rows); an agent of another project answers 404 and writes nothing.
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AgentIdParams, commonErrorResponses } from '../schemas/common';
+import type { FastifyRequest } from 'fastify';
+import { createRepositories, type NewFeedback } from '../../db/repositories';
+import { agentNotFound, identityOf, requireOwnedAgent } from '../ownership';
+import { AgentIdParams, agentErrorResponses } from '../schemas/common';
 import {
   DEFAULT_PAGE_LIMIT,
   FeedbackBatchCreated,
@@ -10,6 +17,16 @@ import {
   feedbackBatchSchema,
   feedbackItemSchema,
 } from '../schemas/feedback';
+
+/** Claims the agent for the key's project and inserts the rows, all in one transaction. */
+async function insertOwned(request: FastifyRequest, agentId: string, items: readonly Omit<NewFeedback, 'agentId' | 'projectId'>[]) {
+  const { projectId } = identityOf(request);
+  return request.em.transactional(async (tx) => {
+    const repos = createRepositories(tx);
+    if (!(await repos.agents.claim(agentId, projectId))) throw agentNotFound(agentId);
+    return repos.feedback.insertMany(items.map((item) => ({ ...item, agentId, projectId })));
+  });
+}
 
 const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { scoreRange } = fastify.appConfig;
@@ -21,11 +38,11 @@ const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         summary: 'Record one feedback row',
         params: AgentIdParams,
         body: feedbackItemSchema(scoreRange),
-        response: { 201: FeedbackCreated, ...commonErrorResponses },
+        response: { 201: FeedbackCreated, ...agentErrorResponses },
       },
     },
     async (request, reply) => {
-      const row = await request.repos.feedback.insert({ ...request.body, agentId: request.params.agentId });
+      const [row] = await insertOwned(request, request.params.agentId, [request.body]);
       return reply.status(201).send({ id: row.id });
     },
   );
@@ -37,12 +54,11 @@ const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         summary: 'Record up to 1000 feedback rows, all or nothing',
         params: AgentIdParams,
         body: feedbackBatchSchema(scoreRange),
-        response: { 201: FeedbackBatchCreated, ...commonErrorResponses },
+        response: { 201: FeedbackBatchCreated, ...agentErrorResponses },
       },
     },
     async (request, reply) => {
-      const { agentId } = request.params;
-      const rows = await request.repos.feedback.insertMany(request.body.items.map((item) => ({ ...item, agentId })));
+      const rows = await insertOwned(request, request.params.agentId, request.body.items);
       return reply.status(201).send({ ids: rows.map((r) => r.id) });
     },
   );
@@ -54,11 +70,12 @@ const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         summary: 'Page through an agent\'s feedback in insertion order',
         params: AgentIdParams,
         querystring: FeedbackPageQuery,
-        response: { 200: FeedbackPageBody, ...commonErrorResponses },
+        response: { 200: FeedbackPageBody, ...agentErrorResponses },
       },
     },
     async (request) => {
       const { cursor, limit = DEFAULT_PAGE_LIMIT } = request.query;
+      await requireOwnedAgent(request, request.params.agentId);
       const page = await request.repos.feedback.page(request.params.agentId, cursor ?? null, limit);
       return { items: page.items.map((f) => ({ ...f, createdAt: f.createdAt.toISOString() })), nextCursor: page.nextCursor };
     },

@@ -1,6 +1,7 @@
-/** Trained policy versions of an agent, newest first. */
+/** Trained policy versions of an agent of the key's project, newest first. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { AgentIdParams, commonErrorResponses } from '../schemas/common';
+import { requireOwnedAgent } from '../ownership';
+import { AgentIdParams, agentErrorResponses } from '../schemas/common';
 import { PolicyListBody } from '../schemas/policies';
 
 const policyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -10,11 +11,12 @@ const policyRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         summary: 'List an agent\'s policy versions, newest first',
         params: AgentIdParams,
-        response: { 200: PolicyListBody, ...commonErrorResponses },
+        response: { 200: PolicyListBody, ...agentErrorResponses },
       },
     },
     async (request) => {
       const { agentId } = request.params;
+      await requireOwnedAgent(request, agentId);
       const versions = await request.repos.policyVersions.listByAgent(agentId);
       // metrics always carries rewardMean/rewardStd, as the seed's list did.
       const policies = versions.map((v) => ({

@@ -1,20 +1,13 @@
-/** Training-run status with live progress, and run control (pause, resume, cancel, KL). */
+/** Training-run status with live progress, and run control (pause, resume, cancel, KL); runs of the key's project only. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { pauseSignal, resumeSignal, setKlSignal } from '../../workflows/messages';
-import { NotFoundError } from '../errors';
+import { loadOwnedRun } from '../ownership';
 import { controlRun, observeRun } from '../run-workflows';
-import { ErrorBody, RunIdParams, commonErrorResponses } from '../schemas/common';
+import { ErrorBody, RunIdParams, authErrorResponses } from '../schemas/common';
 import { KlBody, RunAccepted, RunView, runLinks } from '../schemas/runs';
-import type { FastifyRequest } from 'fastify';
 import type { WorkflowHandle } from '@temporalio/client';
 
-async function loadRun(request: FastifyRequest, runId: string) {
-  const run = await request.repos.trainingRuns.get(runId);
-  if (!run) throw new NotFoundError(`training run ${runId} not found`, 'runId');
-  return run;
-}
-
-const controlResponses = { 202: RunAccepted, 404: ErrorBody, 409: ErrorBody, ...commonErrorResponses };
+const controlResponses = { 202: RunAccepted, 404: ErrorBody, 409: ErrorBody, ...authErrorResponses };
 
 const runRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const client = fastify.temporal;
@@ -25,11 +18,11 @@ const runRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         summary: 'A training run: its row, live progress, and the result once completed',
         params: RunIdParams,
-        response: { 200: RunView, 404: ErrorBody, ...commonErrorResponses },
+        response: { 200: RunView, 404: ErrorBody, ...authErrorResponses },
       },
     },
     async (request) => {
-      const observed = await observeRun(client, request.repos, await loadRun(request, request.params.runId));
+      const observed = await observeRun(client, request.repos, await loadOwnedRun(request, request.params.runId));
       const { run } = observed;
       return {
         runId: run.id,
@@ -61,7 +54,7 @@ const runRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       `/api/runs/:runId/${action}`,
       { schema: { summary, params: RunIdParams, response: controlResponses } },
       async (request, reply) => {
-        await controlRun(client, request.repos, await loadRun(request, request.params.runId), act);
+        await controlRun(client, request.repos, await loadOwnedRun(request, request.params.runId), act);
         return reply.status(202).send({ runId: request.params.runId, status: 'accepted', action });
       },
     );
@@ -79,7 +72,7 @@ const runRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       const { coef, target } = request.body;
-      await controlRun(client, request.repos, await loadRun(request, request.params.runId), (h) =>
+      await controlRun(client, request.repos, await loadOwnedRun(request, request.params.runId), (h) =>
         h.signal(setKlSignal, { ...(coef !== undefined ? { coef } : {}), ...(target !== undefined ? { target } : {}) }),
       );
       return reply.status(202).send({ runId: request.params.runId, status: 'accepted', action: 'kl' });

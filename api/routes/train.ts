@@ -7,12 +7,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { resolveRunConfig, type PresetName } from '../../ml/config';
 import { isFinishedStatus } from '../../db/entities';
 import { resolveBaseModelDir, runConfigForBase } from '../../ml/hf/base-model';
+import { HF_ERROR_NAMES } from '../../ml/hf/errors';
 import type { Gpt2HfConfig } from '../../ml/hf/gpt2-config';
 import { readGpt2Config } from '../../ml/hf/load';
 import { estimateDryRun } from '../dry-run-estimate';
 import { HttpError, InsufficientFeedbackError } from '../errors';
 import { newRunId, observeRun, startTrainingWorkflow, workflowIdOf } from '../run-workflows';
-import { AgentIdParams, ErrorBody, commonErrorResponses } from '../schemas/common';
+import { requireOwnedAgent } from '../ownership';
+import { AgentIdParams, ErrorBody, agentErrorResponses } from '../schemas/common';
 import { DEFAULT_PRESET, DryRunBody, RunStartedBody, TrainBody, runLinks } from '../schemas/runs';
 
 /**
@@ -27,7 +29,7 @@ async function requestedBaseModel(root: string | undefined, requested: string | 
     dir = await resolveBaseModelDir(root, requested);
     return { dir, hfConfig: await readGpt2Config(dir) };
   } catch (err) {
-    if (!(err instanceof Error) || !err.name.startsWith('Hf')) throw err;
+    if (!(err instanceof Error) || !HF_ERROR_NAMES.has(err.name)) throw err;
     const message = dir === null ? err.message : err.message.split(dir).join(requested);
     throw new HttpError(400, 'invalid_base_model_dir', `baseModelDir: ${message}`, 'baseModelDir');
   }
@@ -43,13 +45,14 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         summary: 'Estimate (dryRun) or start training a new policy version from the agent\'s feedback',
         params: AgentIdParams,
         body: TrainBody,
-        response: { 200: DryRunBody, 202: RunStartedBody, 409: ErrorBody, ...commonErrorResponses },
+        response: { 200: DryRunBody, 202: RunStartedBody, 409: ErrorBody, ...agentErrorResponses },
       },
     },
     async (request, reply) => {
       const { agentId } = request.params;
       const { dryRun = false, maxSteps, learningRate } = request.body;
       const preset: PresetName = request.body.preset ?? DEFAULT_PRESET;
+      await requireOwnedAgent(request, agentId);
       const stats = await request.repos.feedback.scoreStats(agentId);
       if (stats.count < minFeedbackForTraining) throw new InsufficientFeedbackError(stats.count, minFeedbackForTraining);
       const base = await requestedBaseModel(fastify.appConfig.env.RLHF_BASE_MODEL_ROOT, request.body.baseModelDir);

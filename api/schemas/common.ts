@@ -4,6 +4,12 @@ import { SAFE_ID_PATTERN } from '../../common/ids';
 
 /** Largest accepted request body (Fastify bodyLimit). */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+/**
+ * Text Postgres can store and give back verbatim: no NUL (text columns reject U+0000) and
+ * no lone UTF-16 surrogate (UTF-8 cannot encode one; it would come back as U+FFFD). TypeBox
+ * compiles patterns with the `u` flag, so a valid surrogate pair is one code point here.
+ */
+export const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
 /** Bounds on feedback text, in characters (JSON Schema maxLength counts code points). */
 export const MAX_TEXT_CHARS = 32 * 1024;
 export const MAX_NOTES_CHARS = 4 * 1024;
@@ -29,4 +35,11 @@ export const commonErrorResponses = {
   413: ErrorBody,
   415: ErrorBody,
   500: ErrorBody,
+  503: ErrorBody,
 };
+
+/** Routes behind an API key add 401 (no valid key) and 429 (rate limit). */
+export const authErrorResponses = { ...commonErrorResponses, 401: ErrorBody, 429: ErrorBody };
+
+/** Routes on an agent add 404: unknown, or another project's. */
+export const agentErrorResponses = { ...authErrorResponses, 404: ErrorBody };

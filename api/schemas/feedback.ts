@@ -1,7 +1,7 @@
 /** Feedback request and response schemas. The score schema is built from the configured range. */
 import { Type } from 'typebox';
 import type { ScoreRange } from '../plugins/app/config';
-import { MAX_NOTES_CHARS, MAX_TEXT_CHARS, SafeId } from './common';
+import { MAX_NOTES_CHARS, MAX_TEXT_CHARS, STORABLE_TEXT_PATTERN, SafeId } from './common';
 
 /** Most items one batch request may carry (all-or-nothing). */
 export const MAX_BATCH_ITEMS = 1000;
@@ -17,15 +17,15 @@ export function scoreSchema(range: ScoreRange) {
   });
 }
 
+/** One feedback row. Its project is the API key's (the seed's project_id), never a body field. */
 export function feedbackItemSchema(range: ScoreRange) {
   return Type.Object(
     {
-      prompt: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS }),
-      response: Type.String({ maxLength: MAX_TEXT_CHARS }),
+      prompt: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, pattern: STORABLE_TEXT_PATTERN }),
+      response: Type.String({ maxLength: MAX_TEXT_CHARS, pattern: STORABLE_TEXT_PATTERN }),
       score: scoreSchema(range),
       runId: SafeId('The agent-runtime run that produced the response'),
-      notes: Type.Optional(Type.String({ maxLength: MAX_NOTES_CHARS })),
-      projectId: Type.Optional(SafeId('Project the agent belongs to (the seed\'s project_id)')),
+      notes: Type.Optional(Type.String({ maxLength: MAX_NOTES_CHARS, pattern: STORABLE_TEXT_PATTERN })),
     },
     { additionalProperties: false },
   );

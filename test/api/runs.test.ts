@@ -2,22 +2,27 @@
  * Train and run-control routes against real Postgres and the Temporal dev server. No worker
  * polls the task queue, so a started workflow stays queued: enough for 202/409/signal/cancel.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildApp } from '../../api/app';
 import { estimateDryRun } from '../../api/dry-run-estimate';
 import { loadEnv } from '../../common/env';
 import { TaskQueues } from '../../common/names';
 import { resolveRunConfig } from '../../ml/config';
 import { TrainingRunRepository } from '../../db/repositories';
+import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 
 let db: TestDatabase;
 let app: FastifyInstance;
+let auth: TestProjectKey;
+/** app.inject with the test project's API key (a request's own headers win). */
+const inject = (target: FastifyInstance, opts: InjectOptions) => target.inject({ ...opts, headers: { ...auth.headers, ...opts.headers } });
 const startedWorkflows: string[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
   app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url }) }, false);
+  auth = await createTestProjectKey(db.orm);
 });
 afterAll(async () => {
   // Leave no open workflows behind on the shared dev server.
@@ -26,7 +31,7 @@ afterAll(async () => {
   await db.dispose();
 });
 
-const post = (url: string, payload: object = {}) => app.inject({ method: 'POST', url, payload });
+const post = (url: string, payload: object = {}) => inject(app, { method: 'POST', url, payload });
 
 async function seedFeedback(agentId: string, n: number): Promise<number[]> {
   const scores = Array.from({ length: n }, (_, i) => (i % 5) - 2);
@@ -105,7 +110,7 @@ describe('/api/runs/:runId', () => {
   it('GET shows the row, the workflow status and why there is no progress yet', async () => {
     await seedFeedback('agent-get', 10);
     const { runId, workflowId } = await startRun('agent-get');
-    const res = await app.inject({ method: 'GET', url: `/api/runs/${runId}` });
+    const res = await inject(app, { method: 'GET', url: `/api/runs/${runId}` });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({
       runId,
@@ -120,10 +125,10 @@ describe('/api/runs/:runId', () => {
   });
 
   it('GET answers 404 for an unknown run and 400 for a bad id', async () => {
-    const res = await app.inject({ method: 'GET', url: '/api/runs/run_doesnotexist' });
+    const res = await inject(app, { method: 'GET', url: '/api/runs/run_doesnotexist' });
     expect(res.statusCode).toBe(404);
     expect(res.json()).toMatchObject({ error: 'not_found', field: 'runId' });
-    expect((await app.inject({ method: 'GET', url: '/api/runs/..%2F..%2Fetc' })).statusCode).toBe(400);
+    expect((await inject(app, { method: 'GET', url: '/api/runs/..%2F..%2Fetc' })).statusCode).toBe(400);
   });
 
   it('pause, resume, kl and cancel are delivered to the workflow (202)', async () => {
@@ -156,7 +161,7 @@ describe('/api/runs/:runId', () => {
       const res = await post(`/api/runs/${runId}/kl`, payload);
       expect({ status: res.statusCode, field: res.json().field, error: res.json().error }).toEqual({ status: 400, field, error: 'validation_error' });
     }
-    const inf = await app.inject({ method: 'POST', url: `/api/runs/${runId}/kl`, payload: '{"coef":1e999}', headers: { 'content-type': 'application/json' } });
+    const inf = await inject(app, { method: 'POST', url: `/api/runs/${runId}/kl`, payload: '{"coef":1e999}', headers: { 'content-type': 'application/json' } });
     expect(inf.statusCode).toBe(400);
   });
 
@@ -175,7 +180,7 @@ describe('/api/runs/:runId', () => {
     await app.temporal.workflow.getHandle(second.workflowId).terminate('operator stop');
     const res = await post(`/api/runs/${second.runId}/pause`);
     expect(res.statusCode).toBe(409);
-    const view = (await app.inject({ method: 'GET', url: `/api/runs/${second.runId}` })).json();
+    const view = (await inject(app, { method: 'GET', url: `/api/runs/${second.runId}` })).json();
     expect(view).toMatchObject({ status: 'failed', workflowStatus: 'TERMINATED', error: 'workflow terminated' });
     // The agent is free again.
     await startRun('agent-done');

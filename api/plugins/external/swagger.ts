@@ -12,6 +12,9 @@ export default fp(
           description: 'Collect human feedback per agent and train better policies from it (reward model + PPO on Temporal).',
           version: '0.1.0',
         },
+        // Every route but /healthz and /docs needs a project's key (scripts/create-api-key.ts).
+        components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'rlhf_<prefix>_<secret>' } } },
+        security: [{ apiKey: [] }],
       },
     });
     await fastify.register(swaggerUi, { routePrefix: '/docs' });

@@ -27,6 +27,18 @@ export async function timeSeconds(fn: () => unknown): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+/**
+ * Wall-clock and this process's CPU seconds (user + system, all threads) of one call. On a
+ * shared machine CPU time is far less sensitive to other processes' load than wall time.
+ */
+export async function timeWallAndCpu(fn: () => unknown): Promise<{ wall: number; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6 };
+}
+
 /** `warmup` unmeasured calls, then `runs` measured ones; returns each measured call's value. */
 export async function repeat(runs: number, fn: () => Promise<number> | number, warmup = 1): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await fn();

@@ -3,12 +3,12 @@
  * verified checkpoint every `checkpointEvery` updates (and at the chunk's end) and
  * heartbeating `{update, checkpointRef}` after each.
  *
- * Where it starts (first that applies):
- *   1. the heartbeat details of a previous attempt of this same activity (a retry);
- *   2. `from`, the checkpoint the workflow last recorded;
- *   3. the newest verified checkpoint of the run (a workflow that lost its state),
- *      skipping, and logging, any corrupt one;
- *   4. a fresh trainer on the SFT policy.
+ * Where it starts:
+ *   the furthest of: the heartbeat details of a previous attempt of this same activity (a
+ *   retry); `from`, the checkpoint the workflow last recorded; the newest verified checkpoint
+ *   of the run up to the chunk's end (heartbeats lag; a workflow may have lost its state),
+ *   skipping, and logging, any corrupt one and falling back to the next; else a fresh
+ *   trainer on the SFT policy (only when there is no `from`).
  * The chunk's end is fixed by its input (`from.update + updates`), never by where a retry
  * resumed, so a retried attempt stops exactly where the first would have.
  */
@@ -126,23 +126,27 @@ export function createPpoRuntime(deps: ActivityDeps) {
     return found ? { ref: runArtifacts.checkpoint(runId, found.update), update: found.update } : null;
   }
 
-  /** Start candidates in priority order (see the module comment). */
-  async function startCandidates(input: PpoChunkInput, end: number): Promise<StartPoint[]> {
+  /**
+   * Start candidates, furthest first (see the module comment). Heartbeats reach the server at
+   * most every 0.8 × heartbeatTimeout (SDK throttling), so after a crash the details can lag
+   * the newest checkpoint on disk by several updates; the newest verified checkpoint of the
+   * run (within this chunk's end) is therefore always a candidate, which bounds the redone
+   * work to one checkpoint interval. An older one is the fallback when `from` is corrupt.
+   */
+  async function startCandidates(input: PpoChunkInput, end: number): Promise<CheckpointInfo[]> {
     const details = Context.current().info.heartbeatDetails as PpoHeartbeat | undefined;
-    const candidates: StartPoint[] = [];
+    const candidates: CheckpointInfo[] = [];
     if (details && details.update <= end) candidates.push({ ref: details.checkpointRef, update: details.update });
     if (input.from) candidates.push(input.from);
-    else {
-      const newest = await newestVerified(input.runId);
-      if (newest && newest.update <= end) candidates.push(newest);
-    }
-    return candidates;
+    const newest = await newestVerified(input.runId);
+    if (newest && newest.update <= end) candidates.push(newest);
+    const unique = candidates.filter((c, i) => candidates.findIndex((o) => o.ref === c.ref) === i);
+    return unique.sort((a, b) => b.update - a.update);
   }
 
   /** Opens the first candidate that restores (a corrupt one is logged and skipped); returns it with its start. */
   async function openFirstUsable(input: PpoChunkInput, end: number): Promise<{ opened: TrainerContext; start: StartPoint }> {
     for (const start of await startCandidates(input, end)) {
-      if (!start) continue;
       try {
         const opened = await openTrainer(input, start);
         logger().info('ppo chunk resuming', { runId: input.runId, fromUpdate: start.update, ref: start.ref });
@@ -171,12 +175,17 @@ export function createPpoRuntime(deps: ActivityDeps) {
       const { trainer } = opened;
       try {
         // Only at the chunk's own start: a retry resumed mid-chunk already has the overrides
-        // (and the controller's adaptation since) in its checkpoint.
-        const atChunkStart = trainer.updatesDone === (input.from?.update ?? 0);
-        if (atChunkStart && (input.kl.coef !== undefined || input.kl.target !== undefined)) trainer.setKl(input.kl);
+        // (and the controller's adaptation since) in its checkpoint; one that fell back to an
+        // older checkpoint replays up to the chunk's start first.
+        const chunkStart = input.from?.update ?? 0;
+        let klPending = (input.kl.coef !== undefined || input.kl.target !== undefined) && trainer.updatesDone <= chunkStart;
         let last: CheckpointInfo | null = start;
         let metrics: UpdateMetrics | null = null;
         while (trainer.updatesDone < end) {
+          if (klPending && trainer.updatesDone === chunkStart) {
+            trainer.setKl(input.kl);
+            klPending = false;
+          }
           const beat = heartbeatOf(last);
           metrics = await withHeartbeatTicker(() => beat, () => trainer.step(), tickMs);
           const done = trainer.updatesDone;

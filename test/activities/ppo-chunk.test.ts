@@ -85,6 +85,8 @@ describe('ppoChunk', () => {
 
   it('a retried attempt resumes from its heartbeat details and ends where the first would have', async () => {
     const details: PpoHeartbeat = { update: 2, checkpointRef: runArtifacts.checkpoint(runId, 2) };
+    // As if the first attempt died before writing checkpoint 3 (else 3, the newest verified, is where it would start).
+    await rm(store.resolve(runArtifacts.checkpoint(runId, 3)), { recursive: true });
     const { result, heartbeats } = await runActivity(training.ppoChunk, [{ ...base, from: null, updates: 3, kl: {} }], { heartbeatDetails: details });
     // Only update 3 ran again, and from the same state, so the metrics match bit for bit.
     expect(heartbeats.map((h) => h?.update)).toEqual([3]);
@@ -104,6 +106,8 @@ describe('ppoChunk', () => {
     const from = { ref: runArtifacts.checkpoint(runId, 1), update: 1 };
     const tensorsFile = path.join(store.resolve(corrupt), CheckpointFiles.tensors);
     await writeFile(tensorsFile, 'not the bytes the manifest hashed');
+    // Checkpoint 3 (the chunk's end) would be the newest verified start; without it, 1 is.
+    await rm(store.resolve(runArtifacts.checkpoint(runId, 3)), { recursive: true });
     const { result, heartbeats } = await runActivity(training.ppoChunk, [{ ...base, from, updates: 2, kl: {} }], {
       heartbeatDetails: { update: 2, checkpointRef: corrupt } satisfies PpoHeartbeat,
     });

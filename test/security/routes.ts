@@ -1,0 +1,55 @@
+/**
+ * Every API route behind a key, as a request builder, for the auth, path-safety and fuzz
+ * tests. `auth.test.ts` checks this table against the OpenAPI document, so a new route
+ * cannot be added without being covered here.
+ */
+import type { InjectOptions } from 'fastify';
+
+export interface RouteIds {
+  agentId: string;
+  runId: string;
+}
+
+export interface ProtectedRoute {
+  /** OpenAPI path, e.g. /api/runs/{runId}/pause. */
+  path: string;
+  method: 'GET' | 'POST';
+  /** The id the route is about. */
+  subject: 'agentId' | 'runId';
+  /** A request that the owner of the ids would have accepted. */
+  request(ids: RouteIds): InjectOptions;
+}
+
+const feedbackItem = { prompt: 'how are you?', response: 'fine', score: 1, runId: 'rt-1' };
+
+const post = (url: string, payload: object): InjectOptions => ({ method: 'POST', url, payload });
+
+export const PROTECTED_ROUTES: readonly ProtectedRoute[] = [
+  { path: '/api/policies/feedback/{agentId}', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/feedback/${agentId}`, feedbackItem) },
+  {
+    path: '/api/policies/feedback/{agentId}/batch',
+    method: 'POST',
+    subject: 'agentId',
+    request: ({ agentId }) => post(`/api/policies/feedback/${agentId}/batch`, { items: [feedbackItem, feedbackItem] }),
+  },
+  { path: '/api/policies/feedback/{agentId}', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/feedback/${agentId}?limit=5` }) },
+  { path: '/api/policies/{agentId}', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/${agentId}` }) },
+  { path: '/api/policies/train_policy/{agentId}', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/train_policy/${agentId}`, { dryRun: true }) },
+  { path: '/api/runs/{runId}', method: 'GET', subject: 'runId', request: ({ runId }) => ({ method: 'GET', url: `/api/runs/${runId}` }) },
+  { path: '/api/runs/{runId}/pause', method: 'POST', subject: 'runId', request: ({ runId }) => post(`/api/runs/${runId}/pause`, {}) },
+  { path: '/api/runs/{runId}/resume', method: 'POST', subject: 'runId', request: ({ runId }) => post(`/api/runs/${runId}/resume`, {}) },
+  { path: '/api/runs/{runId}/kl', method: 'POST', subject: 'runId', request: ({ runId }) => post(`/api/runs/${runId}/kl`, { coef: 0.1 }) },
+  { path: '/api/runs/{runId}/cancel', method: 'POST', subject: 'runId', request: ({ runId }) => post(`/api/runs/${runId}/cancel`, {}) },
+];
+
+/** Routes that answer without a key. */
+export const PUBLIC_PATHS = ['/healthz'] as const;
+
+/** `name METHOD path` for test titles. */
+export function routeName(route: ProtectedRoute): string {
+  return `${route.method} ${route.path}`;
+}
+
+export function withHeaders(request: InjectOptions, headers: Record<string, string>): InjectOptions {
+  return { ...request, headers: { ...request.headers, ...headers } };
+}

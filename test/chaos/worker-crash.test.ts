@@ -11,8 +11,9 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { runArtifacts } from '../../activities/data';
-import { readCheckpoint } from '../../ml/checkpoint';
-import type { TrainPolicyResult } from '../../workflows/messages';
+import { TrainingRunRepository } from '../../db/repositories';
+import { CheckpointFiles, readCheckpoint } from '../../ml/checkpoint';
+import { pauseSignal, progressQuery, resumeSignal, type TrainPolicyResult } from '../../workflows/messages';
 import type { ManagedProcess } from '../helpers/processes';
 import { ChaosCluster, tinyPatch, until, type StartedRun } from './cluster';
 import { metricsMtimes, policyWeightBytes, redoneUpdates, savedHistory } from './run-artifacts';
@@ -134,4 +135,43 @@ it('(2) GPU worker kill -9 while a checkpoint is being written (temp files compl
       `completed updates redone: ${redone.length} [${redone.join(', ')}]; kill → resumed progress: ${resumedAfterS.toFixed(1)} s`,
   );
   expect(redone.length).toBeLessThanOrEqual(CHECKPOINT_INTERVAL);
+});
+
+it('(3) bytes flipped in the newest checkpoint while the run is paused between chunks: the checksum catches it, the chunk falls back to the previous checkpoint and the worker log says so', async () => {
+  const agentId = await cluster.seedAgent(FEEDBACK_SEED);
+  const run = await cluster.startRun(agentId, patch);
+  await until(async () => ((await cluster.metricsWritten(run.runId)).includes(1) ? true : undefined), 'the first PPO update');
+  await run.handle.signal(pauseSignal);
+  const paused = await until(async () => {
+    const progress = await run.handle.query(progressQuery);
+    return progress.paused && progress.lastCheckpoint?.update === UPDATES_PER_CHUNK ? progress : undefined;
+  }, 'the pause after the first chunk');
+  const statusRow = await until(async () => {
+    const row = await new TrainingRunRepository(cluster.orm.em.fork()).get(run.runId);
+    return row?.status === 'paused' ? row : undefined;
+  }, 'the run row to say paused');
+  expect(statusRow.status).toBe('paused');
+
+  // Corrupted WHAT: one byte of tensors.bin in the checkpoint the workflow will resume from.
+  const newest = paused.lastCheckpoint!;
+  const tensorsFile = path.join(cluster.store().resolve(newest.ref), CheckpointFiles.tensors);
+  const bytes = await fs.readFile(tensorsFile);
+  bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+  await fs.writeFile(tensorsFile, bytes);
+  await expect(readCheckpoint(cluster.store().resolve(newest.ref))).rejects.toMatchObject({ name: 'CheckpointCorruptError' });
+  const before = await metricsMtimes(cluster.store(), run.runId);
+  const since = gpuWorker.mark();
+  await run.handle.signal(resumeSignal);
+  const result = (await run.handle.result()) as TrainPolicyResult;
+
+  // CHECKED: the log names the corrupt checkpoint and the fallback; only the update after the previous checkpoint was redone; same result.
+  const log = gpuWorker.output().slice(since);
+  expect(log).toMatch(/checkpoint unusable, trying an older start/);
+  expect(log).toMatch(/skipping corrupt checkpoint/);
+  expect(log).toContain(`update-${String(newest.update).padStart(6, '0')}`);
+  const redone = redoneUpdates(before, await metricsMtimes(cluster.store(), run.runId));
+  expect(redone).toEqual([newest.update]);
+  await expectIdenticalToBaseline(run, result);
+  await expect(readCheckpoint(cluster.store().resolve(newest.ref))).resolves.toBeDefined();
+  console.info(`[chaos 3] flipped a byte in checkpoint ${newest.update}: rejected by its sha256, resumed from ${newest.update - 1}, redone updates [${redone.join(', ')}]`);
 });

@@ -16,6 +16,10 @@ import { checkpointKey, checkpointsKey, policyKey, runKey } from '../storage/art
 import { buildTrainingResults, writeTrainingResults, type SftSummary } from '../ml/training-results';
 import type { ConfigPatch, DatasetSummary, RunProgress } from '../workflows/messages';
 import type { UpdateMetrics } from '../common/names';
+import { runConfigForBase } from '../ml/hf/base-model';
+import { HF_ERROR_NAMES } from '../ml/hf/errors';
+import type { Gpt2HfConfig } from '../ml/hf/gpt2-config';
+import { readGpt2Config } from '../ml/hf/load';
 import { applyConfigPatch } from './config-patch';
 import { ACTIVITY_DEFAULTS, type ActivityDeps } from './deps';
 import { classified, invalidConfig, invalidFeedback } from './errors';
@@ -28,6 +32,8 @@ export interface ResolveConfigInput {
   learningRate?: number;
   seed?: number;
   configPatch?: ConfigPatch;
+  /** Hugging Face base directory: the policy takes its shape (ml/hf/base-model `runConfigForBase`). */
+  baseModelDir?: string;
 }
 
 /** The numbers the workflow orchestrates by; the full config stays in the store. */
@@ -130,7 +136,8 @@ export function createDataActivities(deps: ActivityDeps) {
   return {
     /** Resolves and stores the run's config; returns the plan the workflow needs. */
     async resolveConfig(input: ResolveConfigInput): Promise<RunPlan> {
-      const cfg = buildRunConfig(input);
+      const resolved = buildRunConfig(input);
+      const cfg = input.baseModelDir === undefined ? resolved : runConfigForBase(resolved, await readBaseConfig(input.baseModelDir));
       const configRef = runArtifacts.config(input.runId);
       await store.writeJson(configRef, cfg);
       return {
@@ -242,6 +249,16 @@ function savedPolicyOf(row: PolicyVersion): SavedPolicy {
     rewardMean: row.rewardMean,
     rewardStd: row.rewardStd,
   };
+}
+
+/** config.json of a base-model directory; an unreadable or unsupported one is a non-retryable InvalidConfig. */
+async function readBaseConfig(dir: string): Promise<Gpt2HfConfig> {
+  try {
+    return await readGpt2Config(dir);
+  } catch (err) {
+    if (err instanceof Error && HF_ERROR_NAMES.has(err.name)) throw invalidConfig(`base model: ${err.message}`, err);
+    throw err;
+  }
 }
 
 /** Copies a directory to `toKey`, replacing what a failed earlier attempt may have left. */

@@ -9,16 +9,19 @@ import { log as temporalLog } from '@temporalio/activity';
 import type { RunConfig } from '../ml/config';
 import type { FeedbackExample } from '../ml/dataset';
 import { GptModel } from '../ml/model';
-import { generateText, savePolicy as writePolicyDir } from '../ml/policy-export';
+import { HF_ERROR_NAMES } from '../ml/hf/errors';
+import { loadHfModelDir } from '../ml/hf/load';
+import { readBpeTokenizer } from '../ml/hf/tokenizer-files';
+import { generateText, readPolicyHfConfig, savePolicy as writePolicyDir } from '../ml/policy-export';
 import { saveRewardModel, trainRewardModel as fitRewardModel } from '../ml/reward-model';
 import { Rng } from '../ml/rng';
 import { trainSft } from '../ml/sft';
 import { mean, std } from '../ml/stats';
-import { ByteTokenizer } from '../ml/tokenizer';
+import { ByteTokenizer, type Tokenizer } from '../ml/tokenizer';
 import type { CheckpointInfo, RunProgress } from '../workflows/messages';
 import { runArtifacts } from './data';
 import { type ActivityDeps } from './deps';
-import { classified } from './errors';
+import { classified, invalidConfig } from './errors';
 import { heartbeatingStopCheck } from './heartbeat';
 import { readJsonl } from './jsonl';
 import { createPpoRuntime, type PpoChunkInput } from './ppo-chunk';
@@ -28,6 +31,14 @@ export interface TrainRewardModelInput {
   configRef: string;
   trainRef: string;
   valRef: string;
+  /** Hugging Face base of the run: the reward model reads the base's BPE ids. */
+  baseModelDir?: string;
+}
+
+export interface BasePolicyInitInput {
+  runId: string;
+  configRef: string;
+  baseModelDir: string;
 }
 
 export interface TrainRewardModelOutput {
@@ -61,6 +72,26 @@ export function throwIfCancelled(): void {
   if (ctx.cancellationSignal.aborted) throw new CancelledFailure('activity cancelled');
 }
 
+/**
+ * Runs `fn`, turning a bad base-model directory (missing file, unsupported config, dtype or
+ * shape: ml/hf/errors) into a non-retryable InvalidConfig; the rest as `classified` does.
+ */
+function withBaseModelErrors<T>(fn: () => Promise<T>): Promise<T> {
+  return classified(async () => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof Error && HF_ERROR_NAMES.has(err.name)) throw invalidConfig(`base model: ${err.message}`, err);
+      throw err;
+    }
+  });
+}
+
+/** The run's tokenizer: the base's BPE tokenizer when there is a base, else the byte tokenizer. */
+async function runTokenizer(baseModelDir: string | undefined): Promise<Tokenizer> {
+  return baseModelDir === undefined ? new ByteTokenizer() : readBpeTokenizer(baseModelDir);
+}
+
 export function createTrainingActivities(deps: ActivityDeps) {
   const { store } = deps;
   const log = deps.log ?? temporalLog;
@@ -69,7 +100,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
   return {
     /** Trains the reward model (heartbeat per epoch) into `runs/{runId}/reward_model/`. */
     async trainRewardModel(input: TrainRewardModelInput): Promise<TrainRewardModelOutput> {
-      return classified(async () => {
+      return withBaseModelErrors(async () => {
         const ctx = Context.current();
         const config = await store.readJson<RunConfig>(input.configRef);
         let latest: unknown = { phase: 'reward_model', epoch: -1 };
@@ -79,7 +110,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
           train,
           val,
           config,
-          tokenizer: new ByteTokenizer(),
+          tokenizer: await runTokenizer(input.baseModelDir),
           rng: new Rng(config.seed + SeedOffsets.rewardModel),
           onProgress: (p) => {
             latest = p;
@@ -135,12 +166,40 @@ export function createTrainingActivities(deps: ActivityDeps) {
       });
     },
 
+    /**
+     * The starting policy of a run on a Hugging Face base (instead of SFT): the base with fresh
+     * LoRA adapters (B = 0, so it computes exactly the base) and value head, seeded like SFT,
+     * written with the base's tokenizer and config to `runs/{runId}/sft/`, where PPO reads it.
+     */
+    async basePolicyInit(input: BasePolicyInitInput): Promise<{ policyInitRef: string }> {
+      return withBaseModelErrors(async () => {
+        const config = await store.readJson<RunConfig>(input.configRef);
+        const base = await loadHfModelDir(input.baseModelDir, { lora: config.policyModel.lora, seed: config.seed + SeedOffsets.sft });
+        try {
+          // resolveConfig shaped the policy from this directory; a different shape means it changed since.
+          const shapeKeys = ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const;
+          if (shapeKeys.some((k) => base.config[k] !== config.policyModel[k])) {
+            throw invalidConfig(`base model ${input.baseModelDir} no longer matches the run's policy shape ${JSON.stringify(config.policyModel)}`);
+          }
+          throwIfCancelled();
+          const policyInitRef = runArtifacts.sftPolicy(input.runId);
+          if (await store.exists(policyInitRef)) await store.remove(policyInitRef);
+          await writePolicyDir(store.resolve(policyInitRef), base.model, base.tokenizer, config, { hfConfig: base.hfConfig });
+          log.info('policy initialised from base', { runId: input.runId, baseModelDir: input.baseModelDir });
+          return { policyInitRef };
+        } finally {
+          base.model.dispose();
+        }
+      });
+    },
+
     ppoChunk: ppo.ppoChunk,
 
     /**
      * Writes the policy of the final PPO checkpoint as a standalone policy directory
      * (`runs/{runId}/policy/`) and measures its mean/std reward (normalised scale) on the
-     * validation prompts: the version's rewardMean/rewardStd.
+     * validation prompts: the version's rewardMean/rewardStd. A policy that started from a
+     * Hugging Face base is also written as a Hugging Face directory (`policy/hf/`).
      */
     async exportPolicy(input: ExportPolicyInput): Promise<ExportPolicyOutput> {
       return classified(async () => {
@@ -149,7 +208,8 @@ export function createTrainingActivities(deps: ActivityDeps) {
           const { config, policy, reward, tokenizer } = opened;
           const policyRef = runArtifacts.finalPolicy(input.runId);
           if (await store.exists(policyRef)) await store.remove(policyRef);
-          await writePolicyDir(store.resolve(policyRef), policy, tokenizer, config);
+          const hfConfig = await readPolicyHfConfig(store.resolve(input.policyInitRef));
+          await writePolicyDir(store.resolve(policyRef), policy, tokenizer, config, { hfConfig, hfExport: hfConfig !== null });
           const prompts = (await readJsonl<FeedbackExample>(store, input.valRef)).map((r) => r.prompt);
           const rng = new Rng(config.seed + SeedOffsets.evaluation);
           const pairs = prompts.map((prompt) => ({ prompt, response: generateText(policy, tokenizer, prompt, config.ppo.generation, rng) }));

@@ -175,6 +175,11 @@ export async function loadPolicy(dir: string): Promise<LoadedPolicy> {
   return { policy, tokenizer, config: file.config, hfConfig: file.hfConfig ?? null };
 }
 
+/** The Hugging Face base config.json a saved policy records (null: trained from scratch), without loading its weights. */
+export async function readPolicyHfConfig(dir: string): Promise<Gpt2HfConfig | null> {
+  return (await readJson<PolicyConfigFile>(dir, PolicyFiles.config)).hfConfig ?? null;
+}
+
 /**
  * Samples one response to `prompt` (prompt cut from the left to leave room for
  * `maxNewTokens`) and returns its text without EOS.

@@ -21,7 +21,11 @@ export interface TrainPolicyInput {
   /** Policy learning rate; overrides the preset. */
   learningRate?: number;
   seed?: number;
-  /** Optional Hugging Face base-model directory (issue 7). */
+  /**
+   * Hugging Face GPT-2-family model directory to start from (issue 7), already resolved inside
+   * the operator's allowed root by the API. The policy (LoRA on the frozen base; the reference is
+   * the base) and the tokenizer come from it, and the SFT warm start is skipped.
+   */
   baseModelDir?: string;
   /**
    * A JSON patch deep-merged into the resolved preset after maxSteps/learningRate/seed
@@ -89,9 +93,9 @@ export interface RunContinuation {
   valRef: string;
   rewardModelRef: string;
   rewardModel: RunProgress['rewardModel'];
-  /** Artifact-store key of the SFT-initialised policy, and how its training went. */
+  /** Artifact-store key of the policy PPO starts from (SFT-trained, or the base), and how SFT went (null: no SFT, a base run). */
   policyInitRef: string;
-  sft: { finalLoss: number; steps: number };
+  sft: { finalLoss: number; steps: number } | null;
   lastCheckpoint: CheckpointInfo | null;
   /** Measured workflow-time duration (ms) and update count of each PPO chunk so far. */
   chunkTimings: ChunkTiming[];

@@ -2,8 +2,9 @@
  * The training workflow: feedback rows in, a saved policy version out. Deterministic
  * orchestration only; every side effect is an activity (types imported from activities/).
  *
- * Phases: load feedback → split → reward model → quality gate → SFT warm start → PPO in
- * checkpointed chunks (pausable, KL adjustable, continue-as-new every N chunks) → save.
+ * Phases: load feedback → split → reward model → quality gate → SFT warm start (or, with a
+ * Hugging Face base, the base as the starting policy) → PPO in checkpointed chunks (pausable,
+ * KL adjustable, continue-as-new every N chunks) → save.
  * On cancellation the run record becomes `cancelled` and the last checkpoint stays; on
  * failure it becomes `failed` with the error, and the failure is rethrown.
  */
@@ -200,6 +201,7 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
     learningRate: input.learningRate,
     seed: input.seed,
     configPatch: input.configPatch,
+    baseModelDir: input.baseModelDir,
   });
   Object.assign(state.run, { configRef: plan.configRef, totalUpdates: plan.totalUpdates, updatesPerChunk: plan.updatesPerChunk });
   state.run.klCoef ??= plan.klCoef;
@@ -219,7 +221,13 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
   state.run.valRef = split.valRef;
 
   enterPhase(state, RunPhases.rewardModel);
-  const reward = await state.acts.training.trainRewardModel({ runId, configRef: plan.configRef, trainRef: split.trainRef, valRef: split.valRef });
+  const reward = await state.acts.training.trainRewardModel({
+    runId,
+    configRef: plan.configRef,
+    trainRef: split.trainRef,
+    valRef: split.valRef,
+    baseModelDir: input.baseModelDir,
+  });
   state.run.rewardModelRef = reward.rewardModelRef;
   state.run.rewardModel = reward.metrics;
 
@@ -235,6 +243,16 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
     });
   }
 
+  if (input.baseModelDir) {
+    // No SFT on a base: SFT exists to teach a fresh byte-level model the language, which a
+    // pretrained base already speaks, and ml/sft trains the base weights (adapters off) so
+    // its result becomes the reference, whereas on a base the base stays frozen and is the
+    // reference. TRL 0.7's PPO, which the seed ran, also starts from the pretrained model.
+    const init = await state.acts.training.basePolicyInit({ runId, configRef: plan.configRef, baseModelDir: input.baseModelDir });
+    state.run.policyInitRef = init.policyInitRef;
+    state.run.sft = null;
+    return;
+  }
   enterPhase(state, RunPhases.sft);
   const sft = await state.acts.training.sftWarmStart({ runId, configRef: plan.configRef, trainRef: split.trainRef });
   state.run.policyInitRef = sft.policyInitRef;

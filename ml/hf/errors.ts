@@ -91,3 +91,13 @@ export class HfBaseModelDirError extends Error {
     super(message);
   }
 }
+
+/** Names of the errors above: bad files or a bad request, never transient (match on `name`, not instanceof). */
+export const HF_ERROR_NAMES: ReadonlySet<string> = new Set([
+  'HfUnknownArchitectureError',
+  'HfMissingFileError',
+  'HfUnsupportedDtypeError',
+  'HfShapeMismatchError',
+  'HfFormatError',
+  'HfBaseModelDirError',
+]);

@@ -1,0 +1,134 @@
+/**
+ * The whole pipeline from a Hugging Face base (issue 7): the training workflow on the real dev
+ * server with the real activities, starting from the committed tiny-gpt2 fixture. The run's
+ * starting policy is exactly the base, SFT is skipped, the tokenizer is the base's BPE, and the
+ * saved version's policy loads (ours and as a Hugging Face directory) and generates.
+ */
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { runArtifacts } from '../../activities/data';
+import { FeedbackRepository, PolicyVersionRepository, TrainingRunRepository } from '../../db/repositories';
+import { BpeTokenizer } from '../../ml/hf/bpe-tokenizer';
+import { loadHfModelDir, readGpt2Config } from '../../ml/hf/load';
+import { PolicyFiles, generateText, loadPolicy } from '../../ml/policy-export';
+import { Rng } from '../../ml/rng';
+import { makeSyntheticFeedback } from '../../ml/synthetic-task';
+import { readTrainingResults } from '../../ml/training-results';
+import { LocalArtifactStore, policyKey } from '../../storage/artifact-store';
+import { trainingWorkflowType, TrainingFailureTypes, type ConfigPatch, type TrainPolicyInput, type TrainPolicyResult } from '../../workflows/messages';
+import { FIXTURE_DIR, logitsOf, maxAbsDiff } from '../hf/fixture';
+import { createTestDatabase, type TestDatabase } from '../helpers/database';
+import { connectTestEnv, uniqueId, uniqueQueues, withWorkers, type TestQueues } from '../helpers/temporal';
+
+let env: TestWorkflowEnvironment;
+let db: TestDatabase;
+let root: string;
+let store: LocalArtifactStore;
+
+beforeAll(async () => {
+  env = await connectTestEnv();
+  db = await createTestDatabase();
+  root = await mkdtemp(path.join(tmpdir(), 'hf-base-run-'));
+  store = new LocalArtifactStore(root);
+});
+
+afterAll(async () => {
+  await db?.dispose();
+  await env?.teardown();
+  await rm(root, { recursive: true, force: true });
+});
+
+/**
+ * The tiniest run on the fixture base (2 layers, d = 64): the policy's shape comes from the
+ * base, so the patch only sets its adapters; a one-layer reward model, 4 PPO updates in chunks of 2.
+ */
+const BASE_PATCH: ConfigPatch = {
+  policyModel: { lora: { rank: 2, alpha: 4, dropout: 0 } },
+  reward: { model: { nLayer: 1, nHead: 1, nEmbd: 16, blockSize: 48 }, epochs: 2, batchSize: 16, earlyStoppingPatience: 2 },
+  ppo: { totalUpdates: 4, batchSize: 4, miniBatchSize: 4, ppoEpochs: 1, generation: { maxNewTokens: 6, temperature: 1, topK: 0, topP: 1 } },
+  gate: { minValPearson: -1 },
+  updatesPerChunk: 2,
+};
+
+async function startRun(queues: TestQueues, baseModelDir: string) {
+  const runId = uniqueId('run').replace(/-/g, '_');
+  const agentId = uniqueId('agent');
+  const rows = makeSyntheticFeedback(30, new Rng(5));
+  await new FeedbackRepository(db.orm.em.fork()).insertMany(rows.map((r) => ({ ...r, agentId, runId: 'seed' })));
+  const workflowId = `train-${runId}`;
+  await new TrainingRunRepository(db.orm.em.fork()).create({ id: runId, workflowId, agentId, config: {} });
+  const input: TrainPolicyInput = { runId, agentId, preset: 'quick', seed: 31, configPatch: BASE_PATCH, baseModelDir, taskQueues: queues };
+  const handle = await env.client.workflow.start(trainingWorkflowType, { workflowId, taskQueue: queues.cpu, args: [input] });
+  return { runId, agentId, handle };
+}
+
+it('trains from the tiny-gpt2 base to a saved version whose policy loads, exports to HF and generates', async () => {
+  const queues = uniqueQueues();
+  await withWorkers(env, { orm: db.orm, store, queues }, async () => {
+    const run = await startRun(queues, FIXTURE_DIR);
+    const result = (await run.handle.result()) as TrainPolicyResult;
+    expect(result).toMatchObject({ status: 'trained', runId: run.runId, version: 'v1', feedbackCount: 30, trainingSteps: 4 });
+    const versions = await new PolicyVersionRepository(db.orm.em.fork()).listByAgent(run.agentId);
+    expect(versions.map((v) => [v.version, v.modelPath])).toEqual([['v1', result.modelPath]]);
+    expect(Number.isFinite(result.rewardMean)).toBe(true);
+
+    // No SFT: training_results says so, and the starting policy is the base itself (B = 0 adapters).
+    const results = await readTrainingResults(store.resolve(policyKey(run.agentId, 'v1')));
+    expect(results.sft).toBeNull();
+    expect(results.ppo.history).toHaveLength(4);
+    const base = await loadHfModelDir(FIXTURE_DIR, { lora: { rank: 0, alpha: 0, dropout: 0 } });
+    const init = await loadPolicy(store.resolve(runArtifacts.sftPolicy(run.runId)));
+    const tok = base.tokenizer;
+    const ids = [[tok.bosId, ...tok.encode('Q7: banana')]];
+    const baseLogits = logitsOf(base.model, ids);
+    expect(maxAbsDiff(logitsOf(init.policy, ids), baseLogits)).toBe(0);
+
+    // The reward model reads the base's vocabulary.
+    const rewardConfig = JSON.parse(await readFile(path.join(result.rewardModelPath, 'config.json'), 'utf8')) as { model: { vocabSize: number } };
+    expect(rewardConfig.model.vocabSize).toBe(base.config.vocabSize);
+
+    // The saved policy: BPE tokenizer files, the base's config kept, and an HF directory of the same function.
+    expect((await readdir(result.modelPath)).sort()).toEqual(
+      [PolicyFiles.bpeTokenizer, PolicyFiles.config, PolicyFiles.hf, PolicyFiles.tokenizer, PolicyFiles.weights].sort(),
+    );
+    const saved = await loadPolicy(result.modelPath);
+    expect(saved.tokenizer).toBeInstanceOf(BpeTokenizer);
+    expect(saved.tokenizer.encode('Q7: banana')).toEqual(tok.encode('Q7: banana'));
+    expect(saved.hfConfig).toEqual(await readGpt2Config(FIXTURE_DIR));
+    const trainedLogits = logitsOf(saved.policy, ids);
+    expect(maxAbsDiff(trainedLogits, baseLogits)).toBeGreaterThan(1e-6); // PPO moved the adapters
+    const hf = await loadHfModelDir(path.join(result.modelPath, PolicyFiles.hf), { lora: { rank: 0, alpha: 0, dropout: 0 } });
+    expect(maxAbsDiff(logitsOf(hf.model, ids), trainedLogits)).toBeLessThan(1e-4);
+    const gen = { maxNewTokens: 8, temperature: 1, topK: 0, topP: 1 };
+    const text = generateText(saved.policy, saved.tokenizer, 'Q7: ', gen, new Rng(2));
+    expect(typeof text).toBe('string');
+    expect(generateText(hf.model, hf.tokenizer, 'Q7: ', gen, new Rng(2))).toBe(text);
+    [base.model, init.policy, saved.policy, hf.model].forEach((m) => m.dispose());
+    expect((await new TrainingRunRepository(db.orm.em.fork()).get(run.runId))?.status).toBe('completed');
+  });
+});
+
+it('a base directory without a model fails the run at once as InvalidConfig, naming the file', async () => {
+  const queues = uniqueQueues();
+  const empty = await mkdtemp(path.join(tmpdir(), 'hf-base-empty-'));
+  try {
+    await withWorkers(env, { orm: db.orm, store, queues }, async () => {
+      const run = await startRun(queues, empty);
+      const failure = await run.handle.result().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(failure).toBeInstanceOf(WorkflowFailedError);
+      // WorkflowFailedError ← ActivityFailure ← the activity's ApplicationFailure.
+      const cause = (failure as WorkflowFailedError).cause?.cause as { type?: string; message: string; nonRetryable?: boolean };
+      expect(cause).toMatchObject({ type: TrainingFailureTypes.invalidConfig, nonRetryable: true });
+      expect(cause.message).toContain(path.join(empty, 'config.json'));
+      expect((await new TrainingRunRepository(db.orm.em.fork()).get(run.runId))?.status).toBe('failed');
+    });
+  } finally {
+    await rm(empty, { recursive: true, force: true });
+  }
+});

@@ -209,7 +209,7 @@ describe('text is stored and read back verbatim', () => {
   });
 
   it(`${ROUND_TRIP_CASES} generated well-formed strings round-trip (seeded)`, async () => {
-    const storable = fc.string({ unit: 'binary', minLength: 1, maxLength: 60 }).filter((s) => !s.includes('\u0000') && s.isWellFormed());
+    const storable = fc.string({ unit: 'binary', minLength: 1, maxLength: 60 }).filter((s) => !s.includes('\u0000') && /^[^\uD800-\uDFFF]*$/u.test(s));
     let n = 0;
     await fc.assert(
       fc.asyncProperty(storable, async (text) => {

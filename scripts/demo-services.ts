@@ -1,18 +1,54 @@
 /**
  * Services for the demo: reuses DATABASE_URL / TEMPORAL_ADDRESS when they are set and reachable, otherwise
  * starts embedded Postgres and the Temporal dev server (persistent data under data/), and picks a free port
- * for the API. Returns the environment the API and workers need.
+ * for the API. Returns the environment the API and workers need, and an API key of the demo project
+ * (created for this demo run and revoked by `revokeDemoApiKey` at its end; never printed).
  */
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { loadEnv } from '../common/env';
+import { createOrm } from '../db/orm';
+import { ProjectRepository } from '../db/repositories/project-repository';
 
 const run = promisify(execFile);
 
 export interface Services {
   env: Record<string, string>;
+  /** `Authorization: Bearer` key of the demo project, for every API call. */
+  apiKey: DemoApiKey;
+}
+
+export interface DemoApiKey {
+  key: string;
+  keyId: string;
+}
+
+/** The project the demo's agent belongs to. */
+export const DEMO_PROJECT = 'demo';
+
+/** A fresh key of the demo project (created with its project on first use); migrates the database first. */
+async function createDemoApiKey(databaseUrl: string): Promise<DemoApiKey> {
+  const orm = await createOrm(databaseUrl);
+  try {
+    const repo = new ProjectRepository(orm.em.fork());
+    const project = await repo.ensure(DEMO_PROJECT);
+    const { key, row } = await repo.createKey(project.id, `demo-${new Date().toISOString().slice(0, 19)}`);
+    return { key, keyId: row.id };
+  } finally {
+    await orm.close(true);
+  }
+}
+
+/** Revokes the demo run's key, so keys do not pile up valid in a persistent data/postgres. */
+export async function revokeDemoApiKey(databaseUrl: string, apiKey: DemoApiKey): Promise<void> {
+  const orm = await createOrm(databaseUrl);
+  try {
+    await new ProjectRepository(orm.em.fork()).revokeKey(apiKey.keyId);
+  } finally {
+    await orm.close(true);
+  }
 }
 
 async function freePort(preferred: number): Promise<number> {
@@ -61,7 +97,9 @@ export async function startServices(root: string): Promise<Services> {
   const base = loadEnv();
   const [databaseUrl, temporalAddress] = await Promise.all([startPostgres(root), startTemporal(root)]);
   const apiPort = await freePort(base.API_PORT);
+  const apiKey = await createDemoApiKey(databaseUrl);
   return {
+    apiKey,
     env: {
       DATABASE_URL: databaseUrl,
       TEMPORAL_ADDRESS: temporalAddress,

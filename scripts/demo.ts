@@ -4,7 +4,8 @@
  *   npm run demo [-- --agent demo-agent --feedback rows.jsonl --preset quick --max-steps 20]
  *
  * 1. Starts Postgres and the Temporal dev server unless DATABASE_URL / TEMPORAL_ADDRESS point at running ones.
- * 2. Starts the API and one CPU-queue and one GPU-queue worker as child processes.
+ * 2. Creates an API key of the 'demo' project, then starts the API and one CPU-queue and one GPU-queue worker
+ *    as child processes.
  * 3. Posts the agent's feedback through the REST API (a synthetic set whose true score is known, or a JSONL file
  *    of {prompt, response, score} rows), then starts training through the REST API.
  * 4. Shows live progress (phase, step/total, reward, KL, ETA) from `GET /api/runs/:runId` until the run ends.
@@ -16,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startServices, type Services } from './demo-services';
+import { DEMO_PROJECT, revokeDemoApiKey, startServices, type Services } from './demo-services';
 import { renderProgressLine } from './progress-line';
 import { makeSyntheticFeedback, trueScore } from '../ml/synthetic-task';
 import { Rng } from '../ml/rng';
@@ -86,10 +87,16 @@ function startChild(name: string, script: string, env: NodeJS.ProcessEnv, logs: 
   return child;
 }
 
-async function http<T>(base: string, method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${base}${url}`, {
+/** Where the API listens and the project key every /api call carries. */
+interface ApiTarget {
+  base: string;
+  key: string;
+}
+
+async function http<T>(api: ApiTarget, method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${api.base}${url}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${api.key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -127,11 +134,11 @@ interface RunView {
   error?: string | null;
 }
 
-async function followRun(base: string, runId: string): Promise<RunView> {
+async function followRun(api: ApiTarget, runId: string): Promise<RunView> {
   const terminal = new Set(['completed', 'failed', 'cancelled']);
   const started = Date.now();
   for (;;) {
-    const { status, body } = await http<RunView>(base, 'GET', `/api/runs/${runId}`);
+    const { status, body } = await http<RunView>(api, 'GET', `/api/runs/${runId}`);
     if (status !== 200) throw new Error(`GET /api/runs/${runId} answered ${status}: ${JSON.stringify(body)}`);
     const line = renderProgressLine(body, Date.now() - started);
     if (process.stdout.isTTY) process.stdout.write(`\r${line.padEnd(110)}`);
@@ -151,6 +158,7 @@ async function main(): Promise<void> {
   const services: Services = await startServices(ROOT);
   const env: NodeJS.ProcessEnv = { ...process.env, ...services.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
   const base = `http://${env.API_HOST}:${env.API_PORT}`;
+  const api: ApiTarget = { base, key: services.apiKey.key };
   const children = [
     startChild('api', 'api/server.ts', env, logs),
     startChild('worker-cpu', 'worker/cpu.ts', env, logs),
@@ -164,24 +172,25 @@ async function main(): Promise<void> {
   try {
     await waitForApi(base, children, logs);
     console.log(`API      ${base}  (OpenAPI docs at ${base}/docs)`);
-    console.log(`Temporal ${env.TEMPORAL_ADDRESS}  (Web UI ${env.TEMPORAL_UI_URL})\n`);
+    console.log(`Temporal ${env.TEMPORAL_ADDRESS}  (Web UI ${env.TEMPORAL_UI_URL})`);
+    console.log(`project  '${DEMO_PROJECT}' (a key made for this demo run, revoked at its end; make your own with scripts/create-api-key.ts)\n`);
 
     const rows = loadFeedback(cli.feedbackFile, cli.syntheticRows, cli.seed);
     for (let i = 0; i < rows.length; i += 500) {
       const items = rows.slice(i, i + 500).map((r) => ({ ...r, runId: 'demo' }));
-      const res = await http<unknown>(base, 'POST', `/api/policies/feedback/${cli.agentId}/batch`, { items });
+      const res = await http<unknown>(api, 'POST', `/api/policies/feedback/${cli.agentId}/batch`, { items });
       if (res.status !== 201) throw new Error(`feedback batch answered ${res.status}: ${JSON.stringify(res.body)}`);
     }
     console.log(`posted ${rows.length} feedback rows for agent '${cli.agentId}'` + (cli.feedbackFile ? '' : ' (synthetic vowel-density task)'));
 
-    const dry = await http<Record<string, unknown>>(base, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
+    const dry = await http<Record<string, unknown>>(api, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
       dryRun: true,
       preset: cli.preset,
       ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
     });
     console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.body.estimatedSteps, estimatedTimeMinutes: dry.body.estimatedTimeMinutes })}`);
 
-    const start = await http<{ runId: string; workflowId: string }>(base, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
+    const start = await http<{ runId: string; workflowId: string }>(api, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
       preset: cli.preset,
       seed: cli.seed,
       ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
@@ -191,24 +200,25 @@ async function main(): Promise<void> {
     const uiLink = `${env.TEMPORAL_UI_URL}/namespaces/${env.TEMPORAL_NAMESPACE ?? 'default'}/workflows/${workflowId}`;
     console.log(`training run ${runId} started (workflow ${workflowId})\n`);
 
-    const final = await followRun(base, runId);
+    const final = await followRun(api, runId);
     if (final.status !== 'completed') {
       throw new Error(`run ended ${final.status}: ${final.error ?? 'no error recorded'}\nTemporal UI: ${uiLink}`);
     }
-    await printOutcome(base, cli.agentId, final, uiLink);
+    await printOutcome(api, cli.agentId, final, uiLink);
   } catch (err) {
     console.error(`\n${err instanceof Error ? err.message : String(err)}`);
     console.error(`\nlast log lines:\n${logs.slice(-25).join('\n')}`);
     process.exitCode = 1;
   } finally {
     stopChildren();
+    await revokeDemoApiKey(services.env.DATABASE_URL, services.apiKey).catch((err: unknown) => console.error(`could not revoke the demo key: ${String(err)}`));
     console.log(`\nTemporal and Postgres are still running (Web UI stays up). Stop them with: npm run services:stop`);
   }
 }
 
-async function printOutcome(base: string, agentId: string, run: RunView, uiLink: string): Promise<void> {
+async function printOutcome(api: ApiTarget, agentId: string, run: RunView, uiLink: string): Promise<void> {
   const result = run.result ?? {};
-  const versions = await http<{ items?: Array<Record<string, unknown>> } | Array<Record<string, unknown>>>(base, 'GET', `/api/policies/${agentId}`);
+  const versions = await http<{ items?: Array<Record<string, unknown>> } | Array<Record<string, unknown>>>(api, 'GET', `/api/policies/${agentId}`);
   const list = Array.isArray(versions.body) ? versions.body : (versions.body.items ?? []);
   const newest = list[0] ?? {};
   console.log('\nnew policy version');

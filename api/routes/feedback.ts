@@ -18,13 +18,21 @@ import {
   feedbackItemSchema,
 } from '../schemas/feedback';
 
-/** Claims the agent for the key's project and inserts the rows, all in one transaction. */
+/**
+ * Inserts the rows for an agent of the key's project. An agent's owner never changes, so a
+ * known agent needs only the ownership read; an unknown one is claimed in the same
+ * transaction as its first rows, so a failed insert leaves no agent row behind.
+ */
 async function insertOwned(request: FastifyRequest, agentId: string, items: readonly Omit<NewFeedback, 'agentId' | 'projectId'>[]) {
   const { projectId } = identityOf(request);
+  const owner = await request.repos.agents.ownerOf(agentId);
+  if (owner !== null && owner !== projectId) throw agentNotFound(agentId);
+  const rows = items.map((item) => ({ ...item, agentId, projectId }));
+  if (owner === projectId) return rows.length === 1 ? [await request.repos.feedback.insert(rows[0])] : request.repos.feedback.insertMany(rows);
   return request.em.transactional(async (tx) => {
     const repos = createRepositories(tx);
     if (!(await repos.agents.claim(agentId, projectId))) throw agentNotFound(agentId);
-    return repos.feedback.insertMany(items.map((item) => ({ ...item, agentId, projectId })));
+    return repos.feedback.insertMany(rows);
   });
 }
 

@@ -25,6 +25,9 @@ export class AgentRepository {
    * concurrent claim of the same id by another project loses (on conflict do nothing).
    */
   async claim(agentId: string, projectId: string): Promise<boolean> {
+    // Ownership never changes once set, so a known agent needs one read and no insert.
+    const owner = await this.ownerOf(agentId);
+    if (owner !== null) return owner === projectId;
     await this.em.execute('insert into agent (id, project_id, created_at) values (?, ?, now()) on conflict (id) do nothing', [agentId, projectId]);
     return this.isOwnedBy(agentId, projectId);
   }

@@ -6,6 +6,7 @@
  * `name`/`code`, not `instanceof`, which breaks across module realms (STYLE.md).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from './database-errors';
 import { ServiceUnavailableError, isHttpError } from './errors';
 
 interface TypeBoxLikeIssue {
@@ -55,17 +56,6 @@ function domainError(error: Error & Record<string, unknown>): { status: number; 
     default:
       return null;
   }
-}
-
-/**
- * Postgres out of reach: MikroORM's ConnectionException, knex's pool-acquire timeout, socket
- * errors, and SQLSTATE classes 08 (connection exception) and 57P (operator intervention:
- * shutdown, crash, cannot connect now). The client may retry, so 503 rather than 500.
- */
-export function isDatabaseUnavailable(error: Error & Record<string, unknown>): boolean {
-  if (error.name === 'ConnectionException' || error.name === 'KnexTimeoutError') return true;
-  const code = typeof error.code === 'string' ? error.code : '';
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code) || /^(08...|57P0[1-3])$/.test(code);
 }
 
 /** Seconds a client should wait before retrying after a 503. */

@@ -7,6 +7,7 @@
  * `detail`/`where` fields, so those errors are logged by type and SQLSTATE only.
  */
 import type { FastifyServerOptions } from 'fastify';
+import { driverMessageTail, isDatabaseError } from './database-errors';
 
 /** Pino redact paths (fast-redact syntax); censored as '[redacted]'. */
 export const REDACTED_LOG_PATHS = [
@@ -30,11 +31,6 @@ interface LoggedError {
   stack: string;
 }
 
-/** A database error: carries an SQLSTATE (MikroORM's DriverException copies pg's fields). */
-function isDatabaseError(err: Error & Record<string, unknown>): boolean {
-  return typeof err.sqlState === 'string' || (typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code) && 'routine' in err);
-}
-
 /** Stack frames only: the first stack line repeats the message. */
 function framesOf(stack: string | undefined): string {
   return (stack ?? '')
@@ -45,9 +41,12 @@ function framesOf(stack: string | undefined): string {
 
 export function serializeErrorSafely(err: Error & Record<string, unknown>): LoggedError {
   if (isDatabaseError(err)) {
+    // Server errors (with an SQLSTATE) may quote values; client-side connection errors do not.
+    const code = err.sqlState ?? err.code;
+    const detail = code === undefined ? `: ${driverMessageTail(err)}` : ' (message withheld: it may quote request data)';
     return {
       type: err.name,
-      message: `database error ${String(err.sqlState ?? err.code)} (message withheld: it may quote request data)`,
+      message: `database error ${String(code ?? '(no SQLSTATE)')}${detail}`,
       code: err.code,
       sqlState: err.sqlState,
       stack: framesOf(err.stack),

@@ -1,0 +1,36 @@
+/**
+ * Recognising database errors by shape (name/code, never `instanceof`, which breaks across
+ * realms). MikroORM wraps every driver error in a `*Exception` (DriverException and its
+ * subclasses) whose message is knex's "<SQL with the bound values inlined> - <pg message>",
+ * so the message can quote request data; `driverMessageTail` is the part after the SQL.
+ */
+
+type ErrorLike = Error & Record<string, unknown>;
+
+/** A MikroORM driver exception, or a raw pg error (it carries an SQLSTATE and a routine). */
+export function isDatabaseError(err: ErrorLike): boolean {
+  if (typeof err.sqlState === 'string') return true;
+  if (typeof err.name === 'string' && err.name.endsWith('Exception')) return true;
+  return typeof err.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code) && 'routine' in err;
+}
+
+/** The driver's own message without the SQL knex prefixes it with. */
+export function driverMessageTail(err: ErrorLike): string {
+  const parts = String(err.message ?? '').split(' - ');
+  return parts[parts.length - 1];
+}
+
+/** Client-side connection failures carry no SQLSTATE; pg words them like this. */
+const CONNECTION_LOST_RE = /^(Connection terminated|Connection ended|Client has encountered a connection error|timeout exceeded when trying to connect|Client was closed)/i;
+
+/**
+ * Postgres out of reach: MikroORM's ConnectionException, knex's pool-acquire timeout, socket
+ * errors, SQLSTATE classes 08 (connection exception) and 57P01-03 (shutdown, crash, cannot
+ * connect now), and a connection that died mid-query. The client may retry: 503, not 500.
+ */
+export function isDatabaseUnavailable(err: ErrorLike): boolean {
+  if (err.name === 'ConnectionException' || err.name === 'KnexTimeoutError') return true;
+  const code = typeof err.code === 'string' ? err.code : '';
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code) || /^(08...|57P0[1-3])$/.test(code)) return true;
+  return isDatabaseError(err) && code === '' && CONNECTION_LOST_RE.test(driverMessageTail(err));
+}

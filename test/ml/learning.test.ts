@@ -6,17 +6,18 @@
  * Seed 4242. Feedback rows use prompts Q0..Q79 only; evaluation uses the unseen prompts
  * Q80..Q99, EVAL_SAMPLES samples each, with a fixed sampling seed before and after PPO.
  */
-import { MetricKeys, type UpdateMetrics } from '../../common/names';
+import { MetricKeys, type MetricKey, type UpdateMetrics } from '../../common/names';
 import { initBackend } from '../../ml/backend';
 import { resolveRunConfig, type RunConfig } from '../../ml/config';
 import { splitTrainVal, type FeedbackExample } from '../../ml/dataset';
 import { GptModel } from '../../ml/model';
-import { generateText } from '../../ml/policy-export';
+import { rolloutPromptIds, responseText } from '../../ml/ppo-rollout';
 import { PpoTrainer } from '../../ml/ppo-trainer';
 import { trainRewardModel, type RewardModel } from '../../ml/reward-model';
 import { Rng } from '../../ml/rng';
 import { trainSft } from '../../ml/sft';
-import { mean, pearson } from '../../ml/stats';
+import { generate } from '../../ml/sampling';
+import { mean, pearson, std } from '../../ml/stats';
 import { makeSyntheticFeedback, trueScore } from '../../ml/synthetic-task';
 import { ByteTokenizer } from '../../ml/tokenizer';
 
@@ -25,40 +26,36 @@ const TRAIN_PROMPTS = 80; // Q0..Q79 in feedback; Q80..Q99 held out
 const EVAL_SAMPLES = 12;
 /**
  * Required rise of the mean TRUE score (vowel fraction, 0..1) from the SFT policy to the PPO
- * policy: about 3 standard errors of the difference of two 240-sample means (per-sample std
- * ≈ 0.2, so SE ≈ 0.018). Measured on this seed and the wasm backend: 0.497 → 0.553.
+ * policy. Measured on this seed (wasm backend, 240 held-out samples each, ± one standard
+ * error): SFT 0.520 ± 0.018 → PPO 0.721 ± 0.014 after 40 updates, a rise of 0.20 ± 0.023;
+ * mean KL per 10 updates 0.95, 0.96, 1.31, 2.60 (target 2); 49 s alone on 2 shared cores.
+ * The bound sits about 2 standard errors below the measurement (before this tuning the same
+ * test measured 0.497 → 0.553).
  */
-const MIN_TRUE_SCORE_GAIN = 0.05;
+const MIN_TRUE_SCORE_GAIN = 0.15;
 /** The mean sequence KL over the last updates must stay within this multiple of the target. */
 const MAX_KL_OVER_TARGET = 1.5;
 
 const tok = new ByteTokenizer();
 
 /**
- * The quick preset with the PPO settings this task needs (proposed for ml/config's quick preset
- * in the report). Found by sweeping on this task: with lr ≥ 0.02 the LoRA policy sometimes
- * collapses into junk bytes (KL > 30 in one update); with the preset's linear decay the
- * second half of the run barely moves; the value loss shares the LoRA trunk, so vfCoef 0.1
- * lets its gradient noise dominate the policy's.
+ * The quick preset (its PPO optimiser and KL horizon are tuned on this task; see ml/config.ts)
+ * with a shorter run and a KL target short responses reach, so the KL bound below is tight.
+ * SFT keeps the preset's 10 epochs: with 6, the SFT policy ignored its own prefix (correlation
+ * of the vowel fraction of the first 4 letters with the rest −0.03, against 0.50 at 10), so
+ * PPO had to move every token's distribution separately through the LoRA adapters, which on
+ * this model barely reach the tied embedding's vowel direction (0.497 → 0.553 in 100 updates).
  */
 function learningConfig(): RunConfig {
   const cfg = resolveRunConfig('quick', { seed: SEED });
   cfg.reward.epochs = 12;
-  cfg.sft.epochs = 6;
   cfg.ppo = {
     ...cfg.ppo,
-    totalUpdates: 100,
-    batchSize: 16,
-    miniBatchSize: 8,
-    ppoEpochs: 4,
-    // Constant LR after warm-up, as TRL 0.7 (no scheduler by default).
-    optim: { ...cfg.ppo.optim, learningRate: 1e-2, warmupSteps: 4, decay: 'none' },
-    vfCoef: 0.01,
+    totalUpdates: 40,
     initKlCoef: 0.05,
     klTarget: 2,
     // Responses are 4..16 letters + EOS.
-    generation: { maxNewTokens: 18, temperature: 1, topK: 0, topP: 1 },
-    missingEosPenalty: null,
+    generation: { ...cfg.ppo.generation, maxNewTokens: 18 },
   };
   return cfg;
 }
@@ -66,13 +63,14 @@ function learningConfig(): RunConfig {
 const promptNumber = (p: string) => Number(/^Q(\d+):/.exec(p)?.[1]);
 const heldOutPrompts = Array.from({ length: 100 - TRAIN_PROMPTS }, (_, i) => `Q${TRAIN_PROMPTS + i}: `);
 
-/** Mean TRUE score of EVAL_SAMPLES sampled responses per held-out prompt (fixed sampling seed). */
-function meanTrueScore(policy: GptModel, cfg: RunConfig): number {
-  const rng = new Rng(SEED + 1);
-  const scores = heldOutPrompts.flatMap((prompt) =>
-    Array.from({ length: EVAL_SAMPLES }, () => trueScore(prompt, generateText(policy, tok, prompt, cfg.ppo.generation, rng))),
-  );
-  return mean(scores);
+/** Mean TRUE score of EVAL_SAMPLES sampled responses per held-out prompt (one batch, fixed sampling seed). */
+function meanTrueScore(policy: GptModel, cfg: RunConfig): { mean: number; standardError: number } {
+  const { generation } = cfg.ppo;
+  const prompts = heldOutPrompts.flatMap((p) => Array.from({ length: EVAL_SAMPLES }, () => p));
+  const ids = prompts.map((p) => rolloutPromptIds(tok, p, cfg.policyModel.blockSize, generation.maxNewTokens));
+  const { responses } = generate(policy, ids, { ...generation, eosId: tok.eosId, padId: tok.padId }, new Rng(SEED + 1));
+  const scores = responses.map((r, i) => trueScore(prompts[i], responseText(tok, r)));
+  return { mean: mean(scores), standardError: std(scores) / Math.sqrt(scores.length) };
 }
 
 describe(`RLHF learns the synthetic task (seed ${SEED})`, () => {
@@ -80,8 +78,8 @@ describe(`RLHF learns the synthetic task (seed ${SEED})`, () => {
   let reward: RewardModel;
   let policy: GptModel;
   let rmPearsonTrue: number;
-  let sftScore: number;
-  let ppoScore: number;
+  let sft: { mean: number; standardError: number };
+  let ppo: { mean: number; standardError: number };
   let history: UpdateMetrics[];
 
   beforeAll(async () => {
@@ -99,18 +97,19 @@ describe(`RLHF learns the synthetic task (seed ${SEED})`, () => {
 
     policy = GptModel.create(cfg.policyModel, rng);
     await trainSft({ policy, rows: train, config: cfg, tokenizer: tok, rng });
-    sftScore = meanTrueScore(policy, cfg);
+    sft = meanTrueScore(policy, cfg);
 
     const trainer = PpoTrainer.create({ config: cfg, policy, reward, tokenizer: tok, prompts: train.map((r) => r.prompt), seed: SEED });
     history = [];
     for (let u = 0; u < cfg.ppo.totalUpdates; u++) history.push(await trainer.step());
     trainer.dispose();
-    ppoScore = meanTrueScore(policy, cfg);
-    const at = (u: UpdateMetrics) =>
-      `score ${u[MetricKeys.scores].toFixed(3)} kl ${u[MetricKeys.klObjective].toFixed(3)} len ${u[MetricKeys.responseLength].toFixed(1)}`;
+    ppo = meanTrueScore(policy, cfg);
+    const fmt = (x: { mean: number; standardError: number }) => `${x.mean.toFixed(3)} ± ${x.standardError.toFixed(3)}`;
+    const perTen = (key: MetricKey) =>
+      Array.from({ length: Math.ceil(history.length / 10) }, (_, i) => mean(history.slice(10 * i, 10 * i + 10).map((m) => m[key])).toFixed(2));
     console.info(
-      `[learning] RM Pearson vs true ${rmPearsonTrue.toFixed(3)}; true score SFT ${sftScore.toFixed(3)} → PPO ${ppoScore.toFixed(3)}; ` +
-        `first update ${at(history[0])}; last ${at(history[history.length - 1])}`,
+      `[learning] RM Pearson vs true ${rmPearsonTrue.toFixed(3)}; true score SFT ${fmt(sft)} → PPO ${fmt(ppo)}; ` +
+        `per 10 updates: RM score ${perTen(MetricKeys.scores).join(' ')}, KL ${perTen(MetricKeys.klObjective).join(' ')}`,
     );
   }, 600_000);
 
@@ -124,7 +123,7 @@ describe(`RLHF learns the synthetic task (seed ${SEED})`, () => {
   });
 
   it(`PPO raises the mean TRUE score on held-out prompts by at least ${MIN_TRUE_SCORE_GAIN}`, () => {
-    expect(ppoScore - sftScore).toBeGreaterThanOrEqual(MIN_TRUE_SCORE_GAIN);
+    expect(ppo.mean - sft.mean).toBeGreaterThanOrEqual(MIN_TRUE_SCORE_GAIN);
   });
 
   it(`keeps the mean KL to the reference ≤ ${MAX_KL_OVER_TARGET} × target over the last quarter of updates`, () => {

@@ -1,10 +1,12 @@
 import { MetricKeys, type UpdateMetrics } from '../../common/names';
 import { initBackend } from '../../ml/backend';
-import { packSequences } from '../../ml/ppo-forward';
-import { PromptCursor, scoreResponses } from '../../ml/ppo-rollout';
+import { padSequences } from '../../ml/dataset';
+import { packSequences, rolloutForward } from '../../ml/ppo-forward';
+import { PromptCursor, rolloutPromptIds, scoreResponses } from '../../ml/ppo-rollout';
 import { PpoTrainer } from '../../ml/ppo-trainer';
 import type { RewardModel } from '../../ml/reward-model';
 import { Rng } from '../../ml/rng';
+import { generate } from '../../ml/sampling';
 import { tf } from '../../ml/tf';
 import { ByteTokenizer } from '../../ml/tokenizer';
 import { disposeOptions, tinyRunConfig, tinyTrainerOptions } from './fixtures/ppo-setup';
@@ -47,6 +49,57 @@ describe('rollout pieces', () => {
     expect(Array.from(packed.responseMask.dataSync())).toEqual([0, 1, 1, 1, 0, 0, 0, 1]);
     expect(Array.from(packed.attentionMask.dataSync())).toEqual([1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
     tf.dispose([packed.ids, packed.attentionMask, packed.responseMask]);
+  });
+
+  it('rolloutForward gives every response token the log-prob it was sampled with (policy) and the adapters-off one (reference)', () => {
+    const opts = tinyTrainerOptions();
+    const { policy, tokenizer: tok } = opts;
+    // Non-zero adapters, so the policy and the reference differ.
+    const rng = new Rng(5);
+    for (const { name, variable } of policy.namedVariables()) {
+      if (name.endsWith('lora_B')) variable.assign(tf.tensor(rng.normalArray(variable.size, 0.3), variable.shape));
+    }
+    const generation = { maxNewTokens: 6, temperature: 1, topK: 0, topP: 1 };
+    const queries = opts.prompts.slice(0, 4).map((p) => rolloutPromptIds(tok, p, policy.config.blockSize, generation.maxNewTokens));
+    const { responses } = generate(policy, queries, { ...generation, eosId: tok.eosId, padId: tok.padId }, new Rng(9));
+    const packed = packSequences({ queries, responses }, tok.padId);
+    const fwd = rolloutForward(policy, packed, generation.temperature);
+    const logprobs = fwd.logprobs.arraySync();
+    const refLogprobs = fwd.refLogprobs.arraySync();
+    const mask = packed.responseMask.arraySync();
+    // The sampling path: prefill on left-padded prompts, then feed the sampled tokens one by one.
+    const samplingLogprobs = (adapters: boolean): number[][] => {
+      const out = responses.map(() => [] as number[]);
+      const padded = padSequences(queries, tok.padId, 'left');
+      const ids = tf.tensor2d(padded.ids, [padded.batch, padded.length], 'int32');
+      const attention = tf.tensor2d(padded.mask, [padded.batch, padded.length]);
+      const first = policy.prefill(ids, attention, { adapters });
+      let logits = first.logits; // [B, V]
+      for (let t = 0; t < generation.maxNewTokens; t++) {
+        const rows = tf.tidy(() => tf.logSoftmax(logits)).arraySync() as number[][];
+        responses.forEach((r, b) => t < r.length && out[b].push(rows[b][r[t]]));
+        const next = tf.tensor1d(responses.map((r) => r[t] ?? tok.padId), 'int32');
+        logits.dispose();
+        logits = policy.decodeStep(next, first.state, { adapters });
+        next.dispose();
+      }
+      tf.dispose([logits, ids, attention]);
+      first.state.dispose();
+      return out;
+    };
+    const sampledPolicy = samplingLogprobs(true);
+    const sampledReference = samplingLogprobs(false);
+    responses.forEach((r, b) => {
+      const positions = mask[b].flatMap((m, t) => (m === 1 ? [t] : []));
+      expect(positions).toEqual(r.map((_, i) => queries[b].length - 1 + i));
+      positions.forEach((t, i) => {
+        expect(logprobs[b][t]).toBeCloseTo(sampledPolicy[b][i], 4);
+        expect(refLogprobs[b][t]).toBeCloseTo(sampledReference[b][i], 4);
+      });
+    });
+    expect(Math.max(...responses.flatMap((r, b) => r.map((_, i) => Math.abs(sampledPolicy[b][i] - sampledReference[b][i]))))).toBeGreaterThan(1e-2);
+    tf.dispose([packed.ids, packed.attentionMask, packed.responseMask, fwd.logprobs, fwd.refLogprobs, fwd.values]);
+    disposeOptions(opts);
   });
 
   it('missingEosPenalty replaces the score of rows that never emitted EOS, and only those', () => {

@@ -99,7 +99,9 @@ export class FeedbackRepository {
     const [row] = await this.em.execute<
       { count: string; mean: number | null; std: number | null; min: number | null; max: number | null }[]
     >(
-      'select count(*) as count, avg(score) as mean, stddev_pop(score) as std, min(score) as min, max(score) as max from feedback where agent_id = ?',
+      // Aggregated in numeric: any finite double is a valid score, and double-precision sums of
+      // squares overflow (Postgres raises 22003) once |score| passes about 1e154.
+      'select count(*) as count, avg(score::numeric)::float8 as mean, stddev_pop(score::numeric)::float8 as std, min(score) as min, max(score) as max from feedback where agent_id = ?',
       [agentId],
     );
     return { count: Number(row.count), mean: row.mean, std: row.std, min: row.min, max: row.max };

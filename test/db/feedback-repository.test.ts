@@ -72,6 +72,15 @@ describe('FeedbackRepository', () => {
     expect(await repo().scoreStats('agent-none')).toEqual({ count: 0, mean: null, std: null, min: null, max: null });
   });
 
+  it('computes statistics of extreme finite scores without overflow', async () => {
+    // Any finite double is a valid score; squares of these overflow double precision.
+    await repo().insertMany([row('agent-huge', 0, 1e308), row('agent-huge', 1, -1e308), row('agent-huge', 2, 1e200)]);
+    const stats = await repo().scoreStats('agent-huge');
+    expect(stats).toMatchObject({ count: 3, min: -1e308, max: 1e308 });
+    expect(stats.mean! / (1e200 / 3)).toBeCloseTo(1, 9);
+    expect(stats.std! / (Math.sqrt(2 / 3) * 1e308)).toBeCloseTo(1, 9);
+  });
+
   it('exports training rows in a deterministic order with only the training fields', async () => {
     await repo().insertMany([row('agent-train', 3, 0.5), row('agent-train', 1, -0.5)]);
     await repo().insert(row('agent-train', 2, 0.25));

@@ -80,6 +80,8 @@ async function holdsInvariants(request: InjectOptions): Promise<boolean> {
 
 const printable = fc.string({ unit: 'grapheme-ascii', maxLength: 40 });
 const anyText = fc.string({ unit: 'binary', maxLength: 40 });
+/** Text made of the characters storage chokes on (NUL, lone surrogate halves) among ordinary ones. */
+const trickyText = fc.array(fc.constantFrom('a', ' ', '\u0000', '\uD83D', '\uDE00', '😀', 'e\u0301', '\u202E', "'", '\\'), { minLength: 1, maxLength: 8 }).map((parts) => parts.join(''));
 
 const idArb = (valid: () => string) =>
   fc.oneof(
@@ -142,7 +144,7 @@ describe('fuzzing every route (seeded)', () => {
 
   it(`${MUTATION_CASES} valid bodies with one field replaced or added, sent with the owner's key`, async () => {
     const field = fc.constantFrom('prompt', 'response', 'score', 'runId', 'notes', 'projectId', 'items', 'dryRun', 'maxSteps', 'learningRate', 'preset', 'coef', 'target', 'baseModelDir', '__proto__');
-    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), anyText, fc.double(), fc.constantFrom('', '../../etc', 'x'.repeat(40_000), -1, 0, 1e308, true, null));
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), anyText, trickyText, fc.double(), fc.constantFrom('', '../../etc', 'x'.repeat(40_000), -1, 0, 1e308, true, null));
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...PROTECTED_ROUTES.filter((r) => r.method === 'POST')), field, value, async (route, key, v) => {
         const base = route.request(ids);

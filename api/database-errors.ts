@@ -25,12 +25,13 @@ const CONNECTION_LOST_RE = /^(Connection terminated|Connection ended|Client has 
 
 /**
  * Postgres out of reach: MikroORM's ConnectionException, knex's pool-acquire timeout, socket
- * errors, SQLSTATE classes 08 (connection exception) and 57P01-03 (shutdown, crash, cannot
- * connect now), and a connection that died mid-query. The client may retry: 503, not 500.
+ * errors, SQLSTATE class 08 connection failures (but not 08P01, protocol violation: a NUL in a
+ * parameter gets that, and retrying cannot help), 57P01-03 (shutdown, crash, cannot connect
+ * now), and a connection that died mid-query. The client may retry: 503, not 500.
  */
 export function isDatabaseUnavailable(err: ErrorLike): boolean {
   if (err.name === 'ConnectionException' || err.name === 'KnexTimeoutError') return true;
   const code = typeof err.code === 'string' ? err.code : '';
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code) || /^(08...|57P0[1-3])$/.test(code)) return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(code) || /^(0800[01346]|57P0[1-3])$/.test(code)) return true;
   return isDatabaseError(err) && code === '' && CONNECTION_LOST_RE.test(driverMessageTail(err));
 }

@@ -30,6 +30,7 @@ describe('isDatabaseUnavailable', () => {
   it.each([
     ['a check violation', driverError('CheckConstraintViolationException', `${insertSql} - violates check constraint`, { code: '23514', sqlState: '23514' })],
     ['a plain bug', new Error('undefined is not a function') as ErrorLike],
+    ['a protocol violation (08P01: NUL in a parameter)', driverError('DriverException', `${insertSql} - invalid message format`, { code: '08P01' })],
     ['user data that mentions a connection', driverError('DriverException', `insert ... ('Connection terminated unexpectedly') - value too long`, { code: '22001' })],
   ])('%s: no', (_what, err) => expect(isDatabaseUnavailable(err)).toBe(false));
 });

@@ -210,9 +210,6 @@ export const PRESETS = {
       // Flat after warm-up, as TRL 0.7 (no scheduler): a linear decay spent the second half of a
       // quick run at a fraction of the step (measured in test/ml/learning.test.ts's history).
       optim: { ...baseOptim, learningRate: 1e-2, warmupSteps: 4, decay: 'none' },
-      // TRL's horizon 10000 assumes batches of 128-256; at 16 rollouts it moved β by 0.03% per
-      // update (inert). 160 allows the controller's ±2% per update, as TRL's default does per step.
-      klHorizon: 160,
     }),
     gate: { minValPearson: 0.3 },
     updatesPerChunk: 5,

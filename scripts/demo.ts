@@ -218,8 +218,8 @@ async function main(): Promise<void> {
 
 async function printOutcome(api: ApiTarget, agentId: string, run: RunView, uiLink: string): Promise<void> {
   const result = run.result ?? {};
-  const versions = await http<{ items?: Array<Record<string, unknown>> } | Array<Record<string, unknown>>>(api, 'GET', `/api/policies/${agentId}`);
-  const list = Array.isArray(versions.body) ? versions.body : (versions.body.items ?? []);
+  const versions = await http<{ policies?: Array<Record<string, unknown>> } | Array<Record<string, unknown>>>(api, 'GET', `/api/policies/${agentId}`);
+  const list = Array.isArray(versions.body) ? versions.body : (versions.body.policies ?? []);
   const newest = list[0] ?? {};
   console.log('\nnew policy version');
   console.log(`  version          ${String(result.version ?? newest.version)}`);

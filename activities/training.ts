@@ -11,7 +11,6 @@ import type { FeedbackExample } from '../ml/dataset';
 import { GptModel } from '../ml/model';
 import { HF_ERROR_NAMES } from '../ml/hf/errors';
 import { loadHfModelDir } from '../ml/hf/load';
-import { readBpeTokenizer } from '../ml/hf/tokenizer-files';
 import { generateText, readPolicyHfConfig, savePolicy as writePolicyDir } from '../ml/policy-export';
 import { saveRewardModel, trainRewardModel as fitRewardModel } from '../ml/reward-model';
 import { Rng } from '../ml/rng';
@@ -31,7 +30,7 @@ export interface TrainRewardModelInput {
   configRef: string;
   trainRef: string;
   valRef: string;
-  /** Hugging Face base of the run: the reward model reads the base's BPE ids. */
+  /** Hugging Face base of the run: the reward model starts from it (LoRA on the frozen base) and reads its BPE ids. */
   baseModelDir?: string;
 }
 
@@ -87,9 +86,21 @@ function withBaseModelErrors<T>(fn: () => Promise<T>): Promise<T> {
   });
 }
 
-/** The run's tokenizer: the base's BPE tokenizer when there is a base, else the byte tokenizer. */
-async function runTokenizer(baseModelDir: string | undefined): Promise<Tokenizer> {
-  return baseModelDir === undefined ? new ByteTokenizer() : readBpeTokenizer(baseModelDir);
+interface RewardModelStart {
+  tokenizer: Tokenizer;
+  /** The base with fresh adapters and head; absent without a base (ml/reward-model then initialises a trunk). */
+  trunk?: GptModel;
+}
+
+/**
+ * The reward model's tokenizer and starting trunk. With a base: the base loaded with the run's
+ * reward adapters (runConfigForBase set their shape and 'lora'), seeded from the reward-model
+ * stream; ml/reward-model checks it against `reward.model` and takes ownership of it.
+ */
+async function rewardModelStart(baseModelDir: string | undefined, config: RunConfig): Promise<RewardModelStart> {
+  if (baseModelDir === undefined) return { tokenizer: new ByteTokenizer() };
+  const base = await loadHfModelDir(baseModelDir, { lora: config.reward.model.lora, seed: config.seed + SeedOffsets.rewardModel });
+  return { tokenizer: base.tokenizer, trunk: base.model };
 }
 
 export function createTrainingActivities(deps: ActivityDeps) {
@@ -98,7 +109,11 @@ export function createTrainingActivities(deps: ActivityDeps) {
   const ppo = createPpoRuntime(deps);
 
   return {
-    /** Trains the reward model (heartbeat per epoch) into `runs/{runId}/reward_model/`. */
+    /**
+     * Trains the reward model (heartbeat per epoch) into `runs/{runId}/reward_model/`. With a
+     * Hugging Face base, the trunk is the base with fresh LoRA adapters and scalar head (seeded
+     * from the run), and the base's tokenizer is saved with it.
+     */
     async trainRewardModel(input: TrainRewardModelInput): Promise<TrainRewardModelOutput> {
       return withBaseModelErrors(async () => {
         const ctx = Context.current();
@@ -106,12 +121,14 @@ export function createTrainingActivities(deps: ActivityDeps) {
         let latest: unknown = { phase: 'reward_model', epoch: -1 };
         const train = await readJsonl<FeedbackExample>(store, input.trainRef);
         const val = await readJsonl<FeedbackExample>(store, input.valRef);
+        const start = await rewardModelStart(input.baseModelDir, config);
         const { model, metrics, normalization } = await fitRewardModel({
           train,
           val,
           config,
-          tokenizer: await runTokenizer(input.baseModelDir),
+          tokenizer: start.tokenizer,
           rng: new Rng(config.seed + SeedOffsets.rewardModel),
+          initialTrunk: start.trunk,
           onProgress: (p) => {
             latest = p;
             ctx.heartbeat(p);
@@ -122,7 +139,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
           throwIfCancelled();
           const rewardModelRef = runArtifacts.rewardModel(input.runId);
           if (await store.exists(rewardModelRef)) await store.remove(rewardModelRef);
-          await saveRewardModel(store.resolve(rewardModelRef), model, normalization, metrics, config);
+          await saveRewardModel(store.resolve(rewardModelRef), model, normalization, metrics, config, { tokenizer: start.tokenizer });
           log.info('reward model trained', { runId: input.runId, valPearson: metrics.valPearson, epochs: metrics.epochsRun });
           const { valMse, valMae, valPearson, valSpearman } = metrics;
           return { rewardModelRef, metrics: { valMse, valMae, valPearson, valSpearman } };

@@ -5,6 +5,10 @@
  * score normalised to [−1, 1], plus an optional pairwise Bradley-Terry term on same-prompt
  * pairs (Bradley & Terry 1952; InstructGPT eq. 1). The normalisation is saved with the
  * model so predictions can be reported on the users' own scale.
+ *
+ * The trunk is either freshly initialised from the config, or a given one (a Hugging Face
+ * base loaded with LoRA adapters, issue 7): then, with `trainable: 'lora'`, only the adapters
+ * and the scalar head train and the base stays bit-identical (Hu et al. 2021, LoRA §4.2).
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -12,7 +16,9 @@ import { tf } from './tf';
 import { ConfigError, type ModelConfig, type RunConfig } from './config';
 import { Rng } from './rng';
 import { GptModel } from './model';
-import type { Tokenizer } from './tokenizer';
+import { ByteTokenizer, type Tokenizer } from './tokenizer';
+import { BpeTokenizer } from './hf/bpe-tokenizer';
+import { hfTokenizerFiles, readBpeTokenizer } from './hf/tokenizer-files';
 import { AdamW, learningRateAt } from './optimizer';
 import { mean, mse, mae, pearson, spearman } from './stats';
 import { fitScoreNormalization, normalize, denormalize, type ScoreNormalization } from './score-normalization';
@@ -75,8 +81,14 @@ export interface TrainRewardModelOptions {
   val: FeedbackExample[];
   config: RunConfig;
   tokenizer: Tokenizer;
-  /** Seeds the weight init and the batch order. */
+  /** Seeds the weight init (when there is no `initialTrunk`) and the batch order. */
   rng: Rng;
+  /**
+   * Start from this trunk instead of a fresh init (e.g. a Hugging Face base from
+   * ml/hf/load with LoRA adapters); its value head is the scalar head. Its config must equal
+   * `config.reward.model`. The returned model owns it; if training throws, it is disposed.
+   */
+  initialTrunk?: GptModel;
   /** Awaited once per epoch (the activity heartbeats from it). */
   onProgress?: (p: RewardEpochProgress) => void | Promise<void>;
   /** Checked between batches; true stops training and returns the best weights so far. */
@@ -278,25 +290,67 @@ function tokenCount(data: EncodedRows, idx: readonly number[]): number {
   return idx.reduce((n, i) => n + data.seqs[i].length, 0);
 }
 
-/**
- * Trains a reward model from scratch on `train`, early-stopping on the validation loss of
- * `val`, and returns the best epoch's weights with validation metrics.
- */
-export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<TrainRewardModelResult> {
-  const { train, val, config, tokenizer, rng, onProgress, shouldStop } = opts;
-  const rc = config.reward;
+/** Two rows is the least a correlation (and a min-max normalisation) can be computed on. */
+function checkRowCounts(train: readonly FeedbackExample[], val: readonly FeedbackExample[]): void {
   // Bad data, not a transient fault: ConfigError is mapped to a non-retryable failure upstream.
-  // Two rows is the least a correlation (and a min-max normalisation) can be computed on.
   if (train.length < 2) throw new ConfigError(`reward model needs at least 2 training rows, got ${train.length}`, 'feedback');
   if (val.length < 2) {
     throw new ConfigError(`reward model needs at least 2 validation rows, got ${val.length}; add feedback or raise valFraction`, 'valFraction');
   }
+}
 
-  const normalization = fitScoreNormalization(train.map((r) => r.score));
+/** Throws ConfigError unless `trunk` has exactly the shape and adapters `reward.model` describes (that is what gets saved). */
+function checkInitialTrunk(trunk: GptModel, expected: ModelConfig): void {
+  const got = trunk.config;
+  const shapeKeys = ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd', 'dropout'] as const;
+  const loraKeys = ['rank', 'alpha', 'dropout'] as const;
+  if (shapeKeys.some((k) => got[k] !== expected[k]) || loraKeys.some((k) => got.lora[k] !== expected.lora[k])) {
+    throw new ConfigError(`the initial reward trunk is ${JSON.stringify(got)} but reward.model is ${JSON.stringify(expected)}`, 'reward.model');
+  }
+}
+
+/**
+ * Copies of the trainable variables' values by name: with a frozen base only the adapters and
+ * the head change, so only they are kept for the best epoch (a 124M base is ~500 MB).
+ */
+function snapshotTrainable(trunk: GptModel, vars: readonly tf.Variable[]): Record<string, Float32Array> {
+  const trainable = new Set(vars);
+  const out: Record<string, Float32Array> = {};
+  for (const { name, variable } of trunk.namedVariables()) {
+    if (trainable.has(variable)) out[name] = Float32Array.from(variable.dataSync() as Float32Array);
+  }
+  return out;
+}
+
+/**
+ * Trains a reward model on `train` (from `initialTrunk`, or from a fresh init), early-stopping
+ * on the validation loss of `val`, and returns the best epoch's weights with validation metrics.
+ */
+export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<TrainRewardModelResult> {
+  const rc = opts.config.reward;
+  let model: RewardModel | null = null;
+  try {
+    checkRowCounts(opts.train, opts.val);
+    if (opts.initialTrunk) checkInitialTrunk(opts.initialTrunk, rc.model);
+    const normalization = fitScoreNormalization(opts.train.map((r) => r.score));
+    model = new RewardModel(opts.initialTrunk ?? GptModel.create(rc.model, opts.rng), rc.model, normalization);
+    const metrics = await fitRewardModel(model, opts);
+    return { model, metrics, normalization };
+  } catch (err) {
+    if (model !== null) model.dispose();
+    else opts.initialTrunk?.dispose();
+    throw err;
+  }
+}
+
+/** The epoch loop: trains `model` in place, restores the best epoch's weights and measures them. */
+async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions): Promise<RewardMetrics> {
+  const { train, val, config, tokenizer, rng, onProgress, shouldStop } = opts;
+  const rc = config.reward;
+  const { normalization } = model;
   const trainData = encodeRows(tokenizer, train, rc.model.blockSize, normalization);
   const valData = encodeRows(tokenizer, val, rc.model.blockSize, normalization);
 
-  const model = new RewardModel(GptModel.create(rc.model, rng), rc.model, normalization);
   // 'full': every weight; 'lora': adapters + scalar head (GptModel.trainableVariables).
   const vars = model.trunk.trainableVariables(rc.trainable);
   const optimizer = new AdamW(vars, rc.optim);
@@ -338,7 +392,7 @@ export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<T
       const trainLoss = mean(losses);
       const { loss: valLoss, predictions } = evaluate(model, valData, tokenizer.padId, rc.pairwiseWeight);
       const decision = stopper.observe(epoch, valLoss);
-      if (decision.improved) best = { weights: model.trunk.getWeights(), trainLoss, valLoss };
+      if (decision.improved) best = { weights: snapshotTrainable(model.trunk, vars), trainLoss, valLoss };
       await onProgress?.({
         epoch,
         epochs: rc.epochs,
@@ -353,12 +407,12 @@ export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<T
     optimizer.dispose();
   }
   const trainSeconds = (performance.now() - t0) / 1000;
-  if (best !== null) model.trunk.setWeights(best.weights);
+  if (best !== null) model.trunk.setWeights(best.weights, { allowMissing: true });
 
   const { loss: valLoss, predictions } = evaluate(model, valData, tokenizer.padId, rc.pairwiseWeight);
   const rawPredictions = predictions.map((p) => denormalize(normalization, p));
   const rawTargets = val.map((r) => r.score);
-  const metrics: RewardMetrics = {
+  return {
     valMse: mse(predictions, valData.targets),
     valMae: mae(predictions, valData.targets),
     valMseRaw: mse(rawPredictions, rawTargets),
@@ -375,7 +429,6 @@ export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<T
     tokensPerSecond: trainSeconds > 0 ? tokens / trainSeconds : 0,
     trainSeconds,
   };
-  return { model, metrics, normalization };
 }
 
 /** File names inside a saved reward-model directory. */
@@ -384,17 +437,31 @@ export const RewardModelFiles = {
   config: 'config.json',
   normalization: 'normalization.json',
   metrics: 'metrics.json',
+  /** Directory of a BPE tokenizer's Hugging Face files (as a policy's `bpe/`, ml/policy-export). */
+  bpeTokenizer: 'bpe',
 } as const;
+
+/** Which tokenizer the reward model reads: ml/tokenizer's byte tokenizer, or the BPE one in `bpe/`. */
+type SavedTokenizerKind = 'byte' | 'bpe';
 
 /** What `config.json` of a saved reward model holds. */
 interface SavedRewardConfig {
+  /** The trunk's shape and adapters (a Hugging Face base's shape when it started from one). */
   model: ModelConfig;
   reward: Omit<RunConfig['reward'], 'model'>;
+  /** Absent in directories saved without a tokenizer. */
+  tokenizer?: SavedTokenizerKind;
+}
+
+export interface SaveRewardModelOptions {
+  /** The tokenizer the model was trained with; a BPE one is written to `bpe/` so the directory is self-contained. */
+  tokenizer?: Tokenizer;
 }
 
 /**
- * Writes `dir/weights/` (checkpoint format, sha256-verified), `config.json`,
- * `normalization.json` and `metrics.json`.
+ * Writes `dir/weights/` (checkpoint format, sha256-verified; LoRA adapters kept apart from
+ * the base, so a frozen base is saved bit-identical), `config.json`, `normalization.json`,
+ * `metrics.json`, and `bpe/` for a BPE tokenizer.
  */
 export async function saveRewardModel(
   dir: string,
@@ -402,22 +469,46 @@ export async function saveRewardModel(
   normalization: ScoreNormalization,
   metrics: RewardMetrics,
   config: RunConfig,
+  opts: SaveRewardModelOptions = {},
 ): Promise<void> {
   await fs.mkdir(dir, { recursive: true });
   const weights = model.trunk.getWeights();
   const tensors = model.trunk.namedVariables().map(({ name, variable }) => ({ name, shape: variable.shape, data: weights[name] }));
   await writeCheckpoint(path.join(dir, RewardModelFiles.weights), { tensors, state: { kind: 'reward-model' } });
-  const { model: modelConfig, ...reward } = config.reward;
-  const saved: SavedRewardConfig = { model: modelConfig, reward };
+  const { model: _configured, ...reward } = config.reward;
+  const saved: SavedRewardConfig = { model: model.trunk.config, reward };
+  if (opts.tokenizer) saved.tokenizer = opts.tokenizer instanceof BpeTokenizer ? 'bpe' : 'byte';
   const writeJson = (name: string, value: unknown) => fs.writeFile(path.join(dir, name), JSON.stringify(value, null, 2) + '\n');
   await writeJson(RewardModelFiles.config, saved);
   await writeJson(RewardModelFiles.normalization, normalization);
   await writeJson(RewardModelFiles.metrics, metrics);
+  if (opts.tokenizer instanceof BpeTokenizer) {
+    const bpeDir = path.join(dir, RewardModelFiles.bpeTokenizer);
+    await fs.mkdir(bpeDir, { recursive: true });
+    for (const [file, content] of Object.entries(hfTokenizerFiles(opts.tokenizer, model.trunk.config.blockSize))) {
+      await fs.writeFile(path.join(bpeDir, file), content);
+    }
+  }
 }
 
 export interface LoadedRewardModel {
   model: RewardModel;
   metrics: RewardMetrics;
+  /** The tokenizer it was saved with; null when it was saved without one. */
+  tokenizer: Tokenizer | null;
+}
+
+/** The tokenizer `config.json` names; ConfigError when it is unknown or larger than the model's vocabulary. */
+async function savedTokenizer(dir: string, saved: SavedRewardConfig): Promise<Tokenizer | null> {
+  if (saved.tokenizer === undefined) return null;
+  let tok: Tokenizer;
+  if (saved.tokenizer === 'bpe') tok = await readBpeTokenizer(path.join(dir, RewardModelFiles.bpeTokenizer), 'tokenizer.json');
+  else if (saved.tokenizer === 'byte') tok = new ByteTokenizer();
+  else throw new ConfigError(`${path.join(dir, RewardModelFiles.config)} names an unknown tokenizer '${String(saved.tokenizer)}' (byte or bpe)`, 'tokenizer');
+  if (tok.vocabSize > saved.model.vocabSize) {
+    throw new ConfigError(`the saved tokenizer has ${tok.vocabSize} ids but the reward model's vocabulary is ${saved.model.vocabSize}`, 'tokenizer');
+  }
+  return tok;
 }
 
 /** Restores a model written by `saveRewardModel`; it scores identically to the saved one. */
@@ -426,11 +517,11 @@ export async function loadRewardModel(dir: string): Promise<LoadedRewardModel> {
   const saved = await readJson<SavedRewardConfig>(RewardModelFiles.config);
   const normalization = await readJson<ScoreNormalization>(RewardModelFiles.normalization);
   const metrics = await readJson<RewardMetrics>(RewardModelFiles.metrics);
+  const tokenizer = await savedTokenizer(dir, saved);
   const checkpoint = await readCheckpoint(path.join(dir, RewardModelFiles.weights));
-  // The init seed is irrelevant: every weight is overwritten from the checkpoint.
-  const trunk = GptModel.create(saved.model, new Rng(0));
   const weights: Record<string, Float32Array> = {};
   for (const t of checkpoint.tensors) weights[t.name] = t.data;
-  trunk.setWeights(weights);
-  return { model: new RewardModel(trunk, saved.model, normalization), metrics };
+  // The init seed is irrelevant: every weight is overwritten from the checkpoint.
+  const trunk = GptModel.fromWeights(saved.model, weights, new Rng(0));
+  return { model: new RewardModel(trunk, saved.model, normalization), metrics, tokenizer };
 }

@@ -4,7 +4,8 @@
  *    operator's allowed root (never an arbitrary path), and
  *  - `runConfigForBase` makes a run config train on that base: the policy's shape becomes the
  *    checkpoint's (its weights only fit that shape), the preset's LoRA adapters stay on so
- *    the base stays frozen, and the reward model reads the base's vocabulary.
+ *    the base stays frozen, and the reward model starts from the same base (its shape, LoRA
+ *    adapters on a frozen base: the issue's "all start from the base, LoRA by default").
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -12,7 +13,7 @@ import type { RunConfig } from '../config';
 import { HfBaseModelDirError } from './errors';
 import type { Gpt2HfConfig } from './gpt2-config';
 import { modelConfigFromGpt2 } from './gpt2-config';
-import { HF_CONFIG_FILE } from './load';
+import { DEFAULT_HF_LORA, HF_CONFIG_FILE } from './load';
 
 const isDirectory = (p: string): Promise<boolean> =>
   fs.stat(p).then(
@@ -53,12 +54,18 @@ export async function resolveBaseModelDir(root: string | undefined, requested: s
  * not changed.
  *  - policyModel: the checkpoint's shape (vocabulary, n_positions, layers, heads, width) with
  *    the config's LoRA settings (the preset's rank by default; rank 0 would train the whole base).
- *  - reward.model: the config's trunk size with the base's vocabulary, so it reads the same BPE ids.
- *    The trunk is not initialised from the base: ml/reward-model trains from a fresh init only.
+ *  - reward.model: the checkpoint's shape too, since the reward trunk is loaded from the base
+ *    (activities/training); `reward.trainable` becomes 'lora', so only the adapters and the
+ *    scalar head train. The adapters are the config's reward LoRA when its rank is > 0; the
+ *    presets' reward rank is 0 (a fresh trunk trains fully), and rank 0 with 'lora' would
+ *    still train every base weight, so then DEFAULT_HF_LORA (rank 8, alpha 16: the seed's
+ *    LoRA rank) is used.
  */
 export function runConfigForBase(config: RunConfig, hf: Gpt2HfConfig): RunConfig {
   const out = structuredClone(config);
   out.policyModel = modelConfigFromGpt2(hf, config.policyModel.lora);
-  out.reward.model = { ...out.reward.model, vocabSize: hf.vocab_size };
+  const rewardLora = config.reward.model.lora.rank > 0 ? config.reward.model.lora : DEFAULT_HF_LORA;
+  out.reward.model = modelConfigFromGpt2(hf, rewardLora);
+  out.reward.trainable = 'lora';
   return out;
 }

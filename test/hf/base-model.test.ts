@@ -1,13 +1,13 @@
 /**
  * Base-model directories for a run: only existing model directories inside the configured
  * root are accepted (relative or absolute, symlinks resolved), and a run config adapted to a
- * base takes the checkpoint's shape while keeping its LoRA settings.
+ * base takes the checkpoint's shape for the policy and the reward model, with LoRA on both.
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { resolveRunConfig } from '../../ml/config';
 import { resolveBaseModelDir, runConfigForBase } from '../../ml/hf/base-model';
-import { readGpt2Config } from '../../ml/hf/load';
+import { DEFAULT_HF_LORA, readGpt2Config } from '../../ml/hf/load';
 import { FIXTURE_DIR, makeTempDir } from './fixture';
 
 let root: string;
@@ -58,14 +58,30 @@ describe('resolveBaseModelDir', () => {
 });
 
 describe('runConfigForBase', () => {
-  it("takes the checkpoint's shape, keeps the config's LoRA, gives the reward model the base vocabulary, and leaves the input alone", async () => {
+  const baseShape = { vocabSize: 400, blockSize: 64, nLayer: 2, nHead: 4, nEmbd: 64, dropout: 0 };
+
+  it("gives the policy and the reward model the checkpoint's shape with LoRA, and leaves the input alone", async () => {
     const hf = await readGpt2Config(FIXTURE_DIR);
     const config = resolveRunConfig('quick');
     const before = structuredClone(config);
     const adapted = runConfigForBase(config, hf);
     expect(config).toEqual(before);
-    expect(adapted.policyModel).toEqual({ vocabSize: 400, blockSize: 64, nLayer: 2, nHead: 4, nEmbd: 64, dropout: 0, lora: config.policyModel.lora });
-    expect(adapted.reward.model).toEqual({ ...config.reward.model, vocabSize: 400 });
+    expect(adapted.policyModel).toEqual({ ...baseShape, lora: config.policyModel.lora });
+    // The quick preset's reward trunk has no adapters (rank 0): the documented default is used.
+    expect(config.reward.model.lora.rank).toBe(0);
+    expect(config.reward.trainable).toBe('full');
+    expect(adapted.reward.model).toEqual({ ...baseShape, lora: DEFAULT_HF_LORA });
+    expect(adapted.reward.trainable).toBe('lora');
+    expect({ ...adapted.reward, model: null, trainable: null }).toEqual({ ...config.reward, model: null, trainable: null });
     expect(adapted.ppo).toEqual(config.ppo);
+  });
+
+  it("keeps the reward model's own LoRA settings when its rank is above 0", async () => {
+    const hf = await readGpt2Config(FIXTURE_DIR);
+    const config = resolveRunConfig('quick');
+    config.reward.model.lora = { rank: 2, alpha: 8, dropout: 0 };
+    const adapted = runConfigForBase(config, hf);
+    expect(adapted.reward.model).toEqual({ ...baseShape, lora: { rank: 2, alpha: 8, dropout: 0 } });
+    expect(adapted.reward.model.lora).not.toBe(config.reward.model.lora);
   });
 });

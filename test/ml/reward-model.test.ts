@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { tf } from '../../ml/tf';
@@ -21,6 +21,12 @@ import {
   type TrainRewardModelResult,
 } from '../../ml/reward-model';
 import { EarlyStopping, shuffledBatches } from '../../ml/training-loop';
+import { runConfigForBase } from '../../ml/hf/base-model';
+import { BpeTokenizer } from '../../ml/hf/bpe-tokenizer';
+import { loadHfModelDir, readGpt2Config, type LoadedHfModel } from '../../ml/hf/load';
+import { HfTokenizerFiles } from '../../ml/hf/tokenizer-files';
+import type { GptModel } from '../../ml/model';
+import { FIXTURE_DIR } from '../hf/fixture';
 
 const SEED = 20240611;
 const tok = new ByteTokenizer();
@@ -291,5 +297,108 @@ describe('trainRewardModel control', () => {
     await expect(
       trainRewardModel({ train: rows, val: rows.slice(0, 1), config: testConfig(1), tokenizer: tok, rng: new Rng(1) }),
     ).rejects.toMatchObject({ name: 'ConfigError', field: 'valFraction' });
+  });
+});
+
+/** Weights of `model` whose name passes `keep`. */
+function weightsWhere(model: GptModel, keep: (name: string) => boolean): Record<string, Float32Array> {
+  return Object.fromEntries(Object.entries(model.getWeights()).filter(([name]) => keep(name)));
+}
+
+const isAdapter = (name: string): boolean => name.includes('.lora_');
+const isHead = (name: string): boolean => name.startsWith('v_head.');
+
+describe('trainRewardModel from an initial trunk (the tiny-gpt2 base with LoRA)', () => {
+  let config: RunConfig;
+  let base: LoadedHfModel;
+  let before: Record<string, Float32Array>;
+  let result: TrainRewardModelResult;
+  let valPairs: { prompt: string; response: string }[];
+  let dir: string;
+
+  beforeAll(async () => {
+    config = runConfigForBase(testConfig(2), await readGpt2Config(FIXTURE_DIR));
+    base = await loadHfModelDir(FIXTURE_DIR, { lora: config.reward.model.lora, seed: SEED });
+    before = base.model.getWeights();
+    const rng = new Rng(SEED + 4);
+    const rows = makeSyntheticFeedback(60, rng);
+    const { train, val } = splitTrainVal(rows, 0.2, rng);
+    valPairs = val.map(({ prompt, response }) => ({ prompt, response }));
+    result = await trainRewardModel({ train, val, config, tokenizer: base.tokenizer, rng, initialTrunk: base.model });
+    dir = await mkdtemp(path.join(tmpdir(), 'reward-model-base-'));
+  });
+
+  afterAll(async () => {
+    result?.model.dispose();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('uses the given trunk with LoRA adapters of the base shape', () => {
+    expect(config.reward.trainable).toBe('lora');
+    expect(result.model.trunk).toBe(base.model);
+    expect(result.model.modelConfig).toEqual(base.config);
+    expect(base.model.parameterCount('lora')).toBeGreaterThan(0);
+  });
+
+  it('keeps every base weight bit-identical and trains the adapters and the head', () => {
+    const after = result.model.trunk.getWeights();
+    const baseNames = Object.keys(before).filter((n) => !isAdapter(n) && !isHead(n));
+    expect(baseNames).toContain('wte.weight');
+    expect(baseNames).toContain('h.1.mlp.c_fc.weight');
+    for (const name of baseNames) expect(Buffer.from(after[name].buffer).equals(Buffer.from(before[name].buffer))).toBe(true);
+    const moved = (name: string): boolean => after[name].some((x, i) => x !== before[name][i]);
+    const adapters = Object.keys(before).filter(isAdapter);
+    // B starts at 0 (Hu et al. 2021), so a trained adapter has B ≠ 0.
+    expect(adapters.filter((n) => n.endsWith('lora_B')).every(moved)).toBe(true);
+    expect(adapters.filter((n) => n.endsWith('lora_A')).some(moved)).toBe(true);
+    expect(moved('v_head.weight')).toBe(true);
+    expect(result.metrics.epochsRun).toBe(2);
+    expect(Number.isFinite(result.metrics.valMse)).toBe(true);
+  });
+
+  it('save/load round-trips the base-shaped model with its BPE tokenizer files', async () => {
+    await saveRewardModel(dir, result.model, result.normalization, result.metrics, config, { tokenizer: base.tokenizer });
+    expect((await readdir(dir)).sort()).toEqual(['bpe', 'config.json', 'metrics.json', 'normalization.json', 'weights']);
+    expect(await readdir(path.join(dir, 'bpe'))).toEqual(expect.arrayContaining([HfTokenizerFiles.tokenizerJson, HfTokenizerFiles.vocab, HfTokenizerFiles.merges]));
+    const loaded = await loadRewardModel(dir);
+    try {
+      expect(loaded.model.modelConfig).toEqual(base.config);
+      expect(loaded.tokenizer).toBeInstanceOf(BpeTokenizer);
+      const text = 'Q3: héllo wörld, banana!';
+      expect(loaded.tokenizer!.encode(text)).toEqual(base.tokenizer.encode(text));
+      expect([loaded.tokenizer!.bosId, loaded.tokenizer!.eosId, loaded.tokenizer!.padId]).toEqual([base.tokenizer.bosId, base.tokenizer.eosId, base.tokenizer.padId]);
+      const baseOnly = (n: string) => !isAdapter(n) && !isHead(n);
+      expect(weightsWhere(loaded.model.trunk, baseOnly)).toEqual(weightsWhere(result.model.trunk, baseOnly));
+      expect(weightsWhere(loaded.model.trunk, isAdapter)).toEqual(weightsWhere(result.model.trunk, isAdapter));
+      expect(loaded.model.score(loaded.tokenizer!, valPairs)).toEqual(result.model.score(base.tokenizer, valPairs));
+    } finally {
+      loaded.model.dispose();
+    }
+  });
+
+  it('records the byte tokenizer too, and nothing when saved without one', async () => {
+    const byteDir = path.join(dir, 'byte');
+    const bareDir = path.join(dir, 'bare');
+    await saveRewardModel(byteDir, result.model, result.normalization, result.metrics, config, { tokenizer: tok });
+    await saveRewardModel(bareDir, result.model, result.normalization, result.metrics, config);
+    const byte = await loadRewardModel(byteDir);
+    const bare = await loadRewardModel(bareDir);
+    try {
+      expect(byte.tokenizer).toBeInstanceOf(ByteTokenizer);
+      expect(await readdir(byteDir)).not.toContain('bpe');
+      expect(bare.tokenizer).toBeNull();
+    } finally {
+      byte.model.dispose();
+      bare.model.dispose();
+    }
+  });
+
+  it('refuses a trunk whose shape differs from reward.model, and disposes it', async () => {
+    const other = await loadHfModelDir(FIXTURE_DIR, { lora: { rank: 2, alpha: 4, dropout: 0 } });
+    const rows = makeSyntheticFeedback(10, new Rng(3));
+    await expect(
+      trainRewardModel({ train: rows, val: rows, config, tokenizer: other.tokenizer, rng: new Rng(3), initialTrunk: other.model }),
+    ).rejects.toMatchObject({ name: 'ConfigError', field: 'reward.model' });
+    expect(other.model.namedVariables().every(({ variable }) => variable.isDisposed)).toBe(true);
   });
 });

@@ -201,16 +201,7 @@ export const PRESETS = {
       pairwiseWeight: 0,
     },
     sft: { optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 10 }, epochs: 10, batchSize: 16, minNormalizedScore: -1 },
-    ppo: ppoOf({
-      totalUpdates: 20,
-      batchSize: 16,
-      miniBatchSize: 8,
-      // LoRA-only updates on a d = 32 policy need ~3× the step of the full-model default to move
-      // the policy within tens of updates; 2e-2 overshot the KL target 2× on the synthetic task.
-      // Flat after warm-up, as TRL 0.7 (no scheduler): a linear decay spent the second half of a
-      // quick run at a fraction of the step (measured in test/ml/learning.test.ts's history).
-      optim: { ...baseOptim, learningRate: 1e-2, warmupSteps: 4, decay: 'none' },
-    }),
+    ppo: ppoOf({ totalUpdates: 20, batchSize: 16, miniBatchSize: 8 }),
     gate: { minValPearson: 0.3 },
     updatesPerChunk: 5,
   },

@@ -2,9 +2,9 @@
 # `npm run bench`: every benchmark of issue 6 in order, each writing its own section of
 # bench/RESULTS.md (and bench/plots/*.png). Starts ONE Postgres and ONE Temporal dev server on free
 # loopback ports for the benches that need them (as scripts/test.sh does) and stops them at the end.
-# Bounded: about 25 minutes on 2 shared cores. Needs a Python with torch and matplotlib
+# Bounded: about 14 minutes on 2 shared cores for the issue-6 benches, plus bench/ml.ts's own time. Needs a Python with torch and matplotlib
 # (bench/reference/requirements.txt; found in .cache/bench-venv or .cache/hf-venv, or set BENCH_PYTHON).
-# The ML throughput bench of bench/ml.ts is separate (`npx tsx bench/ml.ts`).
+# `ml` is bench/ml.ts (the ML section, its own engineer's): last, so the issue-6 sections come first.
 #   bash bench/run-all.sh [bench ...]      e.g. bash bench/run-all.sh throughput scaling
 set -uo pipefail
 
@@ -13,7 +13,7 @@ cd "$ROOT"
 tsx=(node "$ROOT/node_modules/tsx/dist/cli.mjs")
 say() { echo "[bench] $*"; }
 
-all=(throughput scaling memory checkpoint-cost orchestration recovery api-load)
+all=(throughput scaling memory checkpoint-cost orchestration recovery api-load ml)
 selected=("${@:-${all[@]}}")
 
 mkdir -p data

@@ -81,11 +81,12 @@ async function startPostgres(root: string): Promise<string> {
   return url;
 }
 
-async function startTemporal(root: string): Promise<string> {
-  console.log('starting the Temporal dev server (data/temporal; the first run builds the CLI, ~4 min)…');
+async function startTemporal(root: string, address: string): Promise<string> {
+  console.log(`Temporal: using ${address} if it answers, else starting the dev server (data/temporal; the first run builds the CLI, ~4 min)…`);
+  // start-dev.sh reuses a healthy server at TEMPORAL_ADDRESS (e.g. the one an earlier demo left running).
   const { stdout } = await run('bash', ['temporal/start-dev.sh', '--data-dir', 'data/temporal'], {
     cwd: root,
-    env: process.env,
+    env: { ...process.env, TEMPORAL_ADDRESS: address },
     maxBuffer: 16 << 20,
   });
   const line = stdout.split('\n').find((l) => l.startsWith('TEMPORAL_ADDRESS='));
@@ -95,7 +96,7 @@ async function startTemporal(root: string): Promise<string> {
 
 export async function startServices(root: string): Promise<Services> {
   const base = loadEnv();
-  const [databaseUrl, temporalAddress] = await Promise.all([startPostgres(root), startTemporal(root)]);
+  const [databaseUrl, temporalAddress] = await Promise.all([startPostgres(root), startTemporal(root, base.TEMPORAL_ADDRESS)]);
   const apiPort = await freePort(base.API_PORT);
   const apiKey = await createDemoApiKey(databaseUrl);
   return {

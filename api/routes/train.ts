@@ -50,13 +50,13 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       const { agentId } = request.params;
-      const { dryRun = false, maxSteps, learningRate } = request.body;
+      const { dryRun = false, maxSteps, learningRate, seed } = request.body;
       const preset: PresetName = request.body.preset ?? DEFAULT_PRESET;
       await requireOwnedAgent(request, agentId);
       const stats = await request.repos.feedback.scoreStats(agentId);
       if (stats.count < minFeedbackForTraining) throw new InsufficientFeedbackError(stats.count, minFeedbackForTraining);
       const base = await requestedBaseModel(fastify.appConfig.env.RLHF_BASE_MODEL_ROOT, request.body.baseModelDir);
-      const resolved = resolveRunConfig(preset, { maxSteps, learningRate });
+      const resolved = resolveRunConfig(preset, { maxSteps, learningRate, seed });
       const config = base ? runConfigForBase(resolved, base.hfConfig) : resolved;
 
       if (dryRun) {
@@ -83,9 +83,9 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const runId = newRunId();
       const workflowId = workflowIdOf(runId);
       // The row comes first: the partial unique index decides a race between two requests.
-      await request.repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, baseModelDir: request.body.baseModelDir } });
+      await request.repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir } });
       try {
-        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, baseModelDir: base?.dir });
+        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir });
       } catch (err) {
         await request.repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
         throw err;

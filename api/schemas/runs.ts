@@ -12,6 +12,7 @@ export const TrainBody = Type.Object(
     dryRun: Type.Optional(Type.Boolean({ default: false })),
     maxSteps: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Total PPO updates' })),
     learningRate: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'PPO learning rate' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, description: 'Seed of every RNG in the run (same seed, config and data: same weights)' })),
     preset: Type.Optional(
       Type.Union(
         PRESET_NAMES.map((p) => Type.Literal(p)),

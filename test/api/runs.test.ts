@@ -41,7 +41,7 @@ async function seedFeedback(agentId: string, n: number): Promise<number[]> {
 }
 
 async function startRun(agentId: string) {
-  const res = await post(`/api/policies/train_policy/${agentId}`, { preset: 'quick', maxSteps: 3 });
+  const res = await post(`/api/policies/train_policy/${agentId}`, { preset: 'quick', maxSteps: 3, seed: 11 });
   expect(res.statusCode).toBe(202);
   const body = res.json();
   startedWorkflows.push(body.workflowId);
@@ -80,6 +80,8 @@ describe('POST /api/policies/train_policy/:agentId', () => {
       [{ maxSteps: 1.5 }, 'maxSteps'],
       [{ learningRate: -1 }, 'learningRate'],
       [{ dryRun: 'yes' }, 'dryRun'],
+      [{ seed: -1 }, 'seed'],
+      [{ seed: 0.5 }, 'seed'],
     ] as const) {
       const res = await post('/api/policies/train_policy/agent-knobs', payload);
       expect({ status: res.statusCode, field: res.json().field }).toEqual({ status: 400, field });
@@ -98,7 +100,7 @@ describe('POST /api/policies/train_policy/:agentId', () => {
     expect(description.type).toBe('trainPolicyWorkflow');
     expect(description.searchAttributes.AgentId).toEqual(['agent-run']);
     const row = await new TrainingRunRepository(db.orm.em.fork()).get(started.runId);
-    expect(row).toMatchObject({ agentId: 'agent-run', status: 'queued', config: { preset: 'quick', maxSteps: 3 } });
+    expect(row).toMatchObject({ agentId: 'agent-run', status: 'queued', config: { preset: 'quick', maxSteps: 3, seed: 11 } });
 
     const again = await post('/api/policies/train_policy/agent-run', {});
     expect(again.statusCode).toBe(409);

@@ -1,10 +1,11 @@
 /**
  * The whole pipeline from a Hugging Face base (issue 7): the training workflow on the real dev
  * server with the real activities, starting from the committed tiny-gpt2 fixture. The run's
- * starting policy is exactly the base, SFT is skipped, the tokenizer is the base's BPE, and the
- * saved version's policy loads (ours and as a Hugging Face directory) and generates.
+ * starting policy is exactly the base, SFT is skipped, the tokenizer is the base's BPE, the
+ * reward model is the base with trained LoRA adapters (base weights unchanged) and keeps the
+ * tokenizer, and the saved version's policy loads (ours and as a Hugging Face directory) and generates.
  */
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -14,6 +15,7 @@ import { FeedbackRepository, PolicyVersionRepository, TrainingRunRepository } fr
 import { BpeTokenizer } from '../../ml/hf/bpe-tokenizer';
 import { loadHfModelDir, readGpt2Config } from '../../ml/hf/load';
 import { PolicyFiles, generateText, loadPolicy } from '../../ml/policy-export';
+import { loadRewardModel, RewardModelFiles } from '../../ml/reward-model';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { readTrainingResults } from '../../ml/training-results';
@@ -42,12 +44,14 @@ afterAll(async () => {
 });
 
 /**
- * The tiniest run on the fixture base (2 layers, d = 64): the policy's shape comes from the
- * base, so the patch only sets its adapters; a one-layer reward model, 4 PPO updates in chunks of 2.
+ * The tiniest run on the fixture base (2 layers, d = 64): the policy's and the reward model's
+ * shapes come from the base, so the patch only sets their adapters; 2 reward epochs, 4 PPO
+ * updates in chunks of 2.
  */
+const REWARD_LORA = { rank: 2, alpha: 4, dropout: 0 };
 const BASE_PATCH: ConfigPatch = {
   policyModel: { lora: { rank: 2, alpha: 4, dropout: 0 } },
-  reward: { model: { nLayer: 1, nHead: 1, nEmbd: 16, blockSize: 48 }, epochs: 2, batchSize: 16, earlyStoppingPatience: 2 },
+  reward: { model: { lora: REWARD_LORA }, epochs: 2, batchSize: 16, earlyStoppingPatience: 2 },
   ppo: { totalUpdates: 4, batchSize: 4, miniBatchSize: 4, ppoEpochs: 1, generation: { maxNewTokens: 6, temperature: 1, topK: 0, topP: 1 } },
   gate: { minValPearson: -1 },
   updatesPerChunk: 2,
@@ -86,9 +90,21 @@ it('trains from the tiny-gpt2 base to a saved version whose policy loads, export
     const baseLogits = logitsOf(base.model, ids);
     expect(maxAbsDiff(logitsOf(init.policy, ids), baseLogits)).toBe(0);
 
-    // The reward model reads the base's vocabulary.
-    const rewardConfig = JSON.parse(await readFile(path.join(result.rewardModelPath, 'config.json'), 'utf8')) as { model: { vocabSize: number } };
-    expect(rewardConfig.model.vocabSize).toBe(base.config.vocabSize);
+    // The reward model is the base with trained adapters: its base tensors equal the fixture's
+    // exactly, and it keeps the base's tokenizer next to it.
+    const reward = await loadRewardModel(result.rewardModelPath);
+    expect(reward.model.modelConfig).toEqual({ ...base.config, lora: REWARD_LORA });
+    const rewardWeights = reward.model.trunk.getWeights();
+    const baseWeights = base.model.getWeights();
+    for (const name of ['wte.weight', 'h.0.attn.c_attn.weight', 'h.1.mlp.c_proj.weight', 'ln_f.bias']) {
+      expect(Buffer.from(rewardWeights[name].buffer).equals(Buffer.from(baseWeights[name].buffer))).toBe(true);
+    }
+    expect(rewardWeights['h.0.attn.c_attn.lora_B'].some((x) => x !== 0)).toBe(true); // LoRA B starts at 0
+    expect(await readdir(path.join(result.rewardModelPath, RewardModelFiles.bpeTokenizer))).toEqual(
+      expect.arrayContaining(['tokenizer.json', 'vocab.json', 'merges.txt']),
+    );
+    expect(reward.tokenizer).toBeInstanceOf(BpeTokenizer);
+    expect(reward.tokenizer?.encode('Q7: banana')).toEqual(tok.encode('Q7: banana'));
 
     // The saved policy: BPE tokenizer files, the base's config kept, and an HF directory of the same function.
     expect((await readdir(result.modelPath)).sort()).toEqual(
@@ -106,7 +122,7 @@ it('trains from the tiny-gpt2 base to a saved version whose policy loads, export
     const text = generateText(saved.policy, saved.tokenizer, 'Q7: ', gen, new Rng(2));
     expect(typeof text).toBe('string');
     expect(generateText(hf.model, hf.tokenizer, 'Q7: ', gen, new Rng(2))).toBe(text);
-    [base.model, init.policy, saved.policy, hf.model].forEach((m) => m.dispose());
+    [base.model, init.policy, saved.policy, hf.model, reward.model.trunk].forEach((m) => m.dispose());
     expect((await new TrainingRunRepository(db.orm.em.fork()).get(run.runId))?.status).toBe('completed');
   });
 });

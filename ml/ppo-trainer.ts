@@ -140,7 +140,7 @@ export class PpoTrainer {
     const tUpdateStart = nowSeconds();
     let stats: UpdateStats;
     try {
-      stats = runPpoEpochs(this.updateDeps(), batch, this.rng, this.done * this.sizes.optimizerStepsPerUpdate);
+      stats = await runPpoEpochs(this.updateDeps(), batch, this.rng, this.done * this.sizes.optimizerStepsPerUpdate);
     } finally {
       tf.dispose(Object.values(batch));
     }

@@ -12,6 +12,8 @@ import { clippedPolicyLoss, clippedValueLoss, entropyFromLogits, maskedMean } fr
 import { shiftedForward } from './ppo-forward';
 
 /** Everything one PPO update trains on; rows are rollouts. */
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 export interface UpdateBatch {
   ids: Tensor2D; // [B, T] int32
   attentionMask: Tensor2D; // [B, T]
@@ -160,7 +162,7 @@ function chunk<T>(xs: T[], size: number): T[][] {
  * batches of miniBatchSize × gradientAccumulationSteps rows. `firstStep` is the run-global
  * index of this update's first optimizer step (the LR schedule's position).
  */
-export function runPpoEpochs(deps: UpdateDeps, batch: UpdateBatch, rng: Rng, firstStep: number): UpdateStats {
+export async function runPpoEpochs(deps: UpdateDeps, batch: UpdateBatch, rng: Rng, firstStep: number): Promise<UpdateStats> {
   const { ppo, sizes } = deps;
   const batchRows = batch.ids.shape[0];
   const all: MinibatchStats[] = [];
@@ -177,6 +179,9 @@ export function runPpoEpochs(deps: UpdateDeps, batch: UpdateBatch, rng: Rng, fir
       skipped += r.skipped;
       if (r.stepped) stepsTaken += 1;
       step += 1;
+      // One optimizer step is synchronous tfjs work; yielding between steps lets the activity's
+      // heartbeat timer and a cancellation run even when a whole update outlasts heartbeatTimeout.
+      await yieldToEventLoop();
     }
   }
   const mean = (k: keyof MinibatchStats) => all.reduce((a, s) => a + s[k], 0) / all.length;

@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_PROJECT, revokeDemoApiKey, startServices, type Services } from './demo-services';
-import { renderProgressLine } from './progress-line';
+import { renderProgressLine, type ProgressView } from './progress-line';
 import { makeSyntheticFeedback, trueScore } from '../ml/synthetic-task';
 import { Rng } from '../ml/rng';
 import { PRESET_NAMES } from '../ml/config';
@@ -120,16 +120,8 @@ async function waitForApi(base: string, children: ChildProcess[], logs: string[]
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface RunView {
-  status: string;
-  progress?: {
-    phase: string;
-    step: number;
-    total: number;
-    etaMs: number | null;
-    latestMetrics: Record<string, number> | null;
-    paused: boolean;
-  } | null;
+/** What the demo reads of `GET /api/runs/:runId`: the progress view plus the outcome. */
+interface RunView extends ProgressView {
   result?: Record<string, unknown> | null;
   error?: string | null;
 }

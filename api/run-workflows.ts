@@ -37,7 +37,7 @@ function withDeadline<T>(client: Client, fn: () => Promise<T>): Promise<T> {
 export async function startTrainingWorkflow(client: Client, input: TrainPolicyInput): Promise<string> {
   const handle = await withDeadline(client, () =>
     client.workflow.start(trainingWorkflowType, {
-      taskQueue: TaskQueues.cpu,
+      taskQueue: input.taskQueues?.cpu ?? TaskQueues.cpu,
       workflowId: workflowIdOf(input.runId),
       args: [input],
       typedSearchAttributes: [{ key: agentIdKey, value: input.agentId }],

@@ -16,6 +16,8 @@ import { newRunId, observeRun, startTrainingWorkflow, workflowIdOf } from '../ru
 import { requireOwnedAgent } from '../ownership';
 import { AgentIdParams, ErrorBody, agentErrorResponses } from '../schemas/common';
 import { DEFAULT_PRESET, DryRunBody, RunStartedBody, TrainBody, runLinks } from '../schemas/runs';
+import { TaskQueues } from '../../common/names';
+import type { TrainPolicyInput } from '../../workflows/messages';
 
 /**
  * The base model a request names (issue 7): its real directory inside RLHF_BASE_MODEL_ROOT and
@@ -33,6 +35,12 @@ async function requestedBaseModel(root: string | undefined, requested: string | 
     const message = dir === null ? err.message : err.message.split(dir).join(requested);
     throw new HttpError(400, 'invalid_base_model_dir', `baseModelDir: ${message}`, 'baseModelDir');
   }
+}
+
+
+/** Task queues go into the workflow input only when they differ from the shared names (keeps inputs small and stable). */
+function nonDefaultQueues(queues: { cpu: string; gpu: string }): Pick<TrainPolicyInput, 'taskQueues'> {
+  return queues.cpu === TaskQueues.cpu && queues.gpu === TaskQueues.gpu ? {} : { taskQueues: { ...queues } };
 }
 
 const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -85,7 +93,7 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       // The row comes first: the partial unique index decides a race between two requests.
       await request.repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir } });
       try {
-        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir });
+        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, ...nonDefaultQueues(fastify.appConfig.taskQueues) });
       } catch (err) {
         await request.repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
         throw err;

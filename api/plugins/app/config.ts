@@ -1,6 +1,7 @@
 /** Decorates `fastify.appConfig`: the environment plus API policy settings, read once at start-up. */
 import fp from 'fastify-plugin';
 import type { Env } from '../../../common/env';
+import { TaskQueues } from '../../../common/names';
 import { DEFAULT_CPU_FLOPS_PER_SECOND } from '../../dry-run-estimate';
 
 export interface ScoreRange {
@@ -16,6 +17,8 @@ export interface AppConfig {
   minFeedbackForTraining: number;
   /** Calibration constant of the dry-run time estimate (api/dry-run-estimate.ts). */
   flopsPerSecond: number;
+  /** Task queues the API's runs use; the shared names unless a deployment (or a test) isolates its workers. */
+  taskQueues: { cpu: string; gpu: string };
 }
 
 /** What callers of buildApp pass; everything but `env` has a documented default. */
@@ -24,6 +27,7 @@ export interface AppOptions {
   scoreRange?: ScoreRange;
   minFeedbackForTraining?: number;
   flopsPerSecond?: number;
+  taskQueues?: { cpu: string; gpu: string };
 }
 
 declare module 'fastify' {
@@ -42,6 +46,7 @@ export function resolveAppConfig(opts: AppOptions): AppConfig {
     scoreRange: opts.scoreRange ?? {},
     minFeedbackForTraining: opts.minFeedbackForTraining ?? 10,
     flopsPerSecond: opts.flopsPerSecond ?? DEFAULT_CPU_FLOPS_PER_SECOND,
+    taskQueues: opts.taskQueues ?? { cpu: TaskQueues.cpu, gpu: TaskQueues.gpu },
   };
 }
 

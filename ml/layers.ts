@@ -9,6 +9,12 @@
  *    `embeddingLookup` computes its table gradient as one-hot(ids)ᵀ · dy instead;
  *  - the gradient of `bandPart` throws on 2-D input, so the causal mask is a constant.
  * Each custom gradient is checked against autodiff of plain ops in test/ml/layers.test.ts.
+ *
+ * Frozen weights: tf.customGrad computes the gradient of EVERY input eagerly (tfjs-core
+ * engine.customGrad wraps each result in a thunk only after computing it), so a frozen W
+ * that is an input of the op still costs dW = xᵀ·dy per call. `dense` and `embeddingLookup`
+ * therefore take `{ frozen: true }`: W (and b) are then not inputs of the recorded op, only
+ * x is, and backprop forms dx alone (PyTorch skips the same work for requires_grad=False).
  */
 import { tf } from './tf';
 import type { Tensor, Tensor2D } from './tf';
@@ -55,14 +61,42 @@ const matMul2dNoBias = tf.customGrad((x, w, save) => {
 });
 
 /**
+ * y = x·W (+ b) on 2-D input for a frozen W (and b): only x is an input of the recorded op, so
+ * its gradient is dx = dy·Wᵀ alone, computed by the same ops as matMul2dWithBias's dx (so
+ * bit-identical). W is saved for the backward pass; b is needed only forward.
+ */
+function frozenMatMul2d(x: Tensor2D, w: Tensor2D, b: Tensor | undefined): Tensor2D {
+  const op = tf.customGrad((xIn, save) => {
+    (save as tf.GradSaveFunc)([w]);
+    const y = tf.matMul(xIn as Tensor2D, w); // [N, Out]
+    return {
+      value: b === undefined ? y : tf.add(y, b), // [N, Out]
+      gradFunc: (dy: Tensor, saved: Tensor[]) => tf.matMul(dy as Tensor2D, tf.transpose(saved[0] as Tensor2D)), // dx [N, In]
+    };
+  });
+  return op(x) as Tensor2D;
+}
+
+export interface FrozenOption {
+  /**
+   * true: the weights get no gradient (they are not inputs of the recorded op), only the
+   * activations do. Use it when the weights are not among the variables being
+   * differentiated; asking for their gradient then yields none. Default false.
+   */
+  frozen?: boolean;
+}
+
+/**
  * Affine layer y = x·W + b over the last axis.
  * x [..., In], W [In, Out], b [Out] → [..., Out].
  */
-export function dense<T extends Tensor>(x: T, w: Tensor2D, b?: Tensor): T {
+export function dense<T extends Tensor>(x: T, w: Tensor2D, b?: Tensor, opts: FrozenOption = {}): T {
   const [inDim, outDim] = w.shape;
   const lead = x.shape.slice(0, -1);
-  const x2 = tf.reshape(x, [-1, inDim]); // [N, In]
-  const y2 = b === undefined ? matMul2dNoBias(x2, w) : matMul2dWithBias(x2, w, b); // [N, Out]
+  const x2 = tf.reshape(x, [-1, inDim]) as Tensor2D; // [N, In]
+  let y2: Tensor; // [N, Out]
+  if (opts.frozen) y2 = frozenMatMul2d(x2, w, b);
+  else y2 = b === undefined ? matMul2dNoBias(x2, w) : matMul2dWithBias(x2, w, b);
   return tf.reshape(y2, [...lead, outDim]) as T;
 }
 
@@ -86,11 +120,20 @@ export const batchMatMul = tf.customGrad((a, b, save) => {
  * Row lookup table[ids]. table [V, C], ids int32 of any shape S → [...S, C].
  * Gradient for the table: one-hot(ids)ᵀ [V, N] · dy [N, C], which works on every backend
  * (WASM lacks the UnsortedSegmentSum kernel that gather's own gradient needs). The ids get
- * no gradient (they are integers).
+ * no gradient (they are integers). With `frozen`, the table is not an input of the recorded op
+ * (only the ids are), so no table gradient is formed and nothing is saved for one.
  */
-export function embeddingLookup(table: Tensor2D, ids: Tensor): Tensor {
+export function embeddingLookup(table: Tensor2D, ids: Tensor, opts: FrozenOption = {}): Tensor {
   const [vocab, width] = table.shape;
   const flatIds = tf.cast(tf.reshape(ids, [-1]), 'int32'); // [N]
+  if (opts.frozen) {
+    const frozenLookup = tf.customGrad((idsIn) => ({
+      value: tf.gather(table, idsIn as tf.Tensor1D), // [N, C]
+      // Integer ids carry no gradient; zeros of their shape satisfy customGrad's contract.
+      gradFunc: () => tf.zeros((idsIn as Tensor).shape),
+    }));
+    return tf.reshape(frozenLookup(flatIds), [...ids.shape, width]); // [...S, C]
+  }
   const lookup = tf.customGrad((t, save) => {
     (save as tf.GradSaveFunc)([flatIds]);
     return {

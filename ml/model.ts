@@ -31,9 +31,32 @@ export interface ForwardOutput {
   hidden: Tensor3D; // [B, T, C]
 }
 
+/**
+ * The variables a pass will be differentiated for: 'full' = every variable, 'lora' =
+ * trainableVariables('lora'), 'none' = no variable (inference), or exactly the listed ones
+ * (e.g. the optimizer's list).
+ */
+export type TrainableSelection = 'full' | 'lora' | 'none' | readonly Variable[];
+
 export interface ForwardOptions {
   /** Apply the LoRA adapters (default true). false = the frozen base, i.e. the reference policy. */
   adapters?: boolean;
+  /**
+   * Which variables the caller differentiates this pass for (default 'full', the behaviour
+   * without the option). Every other matrix, its bias and the embedding tables are frozen for
+   * the pass: their matmuls and lookups form only activation gradients, no dW, db or table
+   * gradient (layers.ts `frozen`), so a gradient asked for one of them comes back absent.
+   * Layer-norm parameters go through plain autodiff, which forms a gradient only for the
+   * variables asked for anyway. Values and the selected variables' gradients equal 'full''s.
+   */
+  trainable?: TrainableSelection;
+}
+
+/** Per-pass settings threaded through the private layer methods. */
+interface Pass {
+  adapters: boolean;
+  /** true: the named variable gets no gradient in this pass. */
+  frozen: (name: string) => boolean;
 }
 
 export type VariableGroup = 'base' | 'lora' | 'valueHead';
@@ -334,12 +357,12 @@ export class GptModel {
 
   forward(ids: Tensor2D, mask: Tensor2D, opts: ForwardOptions = {}): ForwardOutput {
     this.checkInputs(ids, mask);
-    const adapters = opts.adapters ?? true;
+    const pass = this.passOf(opts.adapters ?? true, opts.trainable);
     return tf.tidy(() => {
-      const { hidden } = this.trunk(ids, positionIds(mask), causalBias(mask), adapters, null);
+      const { hidden } = this.trunk(ids, positionIds(mask), causalBias(mask), pass, null);
       return {
-        logits: this.lmHead(hidden) as Tensor3D, // [B, T, V]
-        values: this.valueHead(hidden) as Tensor2D, // [B, T]
+        logits: this.lmHead(hidden, pass) as Tensor3D, // [B, T, V]
+        values: this.valueHead(hidden, pass) as Tensor2D, // [B, T]
         hidden: hidden as Tensor3D, // [B, T, C]
       };
     });
@@ -348,20 +371,22 @@ export class GptModel {
   prefill(ids: Tensor2D, mask: Tensor2D, opts: ForwardOptions = {}): { logits: Tensor2D; state: DecodeState } {
     this.checkInputs(ids, mask);
     const adapters = opts.adapters ?? true;
+    const pass = this.passOf(adapters, opts.trainable);
     const [b, t] = ids.shape;
     const countTensor = tf.sum(mask, 1); // [B] real tokens per row
     const counts = Array.from(countTensor.dataSync() as Float32Array, Math.round);
     countTensor.dispose();
     const out = tf.tidy(() => {
-      const { hidden, present } = this.trunk(ids, positionIds(mask), causalBias(mask), adapters, null);
+      const { hidden, present } = this.trunk(ids, positionIds(mask), causalBias(mask), pass, null);
       const last = tf.reshape(tf.slice(hidden, [0, t - 1, 0], [b, 1, this.config.nEmbd]), [b, this.config.nEmbd]); // [B, C]
-      return { logits: this.lmHead(last) as Tensor2D, present, keyMask: tf.clone(mask) };
+      return { logits: this.lmHead(last, pass) as Tensor2D, present, keyMask: tf.clone(mask) };
     });
     return { logits: out.logits, state: new KvCache(out.present, out.keyMask, counts, adapters, this) };
   }
 
   decodeStep(tokens: Tensor1D, state: DecodeState, opts: ForwardOptions = {}): Tensor2D {
     const cache = this.asCache(state, opts.adapters ?? true);
+    const pass = this.passOf(cache.adapters, opts.trainable);
     const b = cache.nextPositions.length;
     if (tokens.rank !== 1 || tokens.shape[0] !== b) {
       throw new ModelInputError(`tokens must be [${b}] (one per cached row), got [${tokens.shape.join(', ')}]`, 'tokens');
@@ -378,8 +403,8 @@ export class GptModel {
       const keyMask = tf.concat([cache.keyMask, tf.ones([b, 1])], 1) as Tensor2D; // [B, L+1]
       // The new token may see every cached token and itself.
       const bias = biasFromAllowed(tf.reshape(keyMask, [b, 1, 1, l])) as Tensor4D; // [B, 1, 1, L+1]
-      const { hidden, present } = this.trunk(ids, pos, bias, cache.adapters, cache.layers);
-      return { logits: this.lmHead(tf.reshape(hidden, [b, this.config.nEmbd])) as Tensor2D, present, keyMask };
+      const { hidden, present } = this.trunk(ids, pos, bias, pass, cache.layers);
+      return { logits: this.lmHead(tf.reshape(hidden, [b, this.config.nEmbd]), pass) as Tensor2D, present, keyMask };
     });
     cache.replace(out.present, out.keyMask);
     cache.nextPositions = cache.nextPositions.map((p) => p + 1);
@@ -392,6 +417,14 @@ export class GptModel {
     const found = this.byName.get(name);
     if (found === undefined) throw new WeightShapeError(`model has no variable '${name}'`, name, null, null);
     return found;
+  }
+
+  /** The pass settings for `adapters` and a trainable selection (see ForwardOptions.trainable). */
+  private passOf(adapters: boolean, trainable: TrainableSelection = 'full'): Pass {
+    if (trainable === 'full') return { adapters, frozen: () => false };
+    if (trainable === 'none') return { adapters, frozen: () => true };
+    const trained = new Set<Variable>(trainable === 'lora' ? this.trainableVariables('lora') : trainable);
+    return { adapters, frozen: (name) => !trained.has(this.v(name)) };
   }
 
   private checkInputs(ids: Tensor2D, mask: Tensor2D): void {
@@ -424,31 +457,35 @@ export class GptModel {
     ids: Tensor2D,
     pos: Tensor2D,
     bias: Tensor4D,
-    adapters: boolean,
+    pass: Pass,
     past: LayerKv[] | null,
   ): { hidden: Tensor; present: LayerKv[] } {
-    const tok = embeddingLookup(this.v('wte.weight') as Tensor2D, ids); // [B, T, C]
-    const posEmb = embeddingLookup(this.v('wpe.weight') as Tensor2D, pos); // [B, T, C]
+    const tok = embeddingLookup(this.v('wte.weight') as Tensor2D, ids, { frozen: pass.frozen('wte.weight') }); // [B, T, C]
+    const posEmb = embeddingLookup(this.v('wpe.weight') as Tensor2D, pos, { frozen: pass.frozen('wpe.weight') }); // [B, T, C]
     let x: Tensor = tf.add(tok, posEmb); // [B, T, C]
     const present: LayerKv[] = [];
     for (let i = 0; i < this.config.nLayer; i++) {
       const h = `h.${i}`;
-      const a = this.attention(layerNorm(x, this.v(`${h}.ln_1.weight`), this.v(`${h}.ln_1.bias`)), i, bias, adapters, past?.[i] ?? null);
+      const a = this.attention(layerNorm(x, this.v(`${h}.ln_1.weight`), this.v(`${h}.ln_1.bias`)), i, bias, pass, past?.[i] ?? null);
       present.push(a.kv);
       x = tf.add(x, a.out); // [B, T, C]
-      const m = this.mlp(layerNorm(x, this.v(`${h}.ln_2.weight`), this.v(`${h}.ln_2.bias`)), i, adapters);
+      const m = this.mlp(layerNorm(x, this.v(`${h}.ln_2.weight`), this.v(`${h}.ln_2.bias`)), i, pass);
       x = tf.add(x, m); // [B, T, C]
     }
     return { hidden: layerNorm(x, this.v('ln_f.weight'), this.v('ln_f.bias')), present };
   }
 
-  /** x·W + b, plus the LoRA path (x·A)·B·alpha/r when adapters are on. x [..., In] → [..., Out]. */
-  private project(x: Tensor, layer: number, p: AdaptedPath, adapters: boolean): Tensor {
+  /**
+   * x·W + b, plus the LoRA path (x·A)·B·alpha/r when adapters are on. x [..., In] → [..., Out].
+   * W and b take the frozen (dx-only) path only when both are frozen.
+   */
+  private project(x: Tensor, layer: number, p: AdaptedPath, pass: Pass): Tensor {
     const prefix = `h.${layer}.${p}`;
-    const y = dense(x, this.v(`${prefix}.weight`) as Tensor2D, this.v(`${prefix}.bias`));
-    if (!adapters || this.config.lora.rank === 0) return y;
-    const down = dense(x, this.v(`${prefix}.lora_A`) as Tensor2D); // [..., r]
-    const up = dense(down, this.v(`${prefix}.lora_B`) as Tensor2D); // [..., Out]
+    const baseFrozen = pass.frozen(`${prefix}.weight`) && pass.frozen(`${prefix}.bias`);
+    const y = dense(x, this.v(`${prefix}.weight`) as Tensor2D, this.v(`${prefix}.bias`), { frozen: baseFrozen });
+    if (!pass.adapters || this.config.lora.rank === 0) return y;
+    const down = dense(x, this.v(`${prefix}.lora_A`) as Tensor2D, undefined, { frozen: pass.frozen(`${prefix}.lora_A`) }); // [..., r]
+    const up = dense(down, this.v(`${prefix}.lora_B`) as Tensor2D, undefined, { frozen: pass.frozen(`${prefix}.lora_B`) }); // [..., Out]
     return tf.add(y, tf.mul(up, this.loraScale));
   }
 
@@ -457,13 +494,13 @@ export class GptModel {
     x: Tensor,
     layer: number,
     bias: Tensor4D,
-    adapters: boolean,
+    pass: Pass,
     past: LayerKv | null,
   ): { out: Tensor; kv: LayerKv } {
     const [b, t, c] = x.shape;
     const nHead = this.config.nHead;
     const d = c / nHead;
-    const qkv = this.project(x, layer, 'attn.c_attn', adapters); // [B, T, 3C]
+    const qkv = this.project(x, layer, 'attn.c_attn', pass); // [B, T, 3C]
     const [q, k, v] = tf.split(qkv, 3, 2); // each [B, T, C]
     const heads = (z: Tensor): Tensor4D => tf.transpose(tf.reshape(z, [b, t, nHead, d]), [0, 2, 1, 3]) as Tensor4D; // [B, H, T, D]
     let kAll = heads(k);
@@ -477,22 +514,26 @@ export class GptModel {
     const att = tf.softmax(scores); // [B, H, T, L]
     const y = batchMatMul(att, vAll); // [B, H, T, D]
     const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [b, t, c]); // [B, T, C]
-    return { out: this.project(merged, layer, 'attn.c_proj', adapters), kv: { k: kAll, v: vAll } };
+    return { out: this.project(merged, layer, 'attn.c_proj', pass), kv: { k: kAll, v: vAll } };
   }
 
   /** GELU MLP of width 4C. x [B, T, C] → [B, T, C]. */
-  private mlp(x: Tensor, layer: number, adapters: boolean): Tensor {
-    return this.project(gelu(this.project(x, layer, 'mlp.c_fc', adapters)), layer, 'mlp.c_proj', adapters);
+  private mlp(x: Tensor, layer: number, pass: Pass): Tensor {
+    return this.project(gelu(this.project(x, layer, 'mlp.c_fc', pass)), layer, 'mlp.c_proj', pass);
   }
 
-  /** Tied LM head: logits = h·wteᵀ. h [..., C] → [..., V]. */
-  private lmHead(h: Tensor): Tensor {
-    return dense(h, tf.transpose(this.v('wte.weight')) as Tensor2D);
+  /**
+   * Tied LM head: logits = h·wteᵀ. h [..., C] → [..., V]. With wte frozen no [C, V] weight
+   * gradient is formed (for every token of every pass, the largest frozen matmul in PPO).
+   */
+  private lmHead(h: Tensor, pass: Pass): Tensor {
+    return dense(h, tf.transpose(this.v('wte.weight')) as Tensor2D, undefined, { frozen: pass.frozen('wte.weight') });
   }
 
   /** Value head (TRL ValueHead): h [B, T, C] → [B, T]. */
-  private valueHead(h: Tensor): Tensor {
+  private valueHead(h: Tensor, pass: Pass): Tensor {
     const [b, t] = h.shape;
-    return tf.reshape(dense(h, this.v('v_head.weight') as Tensor2D, this.v('v_head.bias')), [b, t]);
+    const frozen = pass.frozen('v_head.weight') && pass.frozen('v_head.bias');
+    return tf.reshape(dense(h, this.v('v_head.weight') as Tensor2D, this.v('v_head.bias'), { frozen }), [b, t]);
   }
 }

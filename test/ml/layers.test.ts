@@ -134,5 +134,55 @@ describe('on the wasm backend', () => {
       return gradsOf(f, [toWasm(table), toWasm(w)], toWasm(proj)).map((g) => g.dataSync().slice());
     });
     onWasm.forEach((g, i) => g.forEach((v, j) => expect(Math.abs(v - onCpu[i][j])).toBeLessThan(1e-5)));
+    // The frozen variants run on WASM too, and their dx is exactly the full variant's.
+    const dxOf = (frozen: boolean): Float32Array[] =>
+      tf.tidy(() => {
+        const toWasm = (t: Tensor): Tensor => tf.tensor(t.dataSync(), t.shape);
+        const [tw, ww, pw] = [toWasm(table), toWasm(w), toWasm(proj)];
+        const emb = embeddingLookup(tw as tf.Tensor2D, ids, { frozen });
+        return valuesOf(gradsOf((e) => dense(e, ww as tf.Tensor2D, undefined, { frozen }), [emb], pw));
+      });
+    expect(dxOf(true)).toEqual(dxOf(false));
+  });
+});
+
+/** Values of every tensor, for exact (bit-level) comparison. */
+const valuesOf = (ts: Tensor[]): Float32Array[] => ts.map((t) => t.dataSync() as Float32Array);
+
+describe('frozen weights: gradient for the activations only (cpu)', () => {
+  it.each([true, false])('dense (bias %p): same value and exactly the same dx as the full variant; W and b get no gradient', (withBias) => {
+    const x = tf.variable(randn([2, 5, 6]), true, `x-frozen-${withBias}`);
+    const w = tf.variable(randn([6, 4]), true, `w-frozen-${withBias}`);
+    const b = withBias ? tf.variable(randn([4]), true, `b-frozen-${withBias}`) : undefined;
+    const proj = randn([2, 5, 4]);
+    const vars = b === undefined ? [x, w] : [x, w, b];
+    const lossOf = (frozen: boolean) => (): tf.Scalar => tf.sum(tf.mul(dense(x, w as tf.Tensor2D, b, { frozen }), proj));
+    expect(Array.from(dense(x, w as tf.Tensor2D, b, { frozen: true }).dataSync())).toEqual(Array.from(dense(x, w as tf.Tensor2D, b).dataSync()));
+    const full = tf.variableGrads(lossOf(false), vars);
+    const frozen = tf.variableGrads(lossOf(true), vars);
+    expect(Object.keys(full.grads).sort()).toEqual(vars.map((v) => v.name).sort());
+    // Only x is differentiated: W (and b) are not inputs of the frozen op.
+    expect(Object.keys(frozen.grads)).toEqual([x.name]);
+    expect(valuesOf([frozen.grads[x.name]])).toEqual(valuesOf([full.grads[x.name]]));
+    expect(frozen.value.dataSync()[0]).toBe(full.value.dataSync()[0]);
+    tf.dispose([...vars, proj, full.value, frozen.value, ...Object.values(full.grads), ...Object.values(frozen.grads)]);
+  });
+
+  it('embeddingLookup: same rows; the table gets no gradient, downstream weights the same', () => {
+    const table = tf.variable(randn([11, 4]), true, 'table-frozen');
+    const w = tf.variable(randn([4, 3]), true, 'w-after-lookup');
+    const ids = tf.tensor2d([[1, 3, 3], [10, 0, 1]], [2, 3], 'int32');
+    const proj = randn([2, 3, 3]);
+    const out = embeddingLookup(table as tf.Tensor2D, ids, { frozen: true });
+    expect(out.shape).toEqual([2, 3, 4]);
+    expect(Array.from(out.dataSync())).toEqual(Array.from(embeddingLookup(table as tf.Tensor2D, ids).dataSync()));
+    const lossOf = (frozen: boolean) => (): tf.Scalar =>
+      tf.sum(tf.mul(dense(embeddingLookup(table as tf.Tensor2D, ids, { frozen }), w as tf.Tensor2D), proj));
+    const full = tf.variableGrads(lossOf(false), [table, w]);
+    const frozen = tf.variableGrads(lossOf(true), [table, w]);
+    expect(Object.keys(full.grads).sort()).toEqual([table.name, w.name].sort());
+    expect(Object.keys(frozen.grads)).toEqual([w.name]);
+    expect(valuesOf([frozen.grads[w.name]])).toEqual(valuesOf([full.grads[w.name]]));
+    tf.dispose([table, w, ids, proj, full.value, frozen.value, ...Object.values(full.grads), ...Object.values(frozen.grads)]);
   });
 });

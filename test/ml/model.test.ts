@@ -1,5 +1,6 @@
 import type { ModelConfig } from '../../ml/config';
 import { GptModel } from '../../ml/model';
+import type { ForwardOptions } from '../../ml/model';
 import { Rng } from '../../ml/rng';
 import { tf } from '../../ml/tf';
 import type { Tensor, Tensor2D } from '../../ml/tf';
@@ -143,6 +144,98 @@ describe('LoRA', () => {
     const lora = tf.variableGrads(loss(true), m.trainableVariables('lora'));
     expect(Object.keys(lora.grads).sort()).toEqual(m.trainableVariables('lora').map((v) => v.name).sort());
     tf.dispose([on.value, off.value, lora.value, ...Object.values(on.grads), ...Object.values(off.grads), ...Object.values(lora.grads)]);
+    m.dispose();
+  });
+});
+
+describe('trainable selection (frozen weights get no gradient work)', () => {
+  const ids = [
+    [0, 1, 5, 9, 2, 3],
+    [4, 4, 8, 12, 1, 0],
+  ];
+  const mask = [
+    [0, 1, 1, 1, 1, 1],
+    [1, 1, 1, 1, 0, 0],
+  ];
+  /** Loss over logits and values with fixed random weights, so every output matters. */
+  function gradsWith(m: GptModel, vars: tf.Variable[], opts: ForwardOptions): { loss: number; grads: Record<string, Float32Array> } {
+    const rng = new Rng(71);
+    const rLogits = tf.tensor3d(rng.normalArray(2 * 6 * cfg.vocabSize, 1), [2, 6, cfg.vocabSize]);
+    const rValues = tf.tensor2d(rng.normalArray(12, 1), [2, 6]);
+    const { value, grads } = tf.variableGrads(() => {
+      const o = m.forward(ids2d(ids), mask2d(mask), opts);
+      return tf.add(tf.sum(tf.mul(o.logits, rLogits)), tf.sum(tf.mul(o.values, rValues))) as tf.Scalar;
+    }, vars);
+    const out = { loss: value.dataSync()[0], grads: Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync() as Float32Array])) };
+    tf.dispose([value, rLogits, rValues, ...Object.values(grads)]);
+    return out;
+  }
+  const nameOf = (m: GptModel) => new Map(m.namedVariables().map((n) => [n.variable.name, n.name]));
+
+  it("'lora' and the optimizer's list give the trainable variables exactly the default path's gradients", () => {
+    const m = GptModel.create(cfg, new Rng(61));
+    randomiseLoraB(m, 62); // so lora_A gets gradient too
+    const vars = m.trainableVariables('lora');
+    const before = gradsWith(m, vars, {});
+    expect(Object.keys(before.grads).sort()).toEqual(vars.map((v) => v.name).sort());
+    for (const trainable of ['lora', vars] as const) {
+      const after = gradsWith(m, vars, { trainable });
+      expect(after.loss).toBe(before.loss);
+      expect(Object.keys(after.grads).sort()).toEqual(Object.keys(before.grads).sort());
+      for (const [name, g] of Object.entries(before.grads)) expect(after.grads[name]).toEqual(g);
+    }
+    m.dispose();
+  });
+
+  it("with 'lora', frozen matrices, biases and embeddings get no gradient; 'full' (and the default) gives every one", () => {
+    const m = GptModel.create(cfg, new Rng(63));
+    randomiseLoraB(m, 64);
+    const all = m.namedVariables().map((n) => n.variable);
+    const names = nameOf(m);
+    const denseOrTable = (n: string) => !/ln_(1|2|f)\./.test(n);
+    const frozenHit = (g: Record<string, Float32Array>) =>
+      Object.keys(g)
+        .map((k) => names.get(k)!)
+        .filter((n) => m.namedVariables().find((x) => x.name === n)!.group === 'base' && denseOrTable(n));
+    const lora = gradsWith(m, all, { trainable: 'lora' });
+    expect(frozenHit(lora.grads)).toEqual([]);
+    const full = gradsWith(m, all, { trainable: 'full' });
+    const byDefault = gradsWith(m, all, {});
+    expect(frozenHit(full.grads).length).toBe(m.namedVariables().filter((n) => n.group === 'base' && denseOrTable(n.name)).length);
+    expect(Object.keys(full.grads).sort()).toEqual(all.map((v) => v.name).sort());
+    for (const [name, g] of Object.entries(byDefault.grads)) expect(full.grads[name]).toEqual(g);
+    // The gradients lora does give (adapters, value head, layer norms through autodiff) are the full pass's.
+    for (const [name, g] of Object.entries(lora.grads)) expect(g).toEqual(full.grads[name]);
+    m.dispose();
+  });
+
+  it("an explicit list freezes everything else; 'none' changes no value of forward, prefill or decodeStep", () => {
+    const m = GptModel.create(cfg, new Rng(65));
+    randomiseLoraB(m, 66);
+    const byName = new Map(m.namedVariables().map((n) => [n.name, n.variable]));
+    const picked = ['h.1.mlp.c_fc.lora_B', 'v_head.weight', 'h.0.attn.c_attn.weight'].map((n) => byName.get(n)!);
+    const all = m.namedVariables().map((n) => n.variable);
+    const listed = gradsWith(m, all, { trainable: picked });
+    const full = gradsWith(m, all, {});
+    for (const v of picked) expect(listed.grads[v.name]).toEqual(full.grads[v.name]);
+    expect(listed.grads[byName.get('wte.weight')!.name]).toBeUndefined();
+    expect(listed.grads[byName.get('h.1.mlp.c_fc.lora_A')!.name]).toBeUndefined();
+    expect(listed.grads[byName.get('v_head.bias')!.name]).toBeDefined(); // its weight is listed, so the head is differentiated
+    // No option changes values.
+    const a = m.forward(ids2d(ids), mask2d(mask), { trainable: 'none' });
+    const b = m.forward(ids2d(ids), mask2d(mask));
+    expect(Array.from(a.logits.dataSync())).toEqual(Array.from(b.logits.dataSync()));
+    expect(Array.from(a.values.dataSync())).toEqual(Array.from(b.values.dataSync()));
+    const p1 = m.prefill(ids2d(ids), mask2d(mask), { trainable: 'none' });
+    const p2 = m.prefill(ids2d(ids), mask2d(mask));
+    expect(Array.from(p1.logits.dataSync())).toEqual(Array.from(p2.logits.dataSync()));
+    const tok = tf.tensor1d([3, 7], 'int32');
+    const d1 = m.decodeStep(tok, p1.state, { trainable: 'none' });
+    const d2 = m.decodeStep(tok, p2.state);
+    expect(Array.from(d1.dataSync())).toEqual(Array.from(d2.dataSync()));
+    p1.state.dispose();
+    p2.state.dispose();
+    tf.dispose([a.logits, a.values, a.hidden, b.logits, b.values, b.hidden, p1.logits, p2.logits, tok, d1, d2]);
     m.dispose();
   });
 });

@@ -8,7 +8,7 @@
  * positions q_b − 1 .. q_b + r_b − 2.
  */
 import { tf, type Tensor2D } from './tf';
-import type { GptModel } from './model';
+import type { GptModel, TrainableSelection } from './model';
 import { rightPadBatch } from './dataset';
 import { logprobsFromLogits } from './ppo-math';
 import type { ScoredRollout } from './ppo-rollout';
@@ -50,7 +50,8 @@ export interface ForwardOutputs {
  * Shifted log-probs and values of `ids` under the model. Logits are divided by the
  * sampling temperature so the log-probs are those of the distribution that was sampled
  * (as newer TRL does; TRL 0.7 sampled at temperature 1).
- * Returns the scaled logits too; callers that do not need them dispose them.
+ * Returns the scaled logits too; callers that do not need them dispose them. `trainable`:
+ * the variables a gradient closure differentiates (GptModel ForwardOptions; default all).
  */
 export function shiftedForward(
   model: GptModel,
@@ -58,10 +59,11 @@ export function shiftedForward(
   attentionMask: Tensor2D, // [B, T]
   adapters: boolean,
   temperature: number,
+  trainable?: TrainableSelection,
 ): ForwardOutputs {
   return tf.tidy(() => {
     const [batch, time] = ids.shape;
-    const out = model.forward(ids, attentionMask, { adapters });
+    const out = model.forward(ids, attentionMask, { adapters, trainable });
     const vocab = out.logits.shape[2];
     const logits = tf.div(tf.slice(out.logits, [0, 0, 0], [batch, time - 1, vocab]), temperature) as tf.Tensor3D; // [B, T-1, V]
     const labels = tf.slice(ids, [0, 1], [batch, time - 1]) as Tensor2D; // [B, T-1]

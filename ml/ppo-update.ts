@@ -88,7 +88,8 @@ function minibatchGradients(deps: UpdateDeps, mb: UpdateBatch): { grads: tf.Tens
   const { ppo } = deps;
   let kept: tf.Scalar[] = [];
   const lossFn = (): tf.Scalar => {
-    const fwd = shiftedForward(deps.policy, mb.ids, mb.attentionMask, true, deps.temperature); // [b, T-1] ×2, [b, T-1, V]
+    // Only deps.vars are differentiated: the frozen base forms no weight gradients.
+    const fwd = shiftedForward(deps.policy, mb.ids, mb.attentionMask, true, deps.temperature, deps.vars); // [b, T-1] ×2, [b, T-1, V]
     const pg = clippedPolicyLoss(fwd.logprobs, mb.oldLogprobs, mb.advantages, mb.responseMask, ppo.cliprange);
     const vf = clippedValueLoss(fwd.values, mb.oldValues, mb.returns, mb.responseMask, ppo.cliprangeValue);
     const total = tf.add(pg.loss, tf.mul(vf.loss, ppo.vfCoef)) as tf.Scalar;

@@ -16,6 +16,7 @@ import { tf } from './tf';
 import { ConfigError, type ModelConfig, type RunConfig } from './config';
 import { Rng } from './rng';
 import { GptModel } from './model';
+import type { TrainableSelection } from './model';
 import { ByteTokenizer, type Tokenizer } from './tokenizer';
 import { BpeTokenizer } from './hf/bpe-tokenizer';
 import { hfTokenizerFiles, readBpeTokenizer } from './hf/tokenizer-files';
@@ -205,10 +206,13 @@ export class RewardModel {
     readonly normalization: ScoreNormalization,
   ) {}
 
-  /** Rewards [B] of already-encoded sequences (`[BOS] prompt response [EOS]` ids). Caller disposes. */
-  rewardsOf(ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
+  /**
+   * Rewards [B] of already-encoded sequences (`[BOS] prompt response [EOS]` ids). Caller disposes.
+   * `trainable`: the variables a gradient closure differentiates (GptModel ForwardOptions; default all).
+   */
+  rewardsOf(ids: tf.Tensor2D, mask: tf.Tensor2D, trainable?: TrainableSelection): tf.Tensor1D {
     return tf.tidy(() => {
-      const out = this.trunk.forward(ids, mask);
+      const out = this.trunk.forward(ids, mask, { trainable });
       return lastTokenRewards(out.values as tf.Tensor2D, mask);
     });
   }
@@ -260,14 +264,21 @@ function encodeRows(tok: Tokenizer, rows: FeedbackExample[], blockSize: number, 
 }
 
 /** One mini-batch: padded ids/mask, targets and the same-prompt pairs inside it. */
-function batchLoss(model: RewardModel, data: EncodedRows, idx: readonly number[], padId: number, pairwiseWeight: number): tf.Scalar {
+function batchLoss(
+  model: RewardModel,
+  data: EncodedRows,
+  idx: readonly number[],
+  padId: number,
+  pairwiseWeight: number,
+  trainable?: TrainableSelection,
+): tf.Scalar {
   const pairs = pairwiseWeight > 0 ? samePromptPairs(idx.map((i) => data.rows[i])) : [];
   const { ids, mask } = rightPadBatch(
     idx.map((i) => data.seqs[i]),
     padId,
   ); // [B, T] each
   const targets = tf.tensor1d(idx.map((i) => data.targets[i])); // [B]
-  const rewards = model.rewardsOf(ids as tf.Tensor2D, mask as tf.Tensor2D); // [B]
+  const rewards = model.rewardsOf(ids as tf.Tensor2D, mask as tf.Tensor2D, trainable); // [B]
   return rewardObjective(rewards, targets, pairs, pairwiseWeight);
 }
 
@@ -379,7 +390,8 @@ async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions)
         const { loss } = gradientStep({
           vars,
           optimizer,
-          lossFn: () => batchLoss(model, trainData, idx, tokenizer.padId, rc.pairwiseWeight),
+          // Only `vars` are differentiated: with a frozen base no weight gradients are formed for it.
+          lossFn: () => batchLoss(model, trainData, idx, tokenizer.padId, rc.pairwiseWeight, vars),
           maxGradNorm: rc.optim.maxGradNorm,
           learningRate: lr,
         });

@@ -40,6 +40,8 @@ finish() {
     report_rc=1
   fi
   if [ "$report_rc" -eq 0 ] && [ "${jest_rc:-1}" -eq 0 ]; then
+    # Deletes the cluster too where it lives outside run_dir (as root under a private checkout).
+    "${tsx[@]}" scripts/services/postgres.ts remove --dir "$pg_dir" >>"$services_log" 2>&1
     rm -rf "$run_dir"
     rc=0
   else

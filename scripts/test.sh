@@ -93,5 +93,12 @@ say "Postgres at ${DATABASE_URL##*@} ($((SECONDS - started)) s)"
 export ARTIFACT_ROOT="$run_dir/artifacts"
 mkdir -p "$ARTIFACT_ROOT"
 
+# The Temporal Web UI test (test/ui/) drives Debian's headless Chromium: install it when missing and
+# possible (a no-op when present; it explains itself and carries on when it cannot install).
+if [ "${RLHF_SKIP_UI_TEST:-0}" != "1" ] && [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium for the Web UI test (once)"
+  bash scripts/install-chromium.sh >>"$services_log" 2>&1 || true
+fi
+
 node "$ROOT/node_modules/jest/bin/jest.js" --ci --json --outputFile="$results" "$@"
 jest_rc=$?

@@ -12,6 +12,11 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# A fresh checkout: install the locked dependencies first (CI has already run npm ci).
+if [ ! -d node_modules/@temporalio/worker ]; then
+  echo "[test.sh] installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund || { echo "0 passed, 1 failed"; exit 1; }
+fi
 mkdir -p data
 run_dir=$(mktemp -d "$ROOT/data/test-XXXXXX")
 # Postgres runs as the `postgres` OS user when we are root: it must be able to enter this directory.

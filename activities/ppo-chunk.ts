@@ -15,7 +15,7 @@
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
 import type { UpdateMetrics } from '../common/names';
-import { findLatestVerified, readCheckpoint, writeCheckpoint } from '../ml/checkpoint';
+import { findLatestVerified, readCheckpoint, updateOfCheckpointDir, writeCheckpoint } from '../ml/checkpoint';
 import type { RunConfig } from '../ml/config';
 import type { FeedbackExample } from '../ml/dataset';
 import { loadPolicy } from '../ml/policy-export';
@@ -24,7 +24,7 @@ import { PpoTrainer } from '../ml/ppo-trainer';
 import type { GptModel } from '../ml/model';
 import { loadRewardModel, type RewardModel } from '../ml/reward-model';
 import type { Tokenizer } from '../ml/tokenizer';
-import type { CheckpointInfo, SetKlArgs } from '../workflows/messages';
+import type { CheckpointInfo, CheckpointRecovery, SetKlArgs } from '../workflows/messages';
 import { runArtifacts } from './data';
 import { ACTIVITY_DEFAULTS, type ActivityDeps, type ActivityLogger } from './deps';
 import { classified, missingArtifact } from './errors';
@@ -48,6 +48,8 @@ export interface PpoChunkInput {
 
 export interface PpoChunkOutput {
   checkpoint: CheckpointInfo;
+  /** Checkpoints this attempt refused (corrupt or torn) before it found one that restores. */
+  recoveries: CheckpointRecovery[];
   /** Metrics of the chunk's last update. */
   metrics: UpdateMetrics;
   klCoef: number;
@@ -117,11 +119,15 @@ export function createPpoRuntime(deps: ActivityDeps) {
   }
 
   /** The newest checkpoint of the run whose hashes verify, or null. */
-  async function newestVerified(runId: string): Promise<StartPoint> {
+  async function newestVerified(runId: string, rejected: Set<number>): Promise<StartPoint> {
     const root = runArtifacts.checkpoints(runId);
     if (!(await store.exists(root))) return null;
     const found = await findLatestVerified(store.resolve(root), {
-      onSkip: (dir, reason) => logger().warn('skipping corrupt checkpoint', { dir, reason }),
+      onSkip: (dir, reason) => {
+        logger().warn('skipping corrupt checkpoint', { dir, reason });
+        const update = updateOfCheckpointDir(dir);
+        if (update !== null) rejected.add(update);
+      },
     });
     return found ? { ref: runArtifacts.checkpoint(runId, found.update), update: found.update } : null;
   }
@@ -133,31 +139,38 @@ export function createPpoRuntime(deps: ActivityDeps) {
    * run (within this chunk's end) is therefore always a candidate, which bounds the redone
    * work to one checkpoint interval. An older one is the fallback when `from` is corrupt.
    */
-  async function startCandidates(input: PpoChunkInput, end: number): Promise<CheckpointInfo[]> {
+  async function startCandidates(input: PpoChunkInput, end: number, rejected: Set<number>): Promise<CheckpointInfo[]> {
     const details = Context.current().info.heartbeatDetails as PpoHeartbeat | undefined;
     const candidates: CheckpointInfo[] = [];
     if (details && details.update <= end) candidates.push({ ref: details.checkpointRef, update: details.update });
     if (input.from) candidates.push(input.from);
-    const newest = await newestVerified(input.runId);
+    const newest = await newestVerified(input.runId, rejected);
     if (newest && newest.update <= end) candidates.push(newest);
     const unique = candidates.filter((c, i) => candidates.findIndex((o) => o.ref === c.ref) === i);
     return unique.sort((a, b) => b.update - a.update);
   }
 
   /** Opens the first candidate that restores (a corrupt one is logged and skipped); returns it with its start. */
-  async function openFirstUsable(input: PpoChunkInput, end: number): Promise<{ opened: TrainerContext; start: StartPoint }> {
-    for (const start of await startCandidates(input, end)) {
+  async function openFirstUsable(
+    input: PpoChunkInput,
+    end: number,
+  ): Promise<{ opened: TrainerContext; start: StartPoint; recoveries: CheckpointRecovery[] }> {
+    const rejected = new Set<number>();
+    const recoveriesTo = (resumedFromUpdate: number): CheckpointRecovery[] =>
+      [...rejected].filter((u) => u > resumedFromUpdate).sort((a, b) => a - b).map((rejectedUpdate) => ({ rejectedUpdate, resumedFromUpdate }));
+    for (const start of await startCandidates(input, end, rejected)) {
       try {
         const opened = await openTrainer(input, start);
         logger().info('ppo chunk resuming', { runId: input.runId, fromUpdate: start.update, ref: start.ref });
-        return { opened, start };
+        return { opened, start, recoveries: recoveriesTo(start.update) };
       } catch (err) {
         if (!(err instanceof Error) || !UNUSABLE_CHECKPOINT_ERRORS.has(err.name)) throw err;
         logger().warn('checkpoint unusable, trying an older start', { ref: start.ref, error: err.message });
+        rejected.add(start.update);
       }
     }
     if (input.from) throw missingArtifact(`checkpoint ${input.from.ref} (update ${input.from.update}) cannot be restored`);
-    return { opened: await openTrainer(input, null), start: null };
+    return { opened: await openTrainer(input, null), start: null, recoveries: recoveriesTo(0) };
   }
 
   async function saveCheckpoint(runId: string, trainer: PpoTrainer): Promise<CheckpointInfo> {
@@ -171,7 +184,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
     return classified(async () => {
       const activity = Context.current();
       const end = (input.from?.update ?? 0) + input.updates;
-      const { opened, start } = await openFirstUsable(input, end);
+      const { opened, start, recoveries } = await openFirstUsable(input, end);
       const { trainer } = opened;
       try {
         // Only at the chunk's own start: a retry resumed mid-chunk already has the overrides
@@ -201,7 +214,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
           if (activity.cancellationSignal.aborted) throw new CancelledFailure('ppo chunk cancelled');
         }
         if (!last || last.update !== end) last = await saveCheckpoint(input.runId, trainer);
-        return { checkpoint: last, metrics: metrics ?? (await lastMetrics(last, input.runId)), klCoef: trainer.klCoef, klTarget: trainer.klTarget };
+        return { checkpoint: last, recoveries, metrics: metrics ?? (await lastMetrics(last, input.runId)), klCoef: trainer.klCoef, klTarget: trainer.klTarget };
       } finally {
         opened.dispose();
       }

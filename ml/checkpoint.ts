@@ -242,6 +242,12 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint> {
 
 const UPDATE_DIR = /^update-(\d{6,})$/;
 
+/** The update number of a checkpoint directory path (`…/update-000040` → 40), or null for any other name. */
+export function updateOfCheckpointDir(dir: string): number | null {
+  const match = UPDATE_DIR.exec(path.basename(dir));
+  return match ? Number(match[1]) : null;
+}
+
 /** Directory name of the checkpoint taken after `update` PPO updates: `update-000040`. */
 export function checkpointDirName(update: number): string {
   if (!Number.isInteger(update) || update < 0) throw new RangeError(`checkpoint update must be a non-negative integer, got ${update}`);

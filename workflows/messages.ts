@@ -97,6 +97,8 @@ export interface RunContinuation {
   policyInitRef: string;
   sft: { finalLoss: number; steps: number } | null;
   lastCheckpoint: CheckpointInfo | null;
+  /** Checkpoints rejected on resume so far (newest last, at most MAX_RECOVERIES_SHOWN); absent in older runs. */
+  recoveries?: CheckpointRecovery[];
   /** Measured workflow-time duration (ms) and update count of each PPO chunk so far. */
   chunkTimings: ChunkTiming[];
   latestMetrics: Partial<UpdateMetrics> | null;
@@ -118,6 +120,17 @@ export interface CheckpointInfo {
   update: number;
 }
 
+/** A checkpoint a PPO chunk refused (checksum mismatch or torn write) and where it resumed instead. */
+export interface CheckpointRecovery {
+  /** Update number of the rejected checkpoint. */
+  rejectedUpdate: number;
+  /** Update the chunk resumed from instead (0: from the initial policy). */
+  resumedFromUpdate: number;
+}
+
+/** Progress keeps this many recoveries (the newest); older ones stay in the workers' logs. */
+export const MAX_RECOVERIES_SHOWN = 10;
+
 /** Answer of the `progress` query. Pure data, computed from workflow state. */
 export interface RunProgress {
   runId: string;
@@ -132,6 +145,8 @@ export interface RunProgress {
   etaMs: number | null;
   latestMetrics: Partial<UpdateMetrics> | null;
   lastCheckpoint: CheckpointInfo | null;
+  /** Corrupt or torn checkpoints the run skipped when resuming, and where it resumed instead. */
+  checkpointRecoveries: CheckpointRecovery[];
   rewardModel: { valMse: number; valMae: number; valPearson: number; valSpearman: number } | null;
   klCoef: number | null;
   klTarget: number | null;

@@ -26,6 +26,7 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import type { createActivities } from '../activities';
 import { RunPhases, SearchAttributeKeys, TaskQueues, type RunPhase } from '../common/names';
 import {
+  MAX_RECOVERIES_SHOWN,
   NON_RETRYABLE_FAILURE_TYPES,
   TrainingFailureTypes,
   pauseSignal,
@@ -139,6 +140,7 @@ function progressOf(input: TrainPolicyInput, state: RunState): RunProgress {
     etaMs: inPpo ? estimateRemainingMs(run.chunkTimings, done, total) : state.phase === RunPhases.completed ? 0 : null,
     latestMetrics: run.latestMetrics ?? null,
     lastCheckpoint: run.lastCheckpoint ?? null,
+    checkpointRecoveries: run.recoveries ?? [],
     rewardModel: run.rewardModel ?? null,
     klCoef: run.klCoef ?? null,
     klTarget: run.klTarget ?? null,
@@ -282,6 +284,7 @@ async function ppoChunks(input: TrainPolicyInput, state: RunState, run: RunConti
     run.chunkTimings.push({ updates: chunk.checkpoint.update - done, durationMs: Date.now() - startedAt });
     run.lastCheckpoint = chunk.checkpoint;
     run.latestMetrics = chunk.metrics;
+    if (chunk.recoveries?.length) run.recoveries = [...(run.recoveries ?? []), ...chunk.recoveries].slice(-MAX_RECOVERIES_SHOWN);
     // A setKl that arrived during the chunk stays pending and wins over the chunk's values.
     const pending = pendingKlOf(run);
     if (pending?.coef === undefined) run.klCoef = chunk.klCoef;

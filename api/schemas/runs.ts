@@ -88,6 +88,7 @@ export const RunProgressView = Type.Object({
   etaMs: Nullable(Type.Number()),
   latestMetrics: Nullable(Type.Record(Type.String(), Type.Number())),
   lastCheckpoint: Nullable(Type.Object({ ref: Type.String(), update: Type.Number() })),
+  checkpointRecoveries: Type.Array(Type.Object({ rejectedUpdate: Type.Number(), resumedFromUpdate: Type.Number() })),
   rewardModel: Nullable(
     Type.Object({ valMse: Type.Number(), valMae: Type.Number(), valPearson: Type.Number(), valSpearman: Type.Number() }),
   ),

@@ -113,6 +113,7 @@ describe('ppoChunk', () => {
     });
     expect(heartbeats.map((h) => h?.update)).toEqual([2, 3]);
     expect(withoutTimings(result.metrics)).toEqual(withoutTimings(straight.metrics));
+    expect(result.recoveries).toEqual([{ rejectedUpdate: 2, resumedFromUpdate: 1 }]);
     // The rewritten checkpoint 2 verifies again.
     await expect(readCheckpoint(store.resolve(corrupt))).resolves.toBeDefined();
   });
@@ -150,5 +151,6 @@ describe('ppoChunk', () => {
     expect(heartbeats.map((h) => h?.update)).toEqual([2, 3]);
     expect(result.checkpoint.update).toBe(3);
     expect(warnings).toContain('skipping corrupt checkpoint');
+    expect(result.recoveries).toEqual([{ rejectedUpdate: 2, resumedFromUpdate: 1 }]);
   });
 });

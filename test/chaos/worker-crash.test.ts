@@ -137,7 +137,7 @@ it('(2) GPU worker kill -9 while a checkpoint is being written (temp files compl
   expect(redone.length).toBeLessThanOrEqual(CHECKPOINT_INTERVAL);
 });
 
-it('(3) bytes flipped in the newest checkpoint while the run is paused between chunks: the checksum catches it, the chunk falls back to the previous checkpoint and the worker log says so', async () => {
+it('(3) bytes flipped in the newest checkpoint while the run is paused between chunks: the checksum catches it, the chunk falls back to the previous checkpoint, and the worker log and progress say so', async () => {
   const agentId = await cluster.seedAgent(FEEDBACK_SEED);
   const run = await cluster.startRun(agentId, patch);
   await until(async () => ((await cluster.metricsWritten(run.runId)).includes(1) ? true : undefined), 'the first PPO update');
@@ -171,6 +171,8 @@ it('(3) bytes flipped in the newest checkpoint while the run is paused between c
   expect(log).toContain(`update-${String(newest.update).padStart(6, '0')}`);
   const redone = redoneUpdates(before, await metricsMtimes(cluster.store(), run.runId));
   expect(redone).toEqual([newest.update]);
+  // …and progress says so, for clients that never read worker logs.
+  expect((await run.handle.query(progressQuery)).checkpointRecoveries).toEqual([{ rejectedUpdate: newest.update, resumedFromUpdate: newest.update - 1 }]);
   await expectIdenticalToBaseline(run, result);
   await expect(readCheckpoint(cluster.store().resolve(newest.ref))).resolves.toBeDefined();
   console.info(`[chaos 3] flipped a byte in checkpoint ${newest.update}: rejected by its sha256, resumed from ${newest.update - 1}, redone updates [${redone.join(', ')}]`);

@@ -5,12 +5,13 @@
  * worker-less Temporal cannot hold an HTTP request.
  */
 import { randomBytes } from 'node:crypto';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defaultPayloadConverter, defineSearchAttributeKey, SearchAttributeType, type Payload } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { SearchAttributeKeys, TaskQueues } from '../common/names';
 import { isFinishedStatus, type TrainingRun, type TrainingRunStatus } from '../db/entities';
 import type { Repositories } from '../db/repositories';
 import { progressQuery, trainingWorkflowType, type RunProgress, type TrainPolicyInput, type TrainPolicyResult } from '../workflows/messages';
+import { withEpochProgress } from './epoch-progress';
 import { RunFinishedError } from './errors';
 
 /** Deadline of one Temporal RPC made while answering an HTTP request. */
@@ -79,10 +80,12 @@ export async function observeRun(client: Client, repos: Repositories, run: Train
   const handle = client.workflow.getHandle(run.workflowId);
   let workflowStatus: string | null = null;
   let historyLength = 0;
+  let heartbeats: unknown[] = [];
   try {
     const description = await withDeadline(client, () => handle.describe());
     workflowStatus = description.status.name;
     historyLength = description.historyLength;
+    heartbeats = pendingHeartbeatDetails(description.raw.pendingActivities ?? []);
   } catch (err) {
     if (!isNotFound(err)) throw err;
     return { run, workflowStatus: null, progress: null, progressUnavailable: 'workflow not found in Temporal', result: null };
@@ -98,7 +101,20 @@ export async function observeRun(client: Client, repos: Repositories, run: Train
     return { run, workflowStatus, progress: null, progressUnavailable: 'no worker has picked up the run yet', result };
   }
   const { progress, progressUnavailable } = await progressOf(client, handle);
-  return { run, workflowStatus, progress, progressUnavailable, result };
+  return { run, workflowStatus, progress: progress && withEpochProgress(progress, heartbeats), progressUnavailable, result };
+}
+
+/** Decoded latest heartbeat details of the workflow's running activities (undecodable ones are skipped). */
+function pendingHeartbeatDetails(pending: ReadonlyArray<{ heartbeatDetails?: { payloads?: unknown[] | null } | null }>): unknown[] {
+  return pending.flatMap((activity) =>
+    (activity.heartbeatDetails?.payloads ?? []).flatMap((payload) => {
+      try {
+        return [defaultPayloadConverter.fromPayload(payload as Payload)];
+      } catch {
+        return [];
+      }
+    }),
+  );
 }
 
 async function resultOf(client: Client, handle: WorkflowHandle): Promise<TrainPolicyResult | null> {

@@ -1,0 +1,31 @@
+/**
+ * Epoch-level progress for the reward-model and SFT phases. The workflow's `progress` query counts
+ * PPO updates only: each of those two phases is a single activity, and a query (pure, deterministic)
+ * cannot see activity heartbeats. Temporal does keep the latest heartbeat details on the pending
+ * activity, and those activities heartbeat `{epoch, epochs, …}` after every epoch, so the API reads
+ * them from the workflow description and shows `step/total` in epochs instead of a bar stuck at 0/1.
+ */
+import { RunPhases } from '../common/names';
+import type { RunProgress } from '../workflows/messages';
+
+interface EpochHeartbeat {
+  /** 0-based epoch just finished. */
+  epoch: number;
+  epochs: number;
+}
+
+function isEpochHeartbeat(value: unknown): value is EpochHeartbeat {
+  const v = value as Partial<EpochHeartbeat> | null;
+  return (
+    typeof v === 'object' && v !== null &&
+    Number.isInteger(v.epoch) && Number.isInteger(v.epochs) && (v.epochs as number) > 0 && (v.epoch as number) >= 0
+  );
+}
+
+/** `progress` with step/total taken from the phase activity's latest epoch heartbeat, when there is one. */
+export function withEpochProgress(progress: RunProgress, heartbeatDetails: readonly unknown[]): RunProgress {
+  if (progress.phase !== RunPhases.rewardModel && progress.phase !== RunPhases.sft) return progress;
+  const beat = heartbeatDetails.find(isEpochHeartbeat);
+  if (!beat) return progress;
+  return { ...progress, step: Math.min(beat.epoch + 1, beat.epochs), total: beat.epochs };
+}

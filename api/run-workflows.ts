@@ -94,7 +94,10 @@ export async function observeRun(client: Client, repos: Repositories, run: Train
   if (closedAs && !isFinishedStatus(run.status)) {
     run = await repos.trainingRuns.setStatus(run.id, closedAs, closedAs === 'completed' ? null : `workflow ${workflowStatus.toLowerCase()}`);
   }
-  const result = workflowStatus === 'COMPLETED' ? await resultOf(client, handle) : null;
+  // The workflow marks its row completed just before it returns, so the row can say completed while the
+  // execution is still closing: then wait (within the RPC deadline) for the result a moment away.
+  const result =
+    workflowStatus === 'COMPLETED' ? await resultOf(client, handle) : run.status === 'completed' ? await resultOf(client, handle).catch(() => null) : null;
   // Until a worker completes the first workflow task (events: started, task scheduled,
   // started, completed) a query can only time out, so do not ask.
   if (historyLength < FIRST_TASK_DONE_EVENTS) {

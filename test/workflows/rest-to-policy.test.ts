@@ -74,7 +74,9 @@ it('REST feedback → REST train_policy (202) → progress → completed run wit
         expect(res.statusCode).toBe(200);
         const body = res.json() as RunBody;
         if (body.progress) phasesSeen.add(body.progress.phase);
-        return ['completed', 'failed', 'cancelled'].includes(body.status) ? body : undefined;
+        // A completed run is done for a client once its result is there (the API waits for it briefly).
+        if (body.status === 'completed') return body.result ? body : undefined;
+        return ['failed', 'cancelled'].includes(body.status) ? body : undefined;
       },
       'the run to finish',
       280_000,

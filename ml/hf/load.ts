@@ -12,15 +12,14 @@
  * LoRA adapters (A random, B = 0) and the value head are freshly initialised from `seed`; with
  * B = 0 the adapted model computes exactly the base.
  */
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { LoraConfig, ModelConfig } from '../config';
 import { GptModel, variableSpecs } from '../model';
 import { Rng } from '../rng';
 import type { BpeTokenizer } from './bpe-tokenizer';
-import { HfFormatError, HfMissingFileError, HfShapeMismatchError } from './errors';
+import { HfFormatError, HfShapeMismatchError } from './errors';
 import { modelConfigFromGpt2, parseGpt2Config, type Gpt2HfConfig } from './gpt2-config';
-import { readBpeTokenizer, type TokenizerSource } from './tokenizer-files';
+import { readBpeTokenizer, readJsonFile, type TokenizerSource } from './tokenizer-files';
 import { SafetensorsWeights, type LocatedEntry } from './weights-dir';
 
 export const HF_CONFIG_FILE = 'config.json';
@@ -54,19 +53,7 @@ export interface LoadedHfModel {
 /** Reads and checks `dir/config.json`. */
 export async function readGpt2Config(dir: string): Promise<Gpt2HfConfig> {
   const file = path.join(dir, HF_CONFIG_FILE);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new HfMissingFileError(`${file} does not exist`, file);
-    throw err;
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new HfFormatError(`${file} is not valid JSON`, file);
-  }
+  const raw = await readJsonFile(file);
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HfFormatError(`${file} is not a JSON object`, file);
   return parseGpt2Config(raw as Record<string, unknown>, file);
 }

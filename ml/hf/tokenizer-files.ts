@@ -32,7 +32,8 @@ const exists = async (file: string): Promise<boolean> =>
     () => false,
   );
 
-async function readJsonFile(file: string): Promise<unknown> {
+/** Parses a JSON file; a missing file or invalid JSON is an error naming the file. */
+export async function readJsonFile(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');

@@ -24,6 +24,8 @@ describe('isDatabaseUnavailable', () => {
     ['a connection lost mid-query', driverError('DriverException', `${insertSql} - Connection terminated unexpectedly`)],
     ['MikroORM ConnectionException', driverError('ConnectionException', 'x')],
     ['knex pool timeout', driverError('KnexTimeoutError', 'Knex: Timeout acquiring a connection.')],
+    ['a connection lost on COMMIT (raw pg error, not wrapped)', new Error('COMMIT; - Connection terminated unexpectedly') as ErrorLike],
+    ['a statement on a transaction knex ended when its connection died', driverError('DriverException', 'Transaction query already complete, run with DEBUG=knex:tx for more info')],
     ['cannot connect now (57P03)', driverError('DriverException', 'the database system is starting up', { code: '57P03' })],
   ])('%s: yes', (_what, err) => expect(isDatabaseUnavailable(err)).toBe(true));
 
@@ -46,6 +48,11 @@ describe('serializeErrorSafely', () => {
   it('keeps the driver message of a client-side connection error, without the SQL', () => {
     const logged = serializeErrorSafely(driverError('DriverException', `${insertSql} - Connection terminated unexpectedly`));
     expect(logged.message).toBe('database error (no SQLSTATE): Connection terminated unexpectedly');
+    expect(JSON.stringify(logged)).not.toContain('secret');
+  });
+
+  it('treats a raw pg connection-lost error as a database error: the SQL it quotes is dropped', () => {
+    const logged = serializeErrorSafely(new Error(`${insertSql} - Connection terminated unexpectedly`) as ErrorLike);
     expect(JSON.stringify(logged)).not.toContain('secret');
   });
 

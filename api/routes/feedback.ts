@@ -4,8 +4,10 @@
  * transaction as the rows); an agent of another project answers 404 and writes nothing.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyRequest } from 'fastify';
-import { createRepositories, type NewFeedback } from '../../db/repositories';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { createRepositories, type NewFeedback, type Repositories } from '../../db/repositories';
+import { REPLAYED_HEADER, idempotentWrite } from '../idempotency';
 import { agentNotFound, identityOf, requireOwnedAgent } from '../ownership';
 import { AgentIdParams, agentErrorResponses } from '../schemas/common';
 import {
@@ -14,8 +16,10 @@ import {
   FeedbackCreated,
   FeedbackPageBody,
   FeedbackPageQuery,
+  IdempotencyHeaders,
   feedbackBatchSchema,
   feedbackItemSchema,
+  idempotentWriteResponses,
 } from '../schemas/feedback';
 
 /**
@@ -23,17 +27,38 @@ import {
  * known agent needs only the ownership read; an unknown one is claimed in the same
  * transaction as its first rows, so a failed insert leaves no agent row behind.
  */
-async function insertOwned(request: FastifyRequest, agentId: string, items: readonly Omit<NewFeedback, 'agentId' | 'projectId'>[]) {
-  const { projectId } = identityOf(request);
-  const owner = await request.repos.agents.ownerOf(agentId);
+async function insertOwned(
+  projectId: string,
+  { repos, em }: { repos: Repositories; em: EntityManager },
+  agentId: string,
+  items: readonly Omit<NewFeedback, 'agentId' | 'projectId'>[],
+) {
+  const owner = await repos.agents.ownerOf(agentId);
   if (owner !== null && owner !== projectId) throw agentNotFound(agentId);
   const rows = items.map((item) => ({ ...item, agentId, projectId }));
-  if (owner === projectId) return rows.length === 1 ? [await request.repos.feedback.insert(rows[0])] : request.repos.feedback.insertMany(rows);
-  return request.em.transactional(async (tx) => {
+  if (owner === projectId) return rows.length === 1 ? [await repos.feedback.insert(rows[0])] : repos.feedback.insertMany(rows);
+  return em.transactional(async (tx) => {
     const repos = createRepositories(tx);
     if (!(await repos.agents.claim(agentId, projectId))) throw agentNotFound(agentId);
     return repos.feedback.insertMany(rows);
   });
+}
+
+/** Inserts the items (at most once per Idempotency-Key) and answers 201 with `toBody(ids)`. */
+async function createFeedback(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  agentId: string,
+  items: readonly Omit<NewFeedback, 'agentId' | 'projectId'>[],
+  toBody: (ids: string[]) => Record<string, unknown>,
+) {
+  const { projectId } = identityOf(request);
+  const answer = await idempotentWrite(request, async (repos, em) => {
+    const rows = await insertOwned(projectId, { repos, em }, agentId, items);
+    return { status: 201, body: toBody(rows.map((r) => r.id)) };
+  });
+  if (answer.replayed) reply.header(REPLAYED_HEADER, 'true');
+  return reply.status(answer.status).send(answer.body);
 }
 
 const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -45,14 +70,12 @@ const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         summary: 'Record one feedback row',
         params: AgentIdParams,
+        headers: IdempotencyHeaders,
         body: feedbackItemSchema(scoreRange),
-        response: { 201: FeedbackCreated, ...agentErrorResponses },
+        response: { 201: FeedbackCreated, ...idempotentWriteResponses },
       },
     },
-    async (request, reply) => {
-      const [row] = await insertOwned(request, request.params.agentId, [request.body]);
-      return reply.status(201).send({ id: row.id });
-    },
+    async (request, reply) => createFeedback(request, reply, request.params.agentId, [request.body], ([id]) => ({ id })),
   );
 
   fastify.post(
@@ -61,14 +84,12 @@ const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         summary: 'Record up to 1000 feedback rows, all or nothing',
         params: AgentIdParams,
+        headers: IdempotencyHeaders,
         body: feedbackBatchSchema(scoreRange),
-        response: { 201: FeedbackBatchCreated, ...agentErrorResponses },
+        response: { 201: FeedbackBatchCreated, ...idempotentWriteResponses },
       },
     },
-    async (request, reply) => {
-      const rows = await insertOwned(request, request.params.agentId, request.body.items);
-      return reply.status(201).send({ ids: rows.map((r) => r.id) });
-    },
+    async (request, reply) => createFeedback(request, reply, request.params.agentId, request.body.items, (ids) => ({ ids })),
   );
 
   fastify.get(

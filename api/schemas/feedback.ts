@@ -1,7 +1,7 @@
 /** Feedback request and response schemas. The score schema is built from the configured range. */
 import { Type } from 'typebox';
 import type { ScoreRange } from '../plugins/app/config';
-import { MAX_NOTES_CHARS, MAX_TEXT_CHARS, STORABLE_TEXT_PATTERN, SafeId } from './common';
+import { ErrorBody, MAX_NOTES_CHARS, MAX_TEXT_CHARS, STORABLE_TEXT_PATTERN, SafeId, agentErrorResponses } from './common';
 
 /** Most items one batch request may carry (all-or-nothing). */
 export const MAX_BATCH_ITEMS = 1000;
@@ -63,3 +63,17 @@ export const FeedbackPageBody = Type.Object({
   items: Type.Array(FeedbackView),
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
+
+/**
+ * Optional `Idempotency-Key` (api/idempotency.ts): 1-255 visible ASCII characters, e.g. a UUID
+ * the client makes once per logical write and sends again on every retry of it.
+ */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$', description: 'Makes a retried write happen once: the same key and body replay the first answer' }),
+  ),
+});
+
+/** Answers of an idempotent write route besides its 201. */
+export const idempotentWriteResponses = { ...agentErrorResponses, 422: ErrorBody };
+

@@ -2,15 +2,17 @@
 import { AgentSchema } from './agent';
 import { ApiKeySchema } from './api-key';
 import { FeedbackSchema } from './feedback';
+import { IdempotencyRecordSchema } from './idempotency-record';
 import { PolicyVersionSchema } from './policy-version';
 import { ProjectSchema } from './project';
 import { TrainingRunSchema } from './training-run';
 
-export const entities = [ProjectSchema, ApiKeySchema, AgentSchema, FeedbackSchema, PolicyVersionSchema, TrainingRunSchema];
+export const entities = [ProjectSchema, ApiKeySchema, AgentSchema, FeedbackSchema, PolicyVersionSchema, TrainingRunSchema, IdempotencyRecordSchema];
 
 export * from './agent';
 export * from './api-key';
 export * from './feedback';
+export * from './idempotency-record';
 export * from './policy-version';
 export * from './project';
 export * from './training-run';

@@ -2,6 +2,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { AgentRepository } from './agent-repository';
 import { FeedbackRepository } from './feedback-repository';
+import { IdempotencyRepository } from './idempotency-repository';
 import { PolicyVersionRepository } from './policy-version-repository';
 import { ProjectRepository } from './project-repository';
 import { TrainingRunRepository } from './training-run-repository';
@@ -10,6 +11,7 @@ export interface Repositories {
   projects: ProjectRepository;
   agents: AgentRepository;
   feedback: FeedbackRepository;
+  idempotency: IdempotencyRepository;
   policyVersions: PolicyVersionRepository;
   trainingRuns: TrainingRunRepository;
 }
@@ -20,6 +22,7 @@ export function createRepositories(em: EntityManager): Repositories {
     projects: new ProjectRepository(em),
     agents: new AgentRepository(em),
     feedback: new FeedbackRepository(em),
+    idempotency: new IdempotencyRepository(em),
     policyVersions: new PolicyVersionRepository(em),
     trainingRuns: new TrainingRunRepository(em),
   };
@@ -27,6 +30,7 @@ export function createRepositories(em: EntityManager): Repositories {
 
 export * from './agent-repository';
 export * from './feedback-repository';
+export * from './idempotency-repository';
 export * from './policy-version-repository';
 export * from './project-repository';
 export * from './training-run-repository';

@@ -4,8 +4,9 @@
  * test takes, so the outage hits that exact query) and during `save policy` (held up on the
  * agent's advisory lock). Activities retry with backoff and the run completes once Postgres
  * is back, with exactly one PolicyVersion. Meanwhile a client keeps posting feedback to the
- * API process: while Postgres is down it answers 503, and every write it acknowledged (201)
- * is in the database at the end.
+ * API process, retrying each write with its Idempotency-Key until acknowledged: while
+ * Postgres is down the API answers 503, and at the end every acknowledged write is stored
+ * exactly once (none lost, none doubled by a retry whose first attempt did commit).
  *
  * Its own Postgres (embedded binaries via scripts/services/postgres.ts, a throw-away data
  * dir and port), so stopping it disturbs no other test file.
@@ -85,30 +86,56 @@ afterAll(async () => {
   await rm(pgDir, { recursive: true, force: true });
 });
 
-async function postFeedback(agentId: string, body: unknown, batch = false): Promise<{ status: number; json: Record<string, unknown>; retryAfter: string | null }> {
+async function postFeedback(
+  agentId: string,
+  body: unknown,
+  batch = false,
+  idempotencyKey?: string,
+): Promise<{ status: number; json: Record<string, unknown>; retryAfter: string | null }> {
   const response = await fetch(`http://127.0.0.1:${apiPort}/api/policies/feedback/${agentId}${batch ? '/batch' : ''}`, {
     method: 'POST',
-    headers: { ...headers, 'content-type': 'application/json' },
+    headers: { ...headers, 'content-type': 'application/json', ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(30_000),
   });
   return { status: response.status, json: (await response.json()) as Record<string, unknown>, retryAfter: response.headers.get('retry-after') };
 }
 
-/** A client posting one feedback row at a time until stopped, recording what the API answered. */
+/**
+ * A client posting one feedback row at a time until stopped, as a careful client does: each
+ * logical write has its own Idempotency-Key and is retried (same key, same body) after a 503
+ * or a lost answer until it is acknowledged, so every write must end up stored exactly once.
+ */
 function startWriter(agentId: string) {
   const acked: number[] = [];
   const answers = new Map<number, number>();
   let stop = false;
+  let abandon = false;
   const done = (async () => {
     for (let i = 0; !stop; i++) {
-      const { status, json } = await postFeedback(agentId, { prompt: `p${i}`, response: `r${i}`, score: i % 5, runId: 'writer' }).catch(() => ({ status: 0, json: {} as Record<string, unknown> }));
-      answers.set(status, (answers.get(status) ?? 0) + 1);
-      if (status === 201) acked.push(json.id as number);
+      for (;;) {
+        const { status } = await postFeedback(agentId, { prompt: `p${i}`, response: `r${i}`, score: i % 5, runId: 'writer' }, false, `writer-${i}`).catch(
+          () => ({ status: 0, json: {} as Record<string, unknown> }),
+        );
+        answers.set(status, (answers.get(status) ?? 0) + 1);
+        if (status === 201) {
+          acked.push(i);
+          break;
+        }
+        if (abandon) return;
+        // An unfinished write is finished before stopping, so "acknowledged" covers every write started.
+        await sleep(100);
+      }
       await sleep(50);
     }
   })();
-  return { acked, answers, stop: async () => ((stop = true), await done) };
+  /** `giveUp`: also abandon an unacknowledged write (a failed test must not wait for Postgres). */
+  const stopWriting = async (giveUp = false) => {
+    stop = true;
+    abandon = giveUp;
+    await done;
+  };
+  return { acked, answers, stop: stopWriting };
 }
 
 /** Progress lines for debugging a hang (CHAOS_ECHO=1). */
@@ -181,7 +208,7 @@ it('(5) Postgres stopped during load feedback and again during save policy: acti
   try {
     await checkOutages(agentId, writer);
   } finally {
-    await writer.stop();
+    await writer.stop(true);
   }
 });
 
@@ -214,16 +241,15 @@ async function checkOutages(agentId: string, writer: ReturnType<typeof startWrit
     expect(outage.during).toMatchObject({ status: 503, json: { error: 'service_unavailable' } });
     expect(outage.during.retryAfter).not.toBeNull();
   }
-  const stored = (await orm.em.fork().getConnection().execute<{ id: number }[]>(`select id from feedback where agent_id = 'agent-pg-writer'`)).map((r) => Number(r.id));
-  expect(new Set(stored).size).toBe(stored.length);
-  const missing = writer.acked.map(Number).filter((id) => !stored.includes(id));
-  expect(missing).toEqual([]);
+  // Exactly once: every acknowledged write is stored, none twice (retries after a 503 reuse the write's key).
+  const stored = (await orm.em.fork().getConnection().execute<{ prompt: string }[]>(`select prompt from feedback where agent_id = 'agent-pg-writer' order by id`)).map((r) => r.prompt);
+  expect(stored.slice().sort()).toEqual(writer.acked.map((i) => `p${i}`).sort());
   const statuses = Object.fromEntries(writer.answers);
   // Any other answer (a 500) is a database error the API did not recognise as an outage: show what it logged.
   const unexpected = api.output().split('\n').filter((line) => line.includes('"unhandled error"'));
   expect({ statuses: Object.keys(statuses).sort(), unexpected }).toEqual({ statuses: ['201', '503'], unexpected: [] });
   console.info(
     `[chaos 5] Postgres down ${first.downS.toFixed(1)} s during loadFeedback (attempt ${first.attempts} pending when it came back) and ` +
-      `${second.downS.toFixed(1)} s during savePolicy (attempt ${second.attempts}); writer: ${writer.acked.length} acknowledged, all stored; answers ${JSON.stringify(statuses)}`,
+      `${second.downS.toFixed(1)} s during savePolicy (attempt ${second.attempts}); writer: ${writer.acked.length} writes acknowledged, each stored exactly once; answers ${JSON.stringify(statuses)}`,
   );
 }

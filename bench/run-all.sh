@@ -13,7 +13,7 @@ cd "$ROOT"
 tsx=(node "$ROOT/node_modules/tsx/dist/cli.mjs")
 say() { echo "[bench] $*"; }
 
-all=(throughput scaling memory checkpoint-cost orchestration recovery api-load ml)
+all=(throughput trl-compare scaling memory checkpoint-cost orchestration recovery api-load ml)
 selected=("${@:-${all[@]}}")
 
 mkdir -p data
@@ -66,6 +66,8 @@ for b in "${selected[@]}"; do
   case "$b" in
     # gc exposed so the memory samples show retained memory, not garbage awaiting collection.
     memory) NODE_OPTIONS="${NODE_OPTIONS:-} --expose-gc" "${tsx[@]}" bench/memory.ts ;;
+    # TRL's own PPO trainer needs .cache/trl-venv (~1 min of PyPI downloads to create), so it is not created here.
+    trl-compare) if [ -x "${TRL_PYTHON:-.cache/trl-venv/bin/python}" ]; then "${tsx[@]}" bench/trl-compare.ts; else say "trl-compare skipped: no .cache/trl-venv; run bash bench/reference/setup-trl-venv.sh first"; fi ;;
     *) "${tsx[@]}" "bench/$b.ts" ;;
   esac
   rc=$?

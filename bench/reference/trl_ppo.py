@@ -1,0 +1,148 @@
+"""TRL's own PPO trainer (trl 0.7.11 PPOTrainer + AutoModelForCausalLMWithValueHead) on a randomly
+initialised GPT-2 of the same size as ml/'s bench policy, for bench/trl-compare.ts (issue 6,
+benchmark 4). Prints one JSON object on stdout; everything else goes to stderr.
+
+Usage: .cache/trl-venv/bin/python bench/reference/trl_ppo.py '<json spec>'   (trl-compare.ts builds it;
+the venv comes from bench/reference/setup-trl-venv.sh)
+
+Like for like with ml/ (bench/lib/workload.ts):
+  - GPT2Config with the spec's layers, heads, width and context; vocabulary 259 = ByT5's byte
+    tokenizer without extra ids (pad, eos, unk + 256 bytes), the size of ml/'s byte vocabulary
+    (256 bytes + BOS + EOS + PAD); no dropout anywhere (ml/ trains without it); LM head tied to wte;
+  - LoRA (peft) of the spec's rank and alpha on c_attn, attn.c_proj, c_fc and mlp.c_proj, plus the
+    value head: the trained variables of ml/'s PPO. With a peft policy TRL 0.7 uses the same model
+    with adapters disabled as its reference, as ml/ does;
+  - the spec's PPO batch, minibatch, epochs, KL, GAE, clip and value settings; AdamW with the
+    spec's learning rate, betas, eps and weight decay (TRL's default Adam when weight decay is 0);
+  - a fixed synthetic score per row (no reward model in the timing); prompts and responses are
+    random byte ids of the spec's lengths, as on ml/'s side.
+Timed (median over `runs` after one warm-up, per thread count):
+  - generate: `ppo_trainer.generate` of batch prompts in one batch, max_new_tokens new tokens,
+    sampling at temperature 1 with no top-k/top-p, no EOS stop; tokens/s = batch × new tokens / s;
+  - step: `ppo_trainer.step` (no-grad policy and reference forward, KL-penalised rewards, GAE,
+    whitening, ppo_epochs of minibatch updates, statistics); tokens/s = epochs × batch × T / s,
+    T = prompt + response tokens (bench/throughput.ts's PPO-update definition). TRL's own phase
+    timings (time/ppo/*) come back as well.
+"""
+import contextlib
+import json
+import sys
+import time
+
+import numpy as np
+import peft
+import torch
+import transformers
+import trl
+from peft import LoraConfig
+from transformers import ByT5Tokenizer, GPT2Config, GPT2LMHeadModel
+from trl import AutoModelForCausalLMWithValueHead, PPOConfig, PPOTrainer, set_seed
+
+BYTE_OFFSET = 3  # ByT5 ids: 0 pad, 1 eos, 2 unk, then the 256 bytes
+LORA_TARGETS = ["c_attn", "c_proj", "c_fc"]  # "c_proj" matches attn.c_proj and mlp.c_proj
+TRL_PHASES = ("forward_pass", "compute_rewards", "compute_advantages", "optimize_step", "calc_stats", "total")
+
+
+def byte_tokenizer():
+    tok = ByT5Tokenizer(extra_ids=0)
+    assert len(tok) == 259, f"ByT5 byte vocabulary is {len(tok)}, expected 259"
+    return tok
+
+
+def policy_with_value_head(m, tok):
+    """GPT-2 of the spec's size, LoRA adapters on every projection, TRL's value head."""
+    config = GPT2Config(
+        vocab_size=len(tok), n_positions=m["blockSize"], n_embd=m["nEmbd"], n_layer=m["nLayer"], n_head=m["nHead"],
+        activation_function="gelu_new", layer_norm_epsilon=1e-5, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )
+    lora = LoraConfig(r=m["lora"]["rank"], lora_alpha=m["lora"]["alpha"], lora_dropout=0.0, target_modules=LORA_TARGETS,
+                      fan_in_fan_out=True, bias="none", task_type="CAUSAL_LM")  # fan_in_fan_out: GPT-2's Conv1D is [in, out]
+    return AutoModelForCausalLMWithValueHead.from_pretrained(GPT2LMHeadModel(config), peft_config=lora, summary_dropout_prob=0.0)
+
+
+def ppo_config(spec):
+    p = spec["ppo"]
+    if p["klEstimator"] != "k1":
+        raise ValueError(f"TRL 0.7 has no '{p['klEstimator']}' KL estimator; run with klEstimator k1")
+    return PPOConfig(
+        seed=spec["seed"], learning_rate=p["optim"]["learningRate"], batch_size=p["batchSize"],
+        mini_batch_size=p["miniBatchSize"], gradient_accumulation_steps=p["gradientAccumulationSteps"],
+        ppo_epochs=p["ppoEpochs"], init_kl_coef=p["initKlCoef"], adap_kl_ctrl=p["adaptiveKl"], target=p["klTarget"],
+        horizon=p["klHorizon"], kl_penalty="kl", gamma=p["gamma"], lam=p["lam"], cliprange=p["cliprange"],
+        cliprange_value=p["cliprangeValue"], vf_coef=p["vfCoef"], ratio_threshold=p["ratioThreshold"],
+        max_grad_norm=p["optim"]["maxGradNorm"], log_with=None,
+    )
+
+
+def optimizer_for(model, optim):
+    params = [q for q in model.parameters() if q.requires_grad]
+    return torch.optim.AdamW(params, lr=optim["learningRate"], betas=(optim["beta1"], optim["beta2"]), eps=optim["eps"],
+                             weight_decay=optim["weightDecay"])
+
+
+def random_byte_ids(rows, length, gen):
+    return [torch.randint(BYTE_OFFSET, BYTE_OFFSET + 256, (length,), generator=gen) for _ in range(rows)]
+
+
+def timed(runs, fn, warmup=1):
+    """(seconds, result) of each measured call after `warmup` unmeasured ones."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        out.append((time.perf_counter() - t0, result))
+    return out
+
+
+def measure(spec, threads, runs):
+    torch.set_num_threads(threads)
+    set_seed(spec["seed"])  # random, numpy (TRL's minibatch permutation) and torch
+    gen = torch.Generator().manual_seed(spec["seed"])
+    p, w = spec["ppo"], spec["workload"]
+    b, p_len, n_new = p["batchSize"], w["promptLength"], w["newTokens"]
+    t = p_len + n_new
+    tok = byte_tokenizer()
+    model = policy_with_value_head(spec["model"], tok)
+    trainer = PPOTrainer(ppo_config(spec), model, ref_model=None, tokenizer=tok, optimizer=optimizer_for(model, p["optim"]))
+
+    queries = random_byte_ids(b, p_len, gen)
+    gen_kwargs = {"max_new_tokens": n_new, "do_sample": True, "temperature": p["generation"]["temperature"], "top_k": 0,
+                  "top_p": 1.0, "min_length": -1, "pad_token_id": tok.pad_token_id, "eos_token_id": None}
+    generated = timed(runs, lambda: trainer.generate(queries, batch_size=b, return_prompt=False, remove_padding=False, **gen_kwargs))
+    lengths = {len(r) for _, out in generated for r in out}
+    if lengths != {n_new}:
+        raise RuntimeError(f"generate returned responses of lengths {sorted(lengths)}, expected {n_new} each")
+
+    responses = random_byte_ids(b, n_new, gen)
+    scores = [s for s in torch.randn(b, generator=gen)]  # fixed synthetic rewards, one per row
+    steps = timed(runs, lambda: trainer.step(queries, responses, scores))
+    tokens_per_update = p["ppoEpochs"] * b * t
+    return {
+        "threads": torch.get_num_threads(),
+        "trainableParams": sum(q.numel() for q in model.parameters() if q.requires_grad),
+        "rolloutTokensPerSec": [b * n_new / s for s, _ in generated],
+        "stepTokensPerSec": [tokens_per_update / s for s, _ in steps],
+        "optimizeTokensPerSec": [tokens_per_update / st["time/ppo/optimize_step"] for _, st in steps],
+        "phaseSeconds": {ph: [float(st[f"time/ppo/{ph}"]) for _, st in steps] for ph in TRL_PHASES},
+    }
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    default_threads = torch.get_num_threads()
+    result = {"versions": {"trl": trl.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+                           "torch": torch.__version__, "numpy": np.__version__},
+              "vocabSize": len(byte_tokenizer()), "defaultThreads": default_threads, "byThreads": {}}
+    with contextlib.redirect_stdout(sys.stderr):  # library chatter must not corrupt the JSON answer
+        for threads in spec["threads"]:
+            n = threads if threads > 0 else default_threads  # 0: torch's default (one per core)
+            if str(n) not in result["byThreads"]:
+                result["byThreads"][str(n)] = measure(spec, n, spec["runs"])
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

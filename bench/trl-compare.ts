@@ -23,10 +23,11 @@ import { initBackend, type BackendInfo } from '../ml/backend';
 import type { PresetName } from '../ml/config';
 import { GptModel } from '../ml/model';
 import { Rng } from '../ml/rng';
+import type { UpdateBatch } from '../ml/ppo-update';
 import { tf } from '../ml/tf';
 import { runPythonJson } from './lib/python';
 import { machineLine, mdTable, writeSection } from './lib/results';
-import { repeat, summarize, timeSeconds, type Summary } from './lib/stats';
+import { summarize, timeWallAndCpu, type Summary } from './lib/stats';
 import { makeUpdateBatch, ppoUpdater, presetSpec, rolloutSeconds, type WorkloadSpec } from './lib/workload';
 
 const SEED = 4343;
@@ -43,12 +44,18 @@ const FIGURES: Record<Figure, string> = {
 };
 const TRL_PHASES = ['forward_pass', 'compute_rewards', 'compute_advantages', 'optimize_step', 'calc_stats', 'total'] as const;
 
+/** Wall-clock and process-CPU seconds of each measured run. */
+interface Seconds {
+  wall: number[];
+  cpu: number[];
+}
+
 interface TrlByThreads {
   threads: number;
   trainableParams: number;
-  rolloutTokensPerSec: number[];
-  stepTokensPerSec: number[];
-  optimizeTokensPerSec: number[];
+  rolloutSeconds: Seconds;
+  stepSeconds: Seconds;
+  /** TRL's own time/ppo/* (wall-clock) of each measured step. */
   phaseSeconds: Record<(typeof TRL_PHASES)[number], number[]>;
 }
 
@@ -66,8 +73,14 @@ interface ReferenceThroughput {
 }
 
 interface OursResult {
-  tokensPerSec: Record<Figure, number[]>;
+  seconds: Record<Figure, Seconds>;
   trainableParams: number;
+}
+
+interface Measured {
+  ours: OursResult;
+  trl: TrlResult;
+  reference: ReferenceThroughput;
 }
 
 /** The Python of the TRL venv; throws naming the setup script when it is missing. */
@@ -79,41 +92,53 @@ function trlPython(): string {
   return python;
 }
 
-/** Seconds of one PPO step on ml/ from a scored batch, split as TRL's step() is. */
-async function oursStepSeconds(
+/** Tokens one run of `f` processes: bench/throughput.ts's definitions, for both sides. */
+function tokensOf(spec: WorkloadSpec, f: Figure): number {
+  const { ppo, workload } = spec;
+  return f === 'rollout' ? ppo.batchSize * workload.newTokens : ppo.ppoEpochs * ppo.batchSize * (workload.promptLength + workload.newTokens);
+}
+
+/** One PPO step on ml/ from a scored batch, split as TRL's step() is timed. */
+async function oursStep(
   policy: GptModel,
   spec: WorkloadSpec,
   updater: ReturnType<typeof ppoUpdater>,
   rng: Rng,
-): Promise<{ step: number; epochs: number }> {
+): Promise<{ step: { wall: number; cpu: number }; epochs: { wall: number; cpu: number } }> {
   const t = spec.workload.promptLength + spec.workload.newTokens;
-  let batch: ReturnType<typeof makeUpdateBatch> | undefined;
+  let batch: UpdateBatch | undefined;
   try {
-    // makeUpdateBatch: phases 3-5 (policy + reference forward, KL rewards, GAE, whitening).
-    const prepare = await timeSeconds(() => {
+    // makeUpdateBatch: phases 3-5 (policy + reference forward, KL-penalised rewards, GAE, whitening).
+    const prepare = await timeWallAndCpu(() => {
       batch = makeUpdateBatch(policy, spec, spec.workload.promptLength, t, rng);
     });
-    const epochs = await updater.update(batch as ReturnType<typeof makeUpdateBatch>);
-    return { step: prepare + epochs, epochs };
+    const epochs = await timeWallAndCpu(() => updater.update(batch as UpdateBatch));
+    return { step: { wall: prepare.wall + epochs.wall, cpu: prepare.cpu + epochs.cpu }, epochs };
   } finally {
     if (batch) tf.dispose(Object.values(batch));
   }
 }
 
-/** Tokens/s of rollout, PPO step and PPO epochs on ml/, `runs` samples each after one warm-up. */
+const collect = (xs: { wall: number; cpu: number }[]): Seconds => ({ wall: xs.map((x) => x.wall), cpu: xs.map((x) => x.cpu) });
+
+/** Rollout, PPO step and PPO epochs on ml/, `runs` samples each after one warm-up. */
 async function measureOurs(spec: WorkloadSpec, runs: number): Promise<OursResult> {
   const rng = new Rng(SEED);
-  const { ppo, workload } = spec;
-  const tokensPerUpdate = ppo.ppoEpochs * ppo.batchSize * (workload.promptLength + workload.newTokens);
   const policy = GptModel.create(spec.model, rng);
   const updater = ppoUpdater(policy, spec, rng);
   try {
-    const rollout = await repeat(runs, async () => (ppo.batchSize * workload.newTokens) / (await rolloutSeconds(policy, spec, rng)));
-    await oursStepSeconds(policy, spec, updater, rng); // warm-up
-    const steps: { step: number; epochs: number }[] = [];
-    for (let i = 0; i < runs; i++) steps.push(await oursStepSeconds(policy, spec, updater, rng));
+    const rollouts: { wall: number; cpu: number }[] = [];
+    const steps: Awaited<ReturnType<typeof oursStep>>[] = [];
+    for (let i = 0; i <= runs; i++) {
+      const r = await timeWallAndCpu(() => rolloutSeconds(policy, spec, rng));
+      if (i > 0) rollouts.push(r); // run 0 is the warm-up
+    }
+    for (let i = 0; i <= runs; i++) {
+      const s = await oursStep(policy, spec, updater, rng);
+      if (i > 0) steps.push(s);
+    }
     return {
-      tokensPerSec: { rollout, step: steps.map((s) => tokensPerUpdate / s.step), epochs: steps.map((s) => tokensPerUpdate / s.epochs) },
+      seconds: { rollout: collect(rollouts), step: collect(steps.map((s) => s.step)), epochs: collect(steps.map((s) => s.epochs)) },
       trainableParams: policy.trainableVariables('lora').reduce((n, v) => n + v.size, 0),
     };
   } finally {
@@ -122,56 +147,89 @@ async function measureOurs(spec: WorkloadSpec, runs: number): Promise<OursResult
   }
 }
 
-function trlFigure(r: TrlByThreads, f: Figure): Summary {
-  return summarize(f === 'rollout' ? r.rolloutTokensPerSec : f === 'step' ? r.stepTokensPerSec : r.optimizeTokensPerSec);
-}
-
+const perSecond = (tokens: number, seconds: readonly number[]) => summarize(seconds.map((s) => tokens / s));
 const fmt = (s: Summary) => `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
+const threadsLabel = (n: number) => `${n} thread${n === 1 ? '' : 's'}`;
+
+/** TRL's seconds of `f` (the epochs: its own time/ppo/optimize_step, wall-clock only). */
+function trlSeconds(r: TrlByThreads, f: Figure): Seconds | { wall: number[]; cpu: null } {
+  if (f === 'epochs') return { wall: r.phaseSeconds.optimize_step, cpu: null };
+  return f === 'rollout' ? r.rolloutSeconds : r.stepSeconds;
+}
 
 function phaseLine(r: TrlByThreads): string {
   const parts = TRL_PHASES.map((ph) => `${ph} ${summarize(r.phaseSeconds[ph]).median.toFixed(3)} s`);
-  return `TRL's own phase timings at ${r.threads} thread${r.threads === 1 ? '' : 's'} (time/ppo/*, medians): ${parts.join(', ')}.`;
+  return `TRL's own phase timings at ${threadsLabel(r.threads)} (time/ppo/*, wall-clock medians): ${parts.join(', ')}.`;
 }
 
-interface Measured {
-  ours: OursResult;
-  trl: TrlResult;
-  reference: ReferenceThroughput;
+/** The comparison table: wall-clock tok/s per side, ratio ours / TRL, and the 1-thread ratio by CPU time. */
+function comparisonTable(spec: WorkloadSpec, { ours, trl }: Measured): string {
+  const columns = Object.values(trl.byThreads);
+  const rows = (Object.keys(FIGURES) as Figure[]).map((f) => {
+    const n = tokensOf(spec, f);
+    const oursWall = perSecond(n, ours.seconds[f].wall);
+    const cells = columns.flatMap((c) => {
+      const s = trlSeconds(c, f);
+      const wall = perSecond(n, s.wall);
+      const cells = [fmt(wall), (oursWall.median / wall.median).toFixed(3)];
+      if (c.threads !== 1) return cells;
+      const byCpu = s.cpu ? (perSecond(n, ours.seconds[f].cpu).median / perSecond(n, s.cpu).median).toFixed(3) : 'n/a';
+      return [...cells, byCpu];
+    });
+    return [FIGURES[f], fmt(oursWall), ...cells];
+  });
+  const header = columns.flatMap((c) => [`TRL ${threadsLabel(c.threads)} tok/s`, 'ratio', ...(c.threads === 1 ? ['ratio by CPU time'] : [])]);
+  return mdTable(['workload', 'ours tok/s', ...header], rows);
 }
 
 /** TRL and ours against the hand-written PyTorch reference on the same torch, 1 thread, same run. */
-function referenceLine({ ours, trl, reference }: Measured): string {
+function referenceLine(spec: WorkloadSpec, { ours, trl, reference }: Measured): string {
   const ref = reference.byThreads['1'];
   const trl1 = trl.byThreads['1'];
   if (!ref || !trl1) return '';
   const refOf = { rollout: summarize(ref.rolloutTokensPerSec), epochs: summarize(ref.ppoUpdateTokensPerSec) };
-  const share = (f: 'rollout' | 'epochs') =>
-    `TRL ×${(trlFigure(trl1, f).median / refOf[f].median).toFixed(2)}, ours ×${(summarize(ours.tokensPerSec[f]).median / refOf[f].median).toFixed(2)}`;
+  const share = (f: 'rollout' | 'epochs') => {
+    const n = tokensOf(spec, f);
+    const trlShare = perSecond(n, trlSeconds(trl1, f).wall).median / refOf[f].median;
+    return `TRL ×${trlShare.toFixed(2)}, ours ×${(perSecond(n, ours.seconds[f].wall).median / refOf[f].median).toFixed(2)}`;
+  };
   return (
     'The hand-written PyTorch reference of section 4 (bench/reference/bench.py: the same maths without Hugging Face, peft or ' +
-    `accelerate), run in this invocation on the same torch at 1 thread: rollout ${fmt(refOf.rollout)} tok/s, PPO epochs ` +
-    `${fmt(refOf.epochs)} tok/s. Against it: rollout ${share('rollout')}; PPO epochs ${share('epochs')}.`
+    `accelerate), run last in this invocation on the same torch at 1 thread: rollout ${fmt(refOf.rollout)} tok/s, PPO epochs ` +
+    `${fmt(refOf.epochs)} tok/s (wall-clock). Against it: rollout ${share('rollout')}; PPO epochs ${share('epochs')}.`
+  );
+}
+
+/** Why a multi-threaded TRL column can be slower than the 1-thread one here. */
+function threadsNote(spec: WorkloadSpec, columns: TrlByThreads[]): string {
+  const stepRate = (c: TrlByThreads) => perSecond(tokensOf(spec, 'step'), c.stepSeconds.wall).median;
+  const one = columns.find((c) => c.threads === 1);
+  const slower = one ? columns.filter((c) => c.threads > 1 && stepRate(c) < stepRate(one)) : [];
+  const like = 'The 1-thread TRL column is the like-for-like one: WASM in Node is single-threaded here.';
+  if (!one || slower.length === 0) return like;
+  return (
+    `TRL with ${slower.map((c) => threadsLabel(c.threads)).join(', ')} ran slower than with 1 (PPO step ×` +
+    `${slower.map((c) => (stepRate(c) / stepRate(one)).toFixed(2)).join(', ')}): the cores are shared, and when other processes hold ` +
+    `them torch's OpenMP threads wait on each other (section 4 saw the same with the reference). ${like}`
   );
 }
 
 function report(spec: WorkloadSpec, backend: BackendInfo, measured: Measured, preset: string, runs: number, threadsArg: string): string {
   const { ours, trl } = measured;
   const columns = Object.values(trl.byThreads);
-  const oursS = Object.fromEntries((Object.keys(FIGURES) as Figure[]).map((f) => [f, summarize(ours.tokensPerSec[f])])) as Record<Figure, Summary>;
-  const rows = (Object.keys(FIGURES) as Figure[]).map((f) => [
-    FIGURES[f],
-    fmt(oursS[f]),
-    ...columns.flatMap((c) => [fmt(trlFigure(c, f)), (oursS[f].median / trlFigure(c, f).median).toFixed(3)]),
-  ]);
+  const first = columns[0];
   const m = spec.model;
+  const p = spec.ppo;
   const t = spec.workload.promptLength + spec.workload.newTokens;
   const v = trl.versions;
-  const first = columns[0];
-  const ratio = (f: Figure) => (oursS[f].median / trlFigure(first, f).median).toFixed(2);
+  const ratio = (f: Figure, clock: 'wall' | 'cpu') => {
+    const s = trlSeconds(first, f)[clock];
+    return s ? (perSecond(tokensOf(spec, f), ours.seconds[f][clock]).median / perSecond(tokensOf(spec, f), s).median).toFixed(2) : 'n/a';
+  };
   return [
     "## 4b. TRL's own PPO trainer beside ours",
     '',
-    `This section supersedes section 4's note that TRL's PPO trainer was not run.`,
+    "This section supersedes section 4's note that TRL's PPO trainer was not run.",
     '',
     machineLine(
       `ours: tfjs ${tf.version_core} on ${backend.name} (single-threaded); TRL ${v.trl} (transformers ${v.transformers}, peft ${v.peft}, ` +
@@ -179,51 +237,41 @@ function report(spec: WorkloadSpec, backend: BackendInfo, measured: Measured, pr
     ),
     '',
     `Command: \`bash bench/reference/setup-trl-venv.sh && npx tsx bench/trl-compare.ts --preset ${preset} --runs ${runs} --threads ${threadsArg}\` ` +
-      '(the setup script creates `.cache/trl-venv` from `bench/reference/requirements-trl.txt`, reusing `.cache/hf-venv`\'s torch). ' +
-      'Both sides run in this one invocation, ours first.',
+      "(the setup script creates `.cache/trl-venv` from `bench/reference/requirements-trl.txt`, reusing `.cache/hf-venv`'s torch). " +
+      'One invocation runs ours, then TRL (bench/reference/trl_ppo.py), then the hand-written reference.',
     '',
     `Same model and update on both sides (\`${preset}\`): ${m.nLayer} layers, ${m.nHead} heads, width ${m.nEmbd}, context ${m.blockSize}, ` +
       `vocabulary ${trl.vocabSize} on TRL's side (transformers' ByT5 byte tokenizer without extra ids: pad, eos, unk + 256 bytes) and ` +
       `${m.vocabSize} on ours (256 bytes + BOS, EOS, PAD); a randomly initialised \`GPT2Config\` without dropout, LM head tied; ` +
       `LoRA r=${m.lora.rank}, alpha ${m.lora.alpha} on c_attn, attn.c_proj, c_fc, mlp.c_proj (peft on TRL's side, whose reference ` +
       'policy is then the same model with adapters off, as ours) plus the value head: ' +
-      `${first.trainableParams} trained parameters in TRL, ${ours.trainableParams} in ours. PPO batch ${spec.ppo.batchSize}, minibatch ` +
-      `${spec.ppo.miniBatchSize}, ${spec.ppo.ppoEpochs} epochs, k1 KL with adaptive β from ${spec.ppo.initKlCoef}, γ ${spec.ppo.gamma}, ` +
-      `λ ${spec.ppo.lam}, clip ${spec.ppo.cliprange}/${spec.ppo.cliprangeValue}, vf ${spec.ppo.vfCoef}, AdamW lr ${spec.ppo.optim.learningRate} ` +
-      `(weight decay ${spec.ppo.optim.weightDecay}), grad-norm clip ${spec.ppo.optim.maxGradNorm}; sequences ${spec.workload.promptLength} ` +
-      `prompt + ${spec.workload.newTokens} response = ${t} tokens of random bytes; one fixed synthetic score per row (no reward model).`,
+      `${first.trainableParams} trained parameters in TRL, ${ours.trainableParams} in ours. PPO batch ${p.batchSize}, minibatch ` +
+      `${p.miniBatchSize}, ${p.ppoEpochs} epochs, k1 KL with adaptive β from ${p.initKlCoef}, γ ${p.gamma}, λ ${p.lam}, clip ` +
+      `${p.cliprange}/${p.cliprangeValue}, vf ${p.vfCoef}, AdamW lr ${p.optim.learningRate} (weight decay ${p.optim.weightDecay}), ` +
+      `grad-norm clip ${p.optim.maxGradNorm}; sequences ${spec.workload.promptLength} prompt + ${spec.workload.newTokens} response = ` +
+      `${t} tokens of random bytes; one fixed synthetic score per row (no reward model).`,
     '',
-    mdTable(['workload', 'ours tok/s', ...columns.flatMap((c) => [`TRL ${c.threads} thread${c.threads === 1 ? '' : 's'} tok/s`, 'ratio'])], rows),
+    comparisonTable(spec, measured),
     '',
-    'Tokens/s, median (min–max) of the runs after one warm-up; ratio = ours / TRL (> 1: we are ahead). Definitions: rollout = batch × ' +
-      'new tokens / sampling time (TRL: `PPOTrainer.generate` of the whole batch at once, temperature 1, no top-k/top-p, no EOS stop; ' +
-      'ours: bench/lib/workload.ts `rolloutSeconds`); PPO step = epochs × batch × T / time of one step on a scored batch (TRL: ' +
-      '`PPOTrainer.step`, including its statistics; ours: `makeUpdateBatch` + `runPpoEpochs`, i.e. policy + reference forward, ' +
-      'KL-penalised rewards, GAE, whitening, minibatch epochs); PPO epochs = the same numerator over the epochs alone (TRL: ' +
+    'Tokens/s (wall-clock), median (min–max) of the runs after one warm-up; ratio = ours / TRL (> 1: we are ahead). "Ratio by CPU ' +
+      "time\" uses each process's CPU seconds instead (Node's process.cpuUsage, Python's time.process_time), which other processes on " +
+      'the shared cores disturb far less than wall time; TRL reports its epochs in wall time only. Definitions (bench/throughput.ts\'s): ' +
+      'rollout = batch × new tokens / sampling time (TRL: `PPOTrainer.generate` of the whole batch at once, temperature 1, no ' +
+      'top-k/top-p, no EOS stop; ours: bench/lib/workload.ts `rolloutSeconds`); PPO step = epochs × batch × T / time of one step on a ' +
+      'scored batch (TRL: `PPOTrainer.step`, including its statistics; ours: `makeUpdateBatch` + `runPpoEpochs`: policy + reference ' +
+      'forward, KL-penalised rewards, GAE, whitening, minibatch epochs); PPO epochs = the same numerator over the epochs alone (TRL: ' +
       '`time/ppo/optimize_step`; ours: `runPpoEpochs`, section 4\'s "PPO update").',
     '',
     ...columns.map(phaseLine),
     '',
-    `Where we stand: against TRL at ${first.threads} thread${first.threads === 1 ? '' : 's'} (like for like with single-threaded WASM), ` +
-      `rollout ×${ratio('rollout')}, PPO step ×${ratio('step')}, PPO epochs ×${ratio('epochs')}.`,
+    `Where we stand: against TRL at ${threadsLabel(first.threads)}, wall-clock: rollout ×${ratio('rollout', 'wall')}, PPO step ` +
+      `×${ratio('step', 'wall')}, PPO epochs ×${ratio('epochs', 'wall')}; by CPU time: rollout ×${ratio('rollout', 'cpu')}, PPO step ` +
+      `×${ratio('step', 'cpu')}.`,
     '',
-    referenceLine(measured),
+    referenceLine(spec, measured),
     '',
-    threadsNote(columns),
+    threadsNote(spec, columns),
   ].join('\n');
-}
-
-/** Why a multi-threaded TRL column can be slower than the 1-thread one here. */
-function threadsNote(columns: TrlByThreads[]): string {
-  const one = columns.find((c) => c.threads === 1);
-  const slower = columns.filter((c) => c.threads > 1 && one && trlFigure(c, 'step').median < trlFigure(one, 'step').median);
-  if (!one || slower.length === 0) return 'The 1-thread TRL column is the like-for-like one: WASM in Node is single-threaded here.';
-  return (
-    `TRL with ${slower.map((c) => c.threads).join(', ')} threads ran slower than with 1 (PPO step ×` +
-    `${slower.map((c) => (trlFigure(c, 'step').median / trlFigure(one, 'step').median).toFixed(2)).join(', ')}): the cores are shared, ` +
-    "and when other processes hold them torch's OpenMP threads wait on each other (section 4 saw the same with the reference). " +
-    'The 1-thread column is the like-for-like one: WASM in Node is single-threaded here.'
-  );
 }
 
 async function main(): Promise<void> {

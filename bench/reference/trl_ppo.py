@@ -16,13 +16,13 @@ Like for like with ml/ (bench/lib/workload.ts):
     spec's learning rate, betas, eps and weight decay (TRL's default Adam when weight decay is 0);
   - a fixed synthetic score per row (no reward model in the timing); prompts and responses are
     random byte ids of the spec's lengths, as on ml/'s side.
-Timed (median over `runs` after one warm-up, per thread count):
-  - generate: `ppo_trainer.generate` of batch prompts in one batch, max_new_tokens new tokens,
-    sampling at temperature 1 with no top-k/top-p, no EOS stop; tokens/s = batch × new tokens / s;
+Timed, `runs` times after one warm-up per thread count, in wall-clock and process CPU seconds
+(trl-compare.ts turns them into tokens/s with the same definitions as ml/'s side):
+  - generate: `ppo_trainer.generate` of the batch's prompts in one batch, newTokens each, sampling
+    at the spec's temperature with no top-k/top-p and no EOS stop;
   - step: `ppo_trainer.step` (no-grad policy and reference forward, KL-penalised rewards, GAE,
-    whitening, ppo_epochs of minibatch updates, statistics); tokens/s = epochs × batch × T / s,
-    T = prompt + response tokens (bench/throughput.ts's PPO-update definition). TRL's own phase
-    timings (time/ppo/*) come back as well.
+    whitening, ppo_epochs of minibatch updates, statistics), with TRL's own phase timings
+    (time/ppo/*, wall-clock).
 """
 import contextlib
 import json
@@ -86,15 +86,20 @@ def random_byte_ids(rows, length, gen):
 
 
 def timed(runs, fn, warmup=1):
-    """(seconds, result) of each measured call after `warmup` unmeasured ones."""
+    """Wall and process-CPU seconds and the result of each measured call after `warmup` unmeasured ones.
+    CPU time (all threads) is far less sensitive than wall time to other processes on shared cores."""
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         result = fn()
-        out.append((time.perf_counter() - t0, result))
+        out.append((time.perf_counter() - w0, time.process_time() - c0, result))
     return out
+
+
+def seconds(samples):
+    return {"wall": [w for w, _, _ in samples], "cpu": [c for _, c, _ in samples]}
 
 
 def measure(spec, threads, runs):
@@ -103,7 +108,6 @@ def measure(spec, threads, runs):
     gen = torch.Generator().manual_seed(spec["seed"])
     p, w = spec["ppo"], spec["workload"]
     b, p_len, n_new = p["batchSize"], w["promptLength"], w["newTokens"]
-    t = p_len + n_new
     tok = byte_tokenizer()
     model = policy_with_value_head(spec["model"], tok)
     trainer = PPOTrainer(ppo_config(spec), model, ref_model=None, tokenizer=tok, optimizer=optimizer_for(model, p["optim"]))
@@ -112,21 +116,19 @@ def measure(spec, threads, runs):
     gen_kwargs = {"max_new_tokens": n_new, "do_sample": True, "temperature": p["generation"]["temperature"], "top_k": 0,
                   "top_p": 1.0, "min_length": -1, "pad_token_id": tok.pad_token_id, "eos_token_id": None}
     generated = timed(runs, lambda: trainer.generate(queries, batch_size=b, return_prompt=False, remove_padding=False, **gen_kwargs))
-    lengths = {len(r) for _, out in generated for r in out}
+    lengths = {len(r) for _, _, out in generated for r in out}
     if lengths != {n_new}:
         raise RuntimeError(f"generate returned responses of lengths {sorted(lengths)}, expected {n_new} each")
 
     responses = random_byte_ids(b, n_new, gen)
     scores = [s for s in torch.randn(b, generator=gen)]  # fixed synthetic rewards, one per row
     steps = timed(runs, lambda: trainer.step(queries, responses, scores))
-    tokens_per_update = p["ppoEpochs"] * b * t
     return {
         "threads": torch.get_num_threads(),
         "trainableParams": sum(q.numel() for q in model.parameters() if q.requires_grad),
-        "rolloutTokensPerSec": [b * n_new / s for s, _ in generated],
-        "stepTokensPerSec": [tokens_per_update / s for s, _ in steps],
-        "optimizeTokensPerSec": [tokens_per_update / st["time/ppo/optimize_step"] for _, st in steps],
-        "phaseSeconds": {ph: [float(st[f"time/ppo/{ph}"]) for _, st in steps] for ph in TRL_PHASES},
+        "rolloutSeconds": seconds(generated),
+        "stepSeconds": seconds(steps),
+        "phaseSeconds": {ph: [float(st[f"time/ppo/{ph}"]) for _, _, st in steps] for ph in TRL_PHASES},
     }
 
 

@@ -125,7 +125,8 @@ it('trains from the tiny-gpt2 base to a saved version whose policy loads, export
     [base.model, init.policy, saved.policy, hf.model, reward.model.trunk].forEach((m) => m.dispose());
     expect((await new TrainingRunRepository(db.orm.em.fork()).get(run.runId))?.status).toBe('completed');
   });
-});
+  // A whole pipeline run from the base: about a minute on an idle 2-core machine, 6+ minutes when it is heavily shared.
+}, 900_000);
 
 it('a base directory without a model fails the run at once as InvalidConfig, naming the file', async () => {
   const queues = uniqueQueues();

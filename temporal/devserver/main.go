@@ -40,7 +40,7 @@ func run(args []string) error {
 	case len(args) == 1 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help"):
 		fmt.Println(usage)
 		return nil
-	case strings.HasPrefix(command, "server start-dev"):
+	case leadingWords(args, 2) == "server start-dev":
 		return runStartDev(args[2:])
 	case command == "operator cluster health":
 		return runClusterHealth(args[3:])

@@ -22,6 +22,10 @@ func runStartDev(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Caught from here on: a SIGTERM that arrives while the server starts stops it cleanly once it
+	// has started, instead of killing the process in the middle of writing the SQLite file.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
 	if err := checkPorts(o); err != nil {
 		return err
 	}
@@ -56,8 +60,6 @@ func runStartDev(args []string) error {
 	}
 	printBanner(o)
 
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
 	select {
 	case <-stop:
 		fmt.Println("Stopping server...")

@@ -3,7 +3,13 @@ initialised GPT-2 of the same size as ml/'s bench policy, for bench/trl-compare.
 benchmark 4). Prints one JSON object on stdout; everything else goes to stderr.
 
 Usage: .cache/trl-venv/bin/python bench/reference/trl_ppo.py '<json spec>'   (trl-compare.ts builds it;
-the venv comes from bench/reference/setup-trl-venv.sh)
+the venv comes from bench/reference/setup-trl-venv.sh). spec.threads: torch threads, 0 = torch's default.
+
+A small line protocol, so that trl-compare.ts can interleave TRL's samples with ml/'s (A B A B on
+the shared cores, so that load changes hit both sides alike): the script builds the trainer,
+prints one JSON line describing it, then answers each line {"op": "rollout"} or {"op": "step"}
+on stdin with one JSON line: that call's wall-clock and process-CPU seconds (and for a step,
+TRL's own phase timings). It ends when stdin closes.
 
 Like for like with ml/ (bench/lib/workload.ts):
   - GPT2Config with the spec's layers, heads, width and context; vocabulary 259 = ByT5's byte
@@ -16,13 +22,14 @@ Like for like with ml/ (bench/lib/workload.ts):
     spec's learning rate, betas, eps and weight decay (TRL's default Adam when weight decay is 0);
   - a fixed synthetic score per row (no reward model in the timing); prompts and responses are
     random byte ids of the spec's lengths, as on ml/'s side.
-Timed, `runs` times after one warm-up per thread count, in wall-clock and process CPU seconds
-(trl-compare.ts turns them into tokens/s with the same definitions as ml/'s side):
-  - generate: `ppo_trainer.generate` of the batch's prompts in one batch, newTokens each, sampling
+Timed calls:
+  - rollout: `ppo_trainer.generate` of the batch's prompts in one batch, newTokens each, sampling
     at the spec's temperature with no top-k/top-p and no EOS stop;
-  - step: `ppo_trainer.step` (no-grad policy and reference forward, KL-penalised rewards, GAE,
-    whitening, ppo_epochs of minibatch updates, statistics), with TRL's own phase timings
-    (time/ppo/*, wall-clock).
+  - step: `ppo_trainer.step` on a fixed batch (no-grad policy and reference forward, KL-penalised
+    rewards, GAE, whitening, ppo_epochs of minibatch updates, statistics), with TRL's own phase
+    timings (time/ppo/*, wall-clock).
+Process CPU time (all threads) is far less sensitive than wall time to other processes on shared
+cores; trl-compare.ts reports both.
 """
 import contextlib
 import json
@@ -85,65 +92,62 @@ def random_byte_ids(rows, length, gen):
     return [torch.randint(BYTE_OFFSET, BYTE_OFFSET + 256, (length,), generator=gen) for _ in range(rows)]
 
 
-def timed(runs, fn, warmup=1):
-    """Wall and process-CPU seconds and the result of each measured call after `warmup` unmeasured ones.
-    CPU time (all threads) is far less sensitive than wall time to other processes on shared cores."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(runs):
-        w0, c0 = time.perf_counter(), time.process_time()
-        result = fn()
-        out.append((time.perf_counter() - w0, time.process_time() - c0, result))
-    return out
+def timed(fn):
+    """fn's result with its wall-clock and process-CPU (all threads) seconds."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, {"wall": time.perf_counter() - w0, "cpu": time.process_time() - c0}
 
 
-def seconds(samples):
-    return {"wall": [w for w, _, _ in samples], "cpu": [c for _, c, _ in samples]}
+class TrlPpo:
+    """TRL's PPOTrainer on the spec's model with fixed synthetic prompts, responses and scores."""
+
+    def __init__(self, spec):
+        set_seed(spec["seed"])  # random, numpy (TRL's minibatch permutation) and torch
+        gen = torch.Generator().manual_seed(spec["seed"])
+        p, w = spec["ppo"], spec["workload"]
+        b, self.new_tokens = p["batchSize"], w["newTokens"]
+        self.tok = byte_tokenizer()
+        self.model = policy_with_value_head(spec["model"], self.tok)
+        self.trainer = PPOTrainer(ppo_config(spec), self.model, ref_model=None, tokenizer=self.tok,
+                                  optimizer=optimizer_for(self.model, p["optim"]))
+        self.queries = random_byte_ids(b, w["promptLength"], gen)
+        self.responses = random_byte_ids(b, self.new_tokens, gen)
+        self.scores = [s for s in torch.randn(b, generator=gen)]  # fixed synthetic rewards, one per row
+        self.generate_args = {"max_new_tokens": self.new_tokens, "do_sample": True, "temperature": p["generation"]["temperature"],
+                           "top_k": 0, "top_p": 1.0, "min_length": -1, "pad_token_id": self.tok.pad_token_id,
+                           "eos_token_id": None, "batch_size": b, "return_prompt": False, "remove_padding": False}
+
+    def rollout(self):
+        out, seconds = timed(lambda: self.trainer.generate(self.queries, **self.generate_args))
+        lengths = {len(r) for r in out}
+        if lengths != {self.new_tokens}:
+            raise RuntimeError(f"generate returned responses of lengths {sorted(lengths)}, expected {self.new_tokens} each")
+        return seconds
+
+    def step(self):
+        stats, seconds = timed(lambda: self.trainer.step(self.queries, self.responses, self.scores))
+        return {**seconds, "phases": {ph: float(stats[f"time/ppo/{ph}"]) for ph in TRL_PHASES}}
 
 
-def measure(spec, threads, runs):
-    torch.set_num_threads(threads)
-    set_seed(spec["seed"])  # random, numpy (TRL's minibatch permutation) and torch
-    gen = torch.Generator().manual_seed(spec["seed"])
-    p, w = spec["ppo"], spec["workload"]
-    b, p_len, n_new = p["batchSize"], w["promptLength"], w["newTokens"]
-    tok = byte_tokenizer()
-    model = policy_with_value_head(spec["model"], tok)
-    trainer = PPOTrainer(ppo_config(spec), model, ref_model=None, tokenizer=tok, optimizer=optimizer_for(model, p["optim"]))
-
-    queries = random_byte_ids(b, p_len, gen)
-    gen_kwargs = {"max_new_tokens": n_new, "do_sample": True, "temperature": p["generation"]["temperature"], "top_k": 0,
-                  "top_p": 1.0, "min_length": -1, "pad_token_id": tok.pad_token_id, "eos_token_id": None}
-    generated = timed(runs, lambda: trainer.generate(queries, batch_size=b, return_prompt=False, remove_padding=False, **gen_kwargs))
-    lengths = {len(r) for _, _, out in generated for r in out}
-    if lengths != {n_new}:
-        raise RuntimeError(f"generate returned responses of lengths {sorted(lengths)}, expected {n_new} each")
-
-    responses = random_byte_ids(b, n_new, gen)
-    scores = [s for s in torch.randn(b, generator=gen)]  # fixed synthetic rewards, one per row
-    steps = timed(runs, lambda: trainer.step(queries, responses, scores))
-    return {
-        "threads": torch.get_num_threads(),
-        "trainableParams": sum(q.numel() for q in model.parameters() if q.requires_grad),
-        "rolloutSeconds": seconds(generated),
-        "stepSeconds": seconds(steps),
-        "phaseSeconds": {ph: [float(st[f"time/ppo/{ph}"]) for _, _, st in steps] for ph in TRL_PHASES},
-    }
+def answer(obj):
+    sys.__stdout__.write(json.dumps(obj) + "\n")
+    sys.__stdout__.flush()
 
 
 def main():
     spec = json.loads(sys.argv[1])
-    default_threads = torch.get_num_threads()
-    result = {"versions": {"trl": trl.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
-                           "torch": torch.__version__, "numpy": np.__version__},
-              "vocabSize": len(byte_tokenizer()), "defaultThreads": default_threads, "byThreads": {}}
-    with contextlib.redirect_stdout(sys.stderr):  # library chatter must not corrupt the JSON answer
-        for threads in spec["threads"]:
-            n = threads if threads > 0 else default_threads  # 0: torch's default (one per core)
-            if str(n) not in result["byThreads"]:
-                result["byThreads"][str(n)] = measure(spec, n, spec["runs"])
-    json.dump(result, sys.stdout)
+    if spec["threads"] > 0:  # 0: torch's default (one per core)
+        torch.set_num_threads(spec["threads"])
+    with contextlib.redirect_stdout(sys.stderr):  # library chatter must not corrupt the JSON lines
+        ppo = TrlPpo(spec)
+        answer({"versions": {"trl": trl.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+                             "torch": torch.__version__, "numpy": np.__version__},
+                "threads": torch.get_num_threads(), "vocabSize": len(ppo.tok),
+                "trainableParams": sum(q.numel() for q in ppo.model.parameters() if q.requires_grad)})
+        ops = {"rollout": ppo.rollout, "step": ppo.step}
+        for line in sys.stdin:
+            answer(ops[json.loads(line)["op"]]())
 
 
 if __name__ == "__main__":

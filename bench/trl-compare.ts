@@ -196,7 +196,8 @@ function referenceLine(spec: WorkloadSpec, column: Column | undefined, reference
   return (
     'The hand-written PyTorch reference of section 4 (bench/reference/bench.py: the same maths without Hugging Face, peft or ' +
     `accelerate), run after the pairs on the same torch at 1 thread: rollout ${fmtRate(refOf.rollout)} tok/s, PPO epochs ` +
-    `${fmtRate(refOf.epochs)} tok/s (wall-clock, not paired). Against its medians: rollout ${share('rollout')}; PPO epochs ${share('epochs')}.`
+    `${fmtRate(refOf.epochs)} tok/s. Against its medians: rollout ${share('rollout')}; PPO epochs ${share('epochs')}. These shares are ` +
+    'not paired (bench.py runs on its own, minutes later), so they move with the load; read them as indicative only.'
   );
 }
 

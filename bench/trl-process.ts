@@ -5,6 +5,7 @@
  * answering each `{"op": ...}` line written to its stdin; it exits when stdin closes.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { REFERENCE_DIR } from './lib/python';
 import type { WorkloadSpec } from './lib/workload';
@@ -31,6 +32,7 @@ export interface TrlInfo {
 }
 
 const STDERR_KEPT = 4000;
+const TRL_SCRIPT = path.join(REFERENCE_DIR, 'trl_ppo.py');
 
 export class TrlProcess {
   private readonly pending: { resolve: (line: string) => void; reject: (err: Error) => void }[] = [];
@@ -42,7 +44,8 @@ export class TrlProcess {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-STDERR_KEPT);
     });
     createInterface({ input: child.stdout }).on('line', (line) => this.pending.shift()?.resolve(line));
-    child.on('exit', (code, signal) => this.fail(`trl_ppo.py exited (${signal ?? `code ${code}`})`));
+    // 'close', not 'exit': it comes after stdout and stderr are drained, so the tail is complete.
+    child.on('close', (code, signal) => this.fail(`trl_ppo.py exited (${signal ?? `code ${code}`})`));
     child.on('error', (err) => this.fail(`trl_ppo.py could not run: ${err.message}`));
   }
 
@@ -52,11 +55,11 @@ export class TrlProcess {
   }
 
   /**
-   * Starts trl_ppo.py under `python` for `spec` with `threads` torch threads (0 = torch's default)
-   * and waits until its trainer is built.
+   * Starts `script` (trl_ppo.py unless a test gives another speaker of the protocol) under `python`
+   * for `spec` with `threads` torch threads (0 = torch's default) and waits until its trainer is built.
    */
-  static async start(python: string, spec: WorkloadSpec, threads: number): Promise<{ trl: TrlProcess; info: TrlInfo }> {
-    const child = spawn(python, ['trl_ppo.py', JSON.stringify({ ...spec, threads })], { cwd: REFERENCE_DIR });
+  static async start(python: string, spec: WorkloadSpec, threads: number, script = TRL_SCRIPT): Promise<{ trl: TrlProcess; info: TrlInfo }> {
+    const child = spawn(python, [script, JSON.stringify({ ...spec, threads })], { cwd: REFERENCE_DIR });
     const trl = new TrlProcess(child);
     const info = JSON.parse(await trl.nextLine()) as TrlInfo;
     return { trl, info };
@@ -73,7 +76,7 @@ export class TrlProcess {
   /** Closes stdin (the script's loop ends) and waits for the exit. */
   async close(): Promise<void> {
     if (this.exited) return;
-    const exit = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    const exit = new Promise<void>((resolve) => this.child.once('close', () => resolve()));
     this.child.stdin.end();
     await exit;
   }

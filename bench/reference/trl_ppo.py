@@ -1,6 +1,6 @@
 """TRL's own PPO trainer (trl 0.7.11 PPOTrainer + AutoModelForCausalLMWithValueHead) on a randomly
 initialised GPT-2 of the same size as ml/'s bench policy, for bench/trl-compare.ts (issue 6,
-benchmark 4). Prints one JSON object on stdout; everything else goes to stderr.
+benchmark 4). Only the protocol's JSON lines go to stdout; everything else goes to stderr.
 
 Usage: .cache/trl-venv/bin/python bench/reference/trl_ppo.py '<json spec>'   (trl-compare.ts builds it;
 the venv comes from bench/reference/setup-trl-venv.sh). spec.threads: torch threads, 0 = torch's default.
@@ -114,9 +114,12 @@ class TrlPpo:
         self.queries = random_byte_ids(b, w["promptLength"], gen)
         self.responses = random_byte_ids(b, self.new_tokens, gen)
         self.scores = [s for s in torch.randn(b, generator=gen)]  # fixed synthetic rewards, one per row
-        self.generate_args = {"max_new_tokens": self.new_tokens, "do_sample": True, "temperature": p["generation"]["temperature"],
-                           "top_k": 0, "top_p": 1.0, "min_length": -1, "pad_token_id": self.tok.pad_token_id,
-                           "eos_token_id": None, "batch_size": b, "return_prompt": False, "remove_padding": False}
+        # PPOTrainer.generate's own arguments (one batch, responses only, no EOS truncation), then
+        # Hugging Face sampling arguments: plain sampling, never stopping at EOS (as ml/'s bench).
+        self.generate_args = {"batch_size": b, "return_prompt": False, "remove_padding": False,
+                              "max_new_tokens": self.new_tokens, "do_sample": True,
+                              "temperature": p["generation"]["temperature"], "top_k": 0, "top_p": 1.0, "min_length": -1,
+                              "pad_token_id": self.tok.pad_token_id, "eos_token_id": None}
 
     def rollout(self):
         out, seconds = timed(lambda: self.trainer.generate(self.queries, **self.generate_args))

@@ -16,8 +16,8 @@ import { GptModel } from '../ml/model';
 import { Rng } from '../ml/rng';
 import { tf } from '../ml/tf';
 import { runPythonJson } from './lib/python';
-import { machineLine, mdTable, writeSection } from './lib/results';
-import { pairedRatios, repeat, summarize, type Summary } from './lib/stats';
+import { loadSnapshot, machineLine, mdTable, writeSection, type LoadSnapshot } from './lib/results';
+import { pairedRatios, repeat, summarize, timeWallAndCpu, type Summary } from './lib/stats';
 import { everyWeightDifferentiated, makeUpdateBatch, ppoUpdater, presetSpec, rolloutSeconds, sftStepper, type WorkloadSpec } from './lib/workload';
 
 const SEED = 4242;
@@ -29,12 +29,24 @@ interface TorchThroughput {
   byThreads: Record<string, { rolloutTokensPerSec: number[]; sftTokensPerSec: number[]; ppoUpdateTokensPerSec: number[] }>;
 }
 
-/** PPO update tokens/s with every weight differentiated (before) and with frozen weights skipped (after), interleaved. */
+/** One path's PPO update tokens/s per run, by wall clock and by this process's CPU time (user + system). */
+interface PathRates {
+  wall: number[];
+  cpu: number[];
+}
+
+/**
+ * PPO update rates with every weight differentiated (before) and with frozen weights skipped
+ * (after), run interleaved: index i of each list belongs to pair i.
+ */
 interface FrozenPairs {
-  before: number[];
-  after: number[];
-  /** after / before per pair: the speed-up. */
-  speedups: number[];
+  before: PathRates;
+  after: PathRates;
+}
+
+/** Per-pair speed-ups after / before of one clock. */
+function speedups(frozen: FrozenPairs, clock: keyof PathRates): number[] {
+  return frozen.after[clock].map((a, i) => a / frozen.before[clock][i]);
 }
 
 /**
@@ -53,17 +65,19 @@ async function measureOurs(spec: WorkloadSpec, runs: number, pairs: number): Pro
     const updater = ppoUpdater(policy, spec, rng);
     const baseline = ppoUpdater(everyWeightDifferentiated(policy), spec, rng);
     const tokensPerUpdate = ppo.ppoEpochs * ppo.batchSize * t;
+    const frozen: FrozenPairs = { before: { wall: [], cpu: [] }, after: { wall: [], cpu: [] } };
+    // CPU time too: the update is single-threaded, so other processes' load stretches its wall time but hardly its CPU time.
+    const timedRate = (u: typeof updater, into: PathRates) => async (): Promise<number> => {
+      const { wall, cpu } = await timeWallAndCpu(() => u.update(batch));
+      into.wall.push(tokensPerUpdate / wall);
+      into.cpu.push(tokensPerUpdate / cpu);
+      return tokensPerUpdate / wall;
+    };
     let update: number[];
-    let frozen: FrozenPairs;
     try {
       update = await repeat(runs, async () => tokensPerUpdate / (await updater.update(batch)));
       await baseline.update(batch); // its warm-up; the current path is warm from the runs above
-      const p = await pairedRatios(
-        pairs,
-        async () => tokensPerUpdate / (await baseline.update(batch)),
-        async () => tokensPerUpdate / (await updater.update(batch)),
-      );
-      frozen = { before: p.baseline, after: p.candidate, speedups: p.ratios };
+      await pairedRatios(pairs, timedRate(baseline, frozen.before), timedRate(updater, frozen.after));
     } finally {
       updater.dispose();
       baseline.dispose();
@@ -89,25 +103,29 @@ interface ReportArgs {
   torch: TorchThroughput;
   preset: string;
   runs: number;
+  start: LoadSnapshot;
 }
 
 /** `6538 (5714–7583)`: a tokens/s median with its range. */
 const fmtTokens = (s: Summary): string => `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
 
-/** The frozen-weight paragraph: before/after tok/s and the median per-pair speed-up. */
+/** The frozen-weight paragraph: before/after tok/s and the median per-pair speed-ups. */
 function frozenParagraph(frozen: FrozenPairs): string {
-  const up = summarize(frozen.speedups);
+  const wall = summarize(speedups(frozen, 'wall'));
+  const cpu = summarize(speedups(frozen, 'cpu'));
   return (
     '**Frozen base weights skip their weight gradients** (the hot spot found with `bench/profile-ppo.ts`; ml/layers.ts `frozen`, ' +
     'ml/model.ts `trainable`): the PPO update as before that change, with every weight differentiated (each frozen base matmul ' +
-    `forming dW = xᵀ·dy, the tied LM head wte's [V, C] gradient), ran at ${fmtTokens(summarize(frozen.before))} tok/s; as trained now, ` +
-    `${fmtTokens(summarize(frozen.after))} tok/s: **${up.median.toFixed(2)}× faster** (median of the per-pair speed-ups over ` +
-    `${frozen.speedups.length} interleaved pairs in this process; pairwise ${up.min.toFixed(2)}–${up.max.toFixed(2)}). Both paths ` +
-    'train bit-identical weights (test/ml/ppo-update.test.ts, CPU and WASM).'
+    `forming dW = xᵀ·dy, the tied LM head wte's [V, C] gradient), ran at ${fmtTokens(summarize(frozen.before.wall))} tok/s; as ` +
+    `trained now, ${fmtTokens(summarize(frozen.after.wall))} tok/s: **${wall.median.toFixed(2)}× faster** by wall clock (median of ` +
+    `the per-pair speed-ups over ${frozen.before.wall.length} interleaved pairs in this process; pairwise ${wall.min.toFixed(2)}–` +
+    `${wall.max.toFixed(2)}), **${cpu.median.toFixed(2)}×** by this process's CPU time (pairwise ${cpu.min.toFixed(2)}–` +
+    `${cpu.max.toFixed(2)}), which the other processes on the shared cores disturb less. Both paths train bit-identical weights ` +
+    '(test/ml/ppo-update.test.ts, CPU and WASM).'
   );
 }
 
-function report({ spec, backend, ours, frozen, torch, preset, runs }: ReportArgs): string {
+function report({ spec, backend, ours, frozen, torch, preset, runs, start }: ReportArgs): string {
   const threads = Object.keys(torch.byThreads);
   const torchOf = (th: string, f: Figure) => {
     const r = torch.byThreads[th];
@@ -125,9 +143,9 @@ function report({ spec, backend, ours, frozen, torch, preset, runs }: ReportArgs
   return [
     '## 4. Training throughput against PyTorch',
     '',
-    machineLine(`ours: tfjs ${tf.version_core} on ${backend.name} (single-threaded); PyTorch ${torch.torch} CPU`),
+    machineLine(`ours: tfjs ${tf.version_core} on ${backend.name} (single-threaded); PyTorch ${torch.torch} CPU`, start),
     '',
-    `Command: \`npx tsx bench/throughput.ts --preset ${preset} --runs ${runs} --pairs ${frozen.speedups.length}\`. Config \`${preset}\`: ${m.nLayer} layers, ${m.nHead} heads, width ${m.nEmbd}, ` +
+    `Command: \`npx tsx bench/throughput.ts --preset ${preset} --runs ${runs} --pairs ${frozen.before.wall.length}\`. Config \`${preset}\`: ${m.nLayer} layers, ${m.nHead} heads, width ${m.nEmbd}, ` +
       `LoRA r=${m.lora.rank}; PPO batch ${spec.ppo.batchSize}, minibatch ${spec.ppo.miniBatchSize}, ${spec.ppo.ppoEpochs} epochs; ` +
       `sequences ${spec.workload.promptLength} prompt + ${spec.workload.newTokens} generated = ${t} tokens; SFT batch ${spec.workload.sftBatchSize}. ` +
       'Tokens/s, median (min–max) of the runs after one warm-up; ratio = ours / PyTorch (> 1: we are ahead).',
@@ -170,6 +188,7 @@ async function main(): Promise<void> {
       'no-write': { type: 'boolean', default: false },
     },
   });
+  const start = loadSnapshot();
   const preset = values.preset as PresetName;
   const runs = Number(values.runs);
   const backend = await initBackend({ log: () => undefined });
@@ -183,7 +202,7 @@ async function main(): Promise<void> {
   const threads = values.threads.split(',').map(Number);
   const torch = await runPythonJson<TorchThroughput>('bench.py', [JSON.stringify({ mode: 'throughput', runs, threads, ...spec })]);
   console.log('torch', JSON.stringify(torch));
-  const md = report({ spec, backend, ours, frozen: measured.frozen, torch, preset, runs });
+  const md = report({ spec, backend, ours, frozen: measured.frozen, torch, preset, runs, start });
   console.log(md);
   if (!values['no-write']) await writeSection('throughput', md);
 }

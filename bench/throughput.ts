@@ -109,19 +109,24 @@ interface ReportArgs {
 /** `6538 (5714–7583)`: a tokens/s median with its range. */
 const fmtTokens = (s: Summary): string => `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
 
-/** The frozen-weight paragraph: before/after tok/s and the median per-pair speed-ups. */
+/**
+ * The frozen-weight paragraph: before/after tok/s and the median per-pair speed-ups. CPU time
+ * leads: the update is single-threaded, so other processes on the shared cores stretch its wall
+ * time (pairs whose wall ratio is below 1 happen) far more than its CPU time.
+ */
 function frozenParagraph(frozen: FrozenPairs): string {
   const wall = summarize(speedups(frozen, 'wall'));
   const cpu = summarize(speedups(frozen, 'cpu'));
+  const range = (s: Summary) => `${s.min.toFixed(2)}–${s.max.toFixed(2)}`;
   return (
     '**Frozen base weights skip their weight gradients** (the hot spot found with `bench/profile-ppo.ts`; ml/layers.ts `frozen`, ' +
-    'ml/model.ts `trainable`): the PPO update as before that change, with every weight differentiated (each frozen base matmul ' +
-    `forming dW = xᵀ·dy, the tied LM head wte's [V, C] gradient), ran at ${fmtTokens(summarize(frozen.before.wall))} tok/s; as ` +
-    `trained now, ${fmtTokens(summarize(frozen.after.wall))} tok/s: **${wall.median.toFixed(2)}× faster** by wall clock (median of ` +
-    `the per-pair speed-ups over ${frozen.before.wall.length} interleaved pairs in this process; pairwise ${wall.min.toFixed(2)}–` +
-    `${wall.max.toFixed(2)}), **${cpu.median.toFixed(2)}×** by this process's CPU time (pairwise ${cpu.min.toFixed(2)}–` +
-    `${cpu.max.toFixed(2)}), which the other processes on the shared cores disturb less. Both paths train bit-identical weights ` +
-    '(test/ml/ppo-update.test.ts, CPU and WASM).'
+    'ml/model.ts `trainable`). The PPO update as before that change, with every weight differentiated (each frozen base matmul ' +
+    "forming dW = xᵀ·dy, the tied LM head wte's [V, C] gradient), against the update as trained now, in " +
+    `${frozen.before.cpu.length} interleaved pairs in this process: by CPU time ${fmtTokens(summarize(frozen.before.cpu))} → ` +
+    `${fmtTokens(summarize(frozen.after.cpu))} tok/s, **${cpu.median.toFixed(2)}× faster** (median of the per-pair speed-ups; ` +
+    `pairwise ${range(cpu)}); by wall clock ${fmtTokens(summarize(frozen.before.wall))} → ${fmtTokens(summarize(frozen.after.wall))} ` +
+    `tok/s, ${wall.median.toFixed(2)}× (pairwise ${range(wall)}), which the other processes on the shared cores disturb more. ` +
+    'Both paths train bit-identical weights (test/ml/ppo-update.test.ts, CPU and WASM).'
   );
 }
 

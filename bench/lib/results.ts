@@ -65,10 +65,24 @@ export function mdTable(header: readonly string[], rows: readonly (readonly (str
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
-/** One line naming the machine, for every section: CPU, cores, memory, Node, load at the start. */
-export function machineLine(extra = ''): string {
+/** The 1-minute load average and the time at one moment, e.g. when a bench starts. */
+export interface LoadSnapshot {
+  load: number;
+  date: Date;
+}
+
+export function loadSnapshot(): LoadSnapshot {
+  return { load: os.loadavg()[0], date: new Date() };
+}
+
+/**
+ * One line naming the machine, for every section: CPU, cores, memory, Node, load at the start.
+ * `start`: taken when the bench began; without it, now (a bench that calls this while writing
+ * its report then shows the load at its end).
+ */
+export function machineLine(extra = '', start: LoadSnapshot = loadSnapshot()): string {
   const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
-  const load = os.loadavg()[0].toFixed(2);
+  const load = start.load.toFixed(2);
   const mem = (os.totalmem() / 2 ** 30).toFixed(0);
-  return `Machine: ${cpu}, ${os.cpus().length} cores (shared with other work), ${mem} GiB, Node ${process.version}, load ${load} at start${extra ? `; ${extra}` : ''}. Date: ${new Date().toISOString().slice(0, 16)}Z.`;
+  return `Machine: ${cpu}, ${os.cpus().length} cores (shared with other work), ${mem} GiB, Node ${process.version}, load ${load} at start${extra ? `; ${extra}` : ''}. Date: ${start.date.toISOString().slice(0, 16)}Z.`;
 }

@@ -74,6 +74,19 @@ export function makeUpdateBatch(policy: GptModel, spec: WorkloadSpec, promptLeng
   return { ids, attentionMask, responseMask, oldLogprobs: fwd.logprobs, oldValues: fwd.values, advantages: adv.advantages, returns: adv.returns };
 }
 
+/**
+ * `policy` as the PPO update used it before frozen weights skipped their gradients (commit
+ * f87f49b): every forward pass differentiates every weight, so each frozen base matmul also forms
+ * dW = xᵀ·dy, the embeddings their table gradients and the tied LM head wte's [V, C] gradient,
+ * which the optimizer then never reads. The baseline of bench/throughput.ts's paired comparison;
+ * test/ml/ppo-update.test.ts checks an update through it trains the same weights bit for bit.
+ */
+export function everyWeightDifferentiated(policy: GptModel): GptModel {
+  const forward: GptModel['forward'] = (ids, mask, opts = {}) => policy.forward(ids, mask, { ...opts, trainable: 'full' });
+  // Every other member (trainableVariables, the variables) is the policy's, through the prototype.
+  return Object.assign(Object.create(policy) as GptModel, { forward });
+}
+
 /** A PPO updater on `policy`'s LoRA + value head; `update()` times one runPpoEpochs call. */
 export function ppoUpdater(policy: GptModel, spec: WorkloadSpec, rng: Rng): { update: (batch: UpdateBatch) => Promise<number>; dispose: () => void } {
   const vars = policy.trainableVariables('lora');

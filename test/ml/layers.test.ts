@@ -45,6 +45,34 @@ describe('custom gradients match autodiff of plain ops (cpu, 1e-5)', () => {
     expect(maxAbsDiff(g[1], gRef[1])).toBeLessThan(1e-5);
   });
 
+  it.each([true, false])('frozen dense (bias %p, rank-3 input): value and dx against autodiff of plain ops', (withBias) => {
+    const x = randn([2, 5, 6]);
+    const w = randn([6, 4]);
+    const b = withBias ? randn([4]) : undefined;
+    const proj = randn([2, 5, 4]);
+    // Autodiff sees W and b as constants here too: only x is an argument of the differentiated function.
+    const ref = (xx: Tensor): Tensor => {
+      const y = tf.reshape(tf.matMul(tf.reshape(xx, [10, 6]) as tf.Tensor2D, w as tf.Tensor2D), [2, 5, 4]);
+      return b === undefined ? y : tf.add(y, b);
+    };
+    const mine = (xx: Tensor): Tensor => dense(xx, w as tf.Tensor2D, b, { frozen: true });
+    expect(maxAbsDiff(mine(x), ref(x))).toBeLessThan(1e-5);
+    const [dx] = gradsOf(mine, [x], proj);
+    const [dxRef] = gradsOf(ref, [x], proj);
+    expect(dx.shape).toEqual(dxRef.shape);
+    expect(maxAbsDiff(dx, dxRef)).toBeLessThan(1e-5);
+  });
+
+  it('frozen dense on a transposed table (the tied LM head h·wteᵀ): dx against autodiff', () => {
+    const h = randn([3, 4, 5]);
+    const wte = randn([13, 5]); // [V, C]
+    const proj = randn([3, 4, 13]);
+    const mine = (hh: Tensor): Tensor => dense(hh, tf.transpose(wte) as tf.Tensor2D, undefined, { frozen: true });
+    const ref = (hh: Tensor): Tensor => tf.reshape(tf.matMul(tf.reshape(hh, [12, 5]) as tf.Tensor2D, wte as tf.Tensor2D, false, true), [3, 4, 13]);
+    expect(maxAbsDiff(mine(h), ref(h))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(gradsOf(mine, [h], proj)[0], gradsOf(ref, [h], proj)[0])).toBeLessThan(1e-5);
+  });
+
   it('batchMatMul on rank-4 input', () => {
     const a = randn([2, 3, 4, 5]);
     const b = randn([2, 3, 5, 6]);

@@ -2,7 +2,7 @@
 # `npm run bench`: every benchmark of issue 6 in order, each writing its own section of
 # bench/RESULTS.md (and bench/plots/*.png). Starts ONE Postgres and ONE Temporal dev server on free
 # loopback ports for the benches that need them (as scripts/test.sh does) and stops them at the end.
-# Bounded: about 14 minutes on 2 shared cores for the issue-6 benches, plus bench/ml.ts's own time. Needs a Python with torch and matplotlib
+# Bounded: about 18 minutes on 2 shared cores for the issue-6 benches (trl-compare about 3.5 of them), plus bench/ml.ts's own time. Needs a Python with torch and matplotlib
 # (bench/reference/requirements.txt; found in .cache/bench-venv or .cache/hf-venv, or set BENCH_PYTHON).
 # `ml` is bench/ml.ts (the ML section, its own engineer's): last, so the issue-6 sections come first.
 #   bash bench/run-all.sh [bench ...]      e.g. bash bench/run-all.sh throughput scaling

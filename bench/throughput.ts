@@ -6,7 +6,7 @@
  * Also: the PPO update's speed-up from frozen base weights skipping their gradients (the hot
  * spot profiled with bench/profile-ppo.ts), as --pairs interleaved pairs against every weight
  * differentiated, the path before it; the parity check (test/bench/parity.test.ts: same GAE and
- * losses to 1e-5) and why TRL's own PPO trainer is not run here.
+ * losses to 1e-5) and where TRL's own PPO trainer is compared (bench/trl-compare.ts, section 4b).
  *   npx tsx bench/throughput.ts [--preset small] [--runs 5] [--pairs 9] [--threads 1,2] [--no-write]
  */
 import { parseArgs } from 'node:util';
@@ -174,12 +174,9 @@ function report({ spec, backend, ours, frozen, torch, preset, runs, start }: Rep
       'GAE advantages and returns, whitened advantages, clipped policy and value losses, clip fractions, entropy and the ' +
       'gradient norm of the PPO loss to 1e-5, on the CPU and WASM backends (fixture `bench/reference/parity-fixture.json`).',
     '',
-    "**TRL's PPO trainer** was not run. Neither Python environment here has `trl` (the shared `.cache/hf-venv` belongs to " +
-      'another task and must not be installed into concurrently); a separate venv would need torch again from PyPI (several GB ' +
-      'of CUDA wheels on this offline-but-registry machine) plus trl, accelerate and datasets, and current TRL keeps its PPO ' +
-      'trainer under `trl.experimental` with a different API (separate reward and value models) from TRL 0.7, so the ' +
-      'comparison would not be like for like within the 15 minutes the task allowed. The PyTorch reference implements TRL ' +
-      "0.7's PPO step itself instead.",
+    "**TRL's own PPO trainer** (TRL 0.7.11, the line this project mirrors) runs beside ours in section 4b " +
+      '(`npx tsx bench/trl-compare.ts`, after `bash bench/reference/setup-trl-venv.sh`); the hand-written PyTorch reference ' +
+      "here implements TRL 0.7's PPO step so that its kernels can be compared op for op.",
   ].join('\n');
 }
 

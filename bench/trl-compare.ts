@@ -235,8 +235,6 @@ function report({ spec, backend, columns, oursTrainable, reference, preset, comm
   return [
     "## 4b. TRL's own PPO trainer beside ours",
     '',
-    "This section supersedes section 4's note that TRL's PPO trainer was not run.",
-    '',
     machineLine(
       `ours: tfjs ${tf.version_core} on ${backend.name} (single-threaded); TRL ${v.trl} (transformers ${v.transformers}, peft ${v.peft}, ` +
         `torch ${v.torch} on the CPU, numpy ${v.numpy})`,

@@ -56,23 +56,58 @@ const dataOptions: ActivityOptions = {
 };
 
 /**
+ * heartbeatTimeout of training activities by default. A killed GPU worker is noticed only
+ * when its heartbeat times out, so this is most of the time from a kill to resumed progress
+ * (bench/RESULTS.md §3). The worker heartbeats every third of it (activities/heartbeat), and
+ * the ml loops give the event loop a turn per token, minibatch and batch, so a byte-level
+ * preset's longest stretch without one (a `medium` minibatch: well under a second) fits
+ * many times over.
+ */
+export const DEFAULT_TRAINING_HEARTBEAT_TIMEOUT_MS = 10_000;
+
+/**
+ * The same for a run on a Hugging Face base. On the WASM/CPU backend a GPT-2-small-sized base
+ * takes ~6-10 s per row for a LoRA forward + backward (bench/RESULTS.md, hf-base section), so
+ * one reward-model batch of 16 or one PPO minibatch of 8 blocks the event loop for 1-2 min;
+ * the timeout must exceed 1.5 × that. A deployment with a GPU backend lowers it through
+ * RLHF_TRAINING_HEARTBEAT_TIMEOUT_S (common/env.ts).
+ */
+export const BASE_MODEL_TRAINING_HEARTBEAT_TIMEOUT_MS = 300_000;
+
+/** The run's training heartbeatTimeout, ms: the input's, else the default for its kind of run. */
+export function trainingHeartbeatTimeoutMs(input: Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs' | 'baseModelDir'>): number {
+  const ms = input.trainingHeartbeatTimeoutMs ?? (input.baseModelDir ? BASE_MODEL_TRAINING_HEARTBEAT_TIMEOUT_MS : DEFAULT_TRAINING_HEARTBEAT_TIMEOUT_MS);
+  if (!Number.isInteger(ms) || ms < 1000) {
+    throw ApplicationFailure.create({
+      type: TrainingFailureTypes.invalidConfig,
+      nonRetryable: true,
+      message: `trainingHeartbeatTimeoutMs must be a whole number of ms, at least 1000; got ${ms}`,
+    });
+  }
+  return ms;
+}
+
+/**
  * Training activities: long, on the GPU queue, heartbeating so a dead worker is noticed
  * within `heartbeatTimeout` and a cancel reaches them. WAIT_CANCELLATION_COMPLETED lets a
- * cancelled chunk finish writing its checkpoint before the run is marked cancelled.
+ * cancelled chunk finish writing its checkpoint before the run is marked cancelled. The
+ * timeout comes from the workflow input (deterministic on replay and across continue-as-new).
  */
-const trainingOptions: ActivityOptions = {
-  taskQueue: TaskQueues.gpu,
-  startToCloseTimeout: '12h',
-  heartbeatTimeout: '30s',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { ...retry, maximumAttempts: 5 },
-};
+function trainingOptions(input: TrainPolicyInput): ActivityOptions {
+  return {
+    taskQueue: input.taskQueues?.gpu ?? TaskQueues.gpu,
+    startToCloseTimeout: '12h',
+    heartbeatTimeout: trainingHeartbeatTimeoutMs(input),
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { ...retry, maximumAttempts: 5 },
+  };
+}
 
 /** Activity proxies on the run's queues (the defaults, or the input's override). */
 function activitiesFor(input: TrainPolicyInput) {
   return {
     data: proxyActivities<Activities>({ ...dataOptions, taskQueue: input.taskQueues?.cpu ?? TaskQueues.cpu }),
-    training: proxyActivities<Activities>({ ...trainingOptions, taskQueue: input.taskQueues?.gpu ?? TaskQueues.gpu }),
+    training: proxyActivities<Activities>(trainingOptions(input)),
   };
 }
 type Proxies = ReturnType<typeof activitiesFor>;

@@ -56,27 +56,32 @@ const dataOptions: ActivityOptions = {
 };
 
 /**
- * heartbeatTimeout of training activities by default. A killed GPU worker is noticed only
- * when its heartbeat times out, so this is most of the time from a kill to resumed progress
- * (bench/RESULTS.md §3). The worker heartbeats every third of it (activities/heartbeat), and
- * the ml loops give the event loop a turn per token, minibatch and batch, so a byte-level
- * preset's longest stretch without one (a `medium` minibatch: well under a second) fits
- * many times over.
+ * Default heartbeatTimeout of the training activities per preset, ms. A killed GPU worker is
+ * noticed only when its heartbeat times out, so this is most of the time from a kill to
+ * resumed progress (bench/RESULTS.md §3). The worker heartbeats every third of it
+ * (activities/heartbeat) whenever the event loop gets a turn, and the ml loops give it one per
+ * generated token, minibatch and batch, so the timeout must exceed 1.5 × the longest unit of
+ * synchronous work. Measured on 2 shared cores (load ~8): quick ≤ 0.2 s, small ≤ 0.5 s (up to
+ * 4.7 s at load 25), medium 8-13 s (reward-model scoring of the 64-row rollout batch in one
+ * forward pass; 34 s once at load 25), hence 60 s for medium.
  */
+export const TRAINING_HEARTBEAT_TIMEOUT_MS: Readonly<Record<string, number>> = { quick: 10_000, small: 10_000, medium: 60_000 };
+
+/** For a preset the table does not name (the resolveConfig activity rejects it anyway). */
 export const DEFAULT_TRAINING_HEARTBEAT_TIMEOUT_MS = 10_000;
 
 /**
- * The same for a run on a Hugging Face base. On the WASM/CPU backend a GPT-2-small-sized base
- * takes ~6-10 s per row for a LoRA forward + backward (bench/RESULTS.md, hf-base section), so
- * one reward-model batch of 16 or one PPO minibatch of 8 blocks the event loop for 1-2 min;
- * the timeout must exceed 1.5 × that. A deployment with a GPU backend lowers it through
- * RLHF_TRAINING_HEARTBEAT_TIMEOUT_S (common/env.ts).
+ * The default for a run on a Hugging Face base, whatever the preset. On the WASM/CPU backend a
+ * GPT-2-small-sized base takes ~6-10 s per row for a LoRA forward + backward (bench/RESULTS.md,
+ * hf-base section), so one reward-model batch of 16 or one PPO minibatch of 8 blocks the event
+ * loop for 1-2 min. A deployment with a GPU backend lowers it with RLHF_TRAINING_HEARTBEAT_TIMEOUT_S.
  */
 export const BASE_MODEL_TRAINING_HEARTBEAT_TIMEOUT_MS = 300_000;
 
-/** The run's training heartbeatTimeout, ms: the input's, else the default for its kind of run. */
-export function trainingHeartbeatTimeoutMs(input: Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs' | 'baseModelDir'>): number {
-  const ms = input.trainingHeartbeatTimeoutMs ?? (input.baseModelDir ? BASE_MODEL_TRAINING_HEARTBEAT_TIMEOUT_MS : DEFAULT_TRAINING_HEARTBEAT_TIMEOUT_MS);
+/** The run's training heartbeatTimeout, ms: the input's, else the default for its base or preset. */
+export function trainingHeartbeatTimeoutMs(input: Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs' | 'baseModelDir' | 'preset'>): number {
+  const byRun = input.baseModelDir ? BASE_MODEL_TRAINING_HEARTBEAT_TIMEOUT_MS : (TRAINING_HEARTBEAT_TIMEOUT_MS[input.preset] ?? DEFAULT_TRAINING_HEARTBEAT_TIMEOUT_MS);
+  const ms = input.trainingHeartbeatTimeoutMs ?? byRun;
   if (!Number.isInteger(ms) || ms < 1000) {
     throw ApplicationFailure.create({
       type: TrainingFailureTypes.invalidConfig,

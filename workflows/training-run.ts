@@ -61,9 +61,10 @@ const dataOptions: ActivityOptions = {
  * resumed progress (bench/RESULTS.md §3). The worker heartbeats every third of it
  * (activities/heartbeat) whenever the event loop gets a turn, and the ml loops give it one per
  * generated token, minibatch and batch, so the timeout must exceed 1.5 × the longest unit of
- * synchronous work. Measured on 2 shared cores (load ~8): quick ≤ 0.2 s, small ≤ 0.5 s (up to
- * 4.7 s at load 25), medium 8-13 s (reward-model scoring of the 64-row rollout batch in one
- * forward pass; 34 s once at load 25), hence 60 s for medium.
+ * synchronous work. Longest stretch without a turn in a PPO update, measured on 2 shared cores:
+ * quick 0.03-0.07 s at load 4 (0.7 s at load 25); small 0.1-0.3 s (4.7 s at load 25); medium
+ * 2.3-3.3 s at load 3 but 8-13 s at load 8 (34 s once at load 25), the reward model scoring
+ * the 64-row rollout batch in one forward pass, hence 60 s for medium.
  */
 export const TRAINING_HEARTBEAT_TIMEOUT_MS: Readonly<Record<string, number>> = { quick: 10_000, small: 10_000, medium: 60_000 };
 

@@ -220,7 +220,7 @@ async function main(): Promise<void> {
       'activity heartbeats every third of it and the PPO loops give the event loop a turn after every generated token and every ' +
       'minibatch (ml/event-loop.ts), so the heartbeat timer is never held up by more than one of those; with the earlier 30 s ' +
       'timeout the same bench measured ~32 s per kill. The medium preset defaults to 60 s (scoring its 64-row rollout batch is ' +
-      'one forward pass of 8–13 s here), a run on a Hugging Face base to 300 s (a PPO minibatch or a reward-model batch of a 124M ' +
+      'one forward pass of 2–13 s here, by load), a run on a Hugging Face base to 300 s (a PPO minibatch or a reward-model batch of a 124M ' +
       'base computes for 1–2 min on this CPU), and RLHF_TRAINING_HEARTBEAT_TIMEOUT_S sets it for a deployment. Updates redone grow ' +
       'with K (at most K − 1 completed updates, plus the one in flight, whose partial work is lost), and the checkpoint cost shrinks ' +
       'with K (section 2): K trades redone work against checkpoint writes.',

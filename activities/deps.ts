@@ -20,7 +20,10 @@ export interface ActivityDeps {
   minFeedbackRows?: number;
   /** PPO writes a checkpoint every this many updates, and always at a chunk's end (default 1). */
   checkpointEvery?: number;
-  /** Liveness heartbeat period during a long PPO update, ms (default 5000; 0 turns it off). */
+  /**
+   * Liveness heartbeat period while a PPO chunk computes, ms (0 turns it off). Default: a third
+   * of the activity's heartbeatTimeout (activities/heartbeat `heartbeatTickMs`).
+   */
   heartbeatTickMs?: number;
 }
 
@@ -28,5 +31,4 @@ export interface ActivityDeps {
 export const ACTIVITY_DEFAULTS = {
   minFeedbackRows: 10,
   checkpointEvery: 1,
-  heartbeatTickMs: 5_000,
 } as const;

@@ -28,7 +28,7 @@ import type { CheckpointInfo, CheckpointRecovery, SetKlArgs } from '../workflows
 import { runArtifacts } from './data';
 import { ACTIVITY_DEFAULTS, type ActivityDeps, type ActivityLogger } from './deps';
 import { classified, missingArtifact } from './errors';
-import { withHeartbeatTicker } from './heartbeat';
+import { heartbeatTickMs, withHeartbeatTicker } from './heartbeat';
 import { readJsonl } from './jsonl';
 
 export interface PpoChunkInput {
@@ -88,7 +88,6 @@ export function createPpoRuntime(deps: ActivityDeps) {
   const { store } = deps;
   const logger = (): ActivityLogger => deps.log ?? temporalLog;
   const every = deps.checkpointEvery ?? ACTIVITY_DEFAULTS.checkpointEvery;
-  const tickMs = deps.heartbeatTickMs ?? ACTIVITY_DEFAULTS.heartbeatTickMs;
 
   /** Builds the trainer for `input`, restored from `start` when given. */
   async function openTrainer(input: Omit<PpoChunkInput, 'from' | 'updates' | 'kl'>, start: StartPoint): Promise<TrainerContext> {
@@ -183,8 +182,10 @@ export function createPpoRuntime(deps: ActivityDeps) {
   async function ppoChunk(input: PpoChunkInput): Promise<PpoChunkOutput> {
     return classified(async () => {
       const activity = Context.current();
+      const tickMs = heartbeatTickMs(deps.heartbeatTickMs);
       const end = (input.from?.update ?? 0) + input.updates;
-      const { opened, start, recoveries } = await openFirstUsable(input, end);
+      // Opening a large base and its checkpoint takes seconds: keep re-sending the previous attempt's details meanwhile.
+      const { opened, start, recoveries } = await withHeartbeatTicker(() => activity.info.heartbeatDetails, () => openFirstUsable(input, end), tickMs);
       const { trainer } = opened;
       try {
         // Only at the chunk's own start: a retry resumed mid-chunk already has the overrides

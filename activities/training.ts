@@ -15,13 +15,14 @@ import { generateText, readPolicyHfConfig, savePolicy as writePolicyDir } from '
 import { saveRewardModel, trainRewardModel as fitRewardModel } from '../ml/reward-model';
 import { Rng } from '../ml/rng';
 import { trainSft } from '../ml/sft';
+import { yieldToEventLoop } from '../ml/event-loop';
 import { mean, std } from '../ml/stats';
 import { ByteTokenizer, type Tokenizer } from '../ml/tokenizer';
 import type { CheckpointInfo, RunProgress } from '../workflows/messages';
 import { runArtifacts } from './data';
 import { type ActivityDeps } from './deps';
 import { classified, invalidConfig } from './errors';
-import { heartbeatingStopCheck } from './heartbeat';
+import { heartbeatTickMs, heartbeatingStopCheck, withHeartbeatTicker } from './heartbeat';
 import { readJsonl } from './jsonl';
 import { createPpoRuntime, type PpoChunkInput } from './ppo-chunk';
 
@@ -107,6 +108,12 @@ export function createTrainingActivities(deps: ActivityDeps) {
   const { store } = deps;
   const log = deps.log ?? temporalLog;
   const ppo = createPpoRuntime(deps);
+  /**
+   * Runs `fn` re-sending `details()` at the ticker period: every activity on the training queue
+   * runs under its heartbeatTimeout, also the ones with no loop of their own to heartbeat from.
+   */
+  const heartbeating = <T>(fn: () => Promise<T>, details: () => unknown = () => undefined): Promise<T> =>
+    withHeartbeatTicker(details, fn, heartbeatTickMs(deps.heartbeatTickMs));
 
   return {
     /**
@@ -121,8 +128,8 @@ export function createTrainingActivities(deps: ActivityDeps) {
         let latest: unknown = { phase: 'reward_model', epoch: -1 };
         const train = await readJsonl<FeedbackExample>(store, input.trainRef);
         const val = await readJsonl<FeedbackExample>(store, input.valRef);
-        const start = await rewardModelStart(input.baseModelDir, config);
-        const { model, metrics, normalization } = await fitRewardModel({
+        const start = await heartbeating(() => rewardModelStart(input.baseModelDir, config));
+        const { model, metrics, normalization } = await heartbeating(() => fitRewardModel({
           train,
           val,
           config,
@@ -134,7 +141,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
             ctx.heartbeat(p);
           },
           shouldStop: heartbeatingStopCheck(() => latest),
-        });
+        }), () => latest);
         try {
           throwIfCancelled();
           const rewardModelRef = runArtifacts.rewardModel(input.runId);
@@ -160,7 +167,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
         const policy = GptModel.create(config.policyModel, rng);
         let latest: unknown = { phase: 'sft', epoch: -1 };
         try {
-          const result = await trainSft({
+          const result = await heartbeating(() => trainSft({
             policy,
             rows,
             config,
@@ -171,7 +178,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
               ctx.heartbeat(p);
             },
             shouldStop: heartbeatingStopCheck(() => latest),
-          });
+          }), () => latest);
           throwIfCancelled();
           const policyInitRef = runArtifacts.sftPolicy(input.runId);
           if (await store.exists(policyInitRef)) await store.remove(policyInitRef);
@@ -189,7 +196,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
      * written with the base's tokenizer and config to `runs/{runId}/sft/`, where PPO reads it.
      */
     async basePolicyInit(input: BasePolicyInitInput): Promise<{ policyInitRef: string }> {
-      return withBaseModelErrors(async () => {
+      return withBaseModelErrors(() => heartbeating(async () => {
         const config = await store.readJson<RunConfig>(input.configRef);
         const base = await loadHfModelDir(input.baseModelDir, { lora: config.policyModel.lora, seed: config.seed + SeedOffsets.sft });
         try {
@@ -207,7 +214,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
         } finally {
           base.model.dispose();
         }
-      });
+      }));
     },
 
     ppoChunk: ppo.ppoChunk,
@@ -219,7 +226,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
      * Hugging Face base is also written as a Hugging Face directory (`policy/hf/`).
      */
     async exportPolicy(input: ExportPolicyInput): Promise<ExportPolicyOutput> {
-      return classified(async () => {
+      return classified(() => heartbeating(async () => {
         const opened = await ppo.openTrainer(input, input.checkpoint);
         try {
           const { config, policy, reward, tokenizer } = opened;
@@ -229,14 +236,18 @@ export function createTrainingActivities(deps: ActivityDeps) {
           await writePolicyDir(store.resolve(policyRef), policy, tokenizer, config, { hfConfig, hfExport: hfConfig !== null });
           const prompts = (await readJsonl<FeedbackExample>(store, input.valRef)).map((r) => r.prompt);
           const rng = new Rng(config.seed + SeedOffsets.evaluation);
-          const pairs = prompts.map((prompt) => ({ prompt, response: generateText(policy, tokenizer, prompt, config.ppo.generation, rng) }));
+          const pairs: { prompt: string; response: string }[] = [];
+          for (const prompt of prompts) {
+            pairs.push({ prompt, response: generateText(policy, tokenizer, prompt, config.ppo.generation, rng) });
+            await yieldToEventLoop(); // the heartbeat ticker runs between prompts
+          }
           const rewards = reward.score(tokenizer, pairs);
           log.info('policy exported', { runId: input.runId, rewardMean: mean(rewards) });
           return { policyRef, rewardMean: mean(rewards), rewardStd: std(rewards) };
         } finally {
           opened.dispose();
         }
-      });
+      }));
     },
   };
 }

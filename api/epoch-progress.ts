@@ -4,8 +4,9 @@
  * cannot see activity heartbeats. Temporal does keep the latest heartbeat details on the pending
  * activity, and those activities heartbeat `{epoch, epochs, …}` after every epoch, so the API reads
  * them from the workflow description and shows `step/total` in epochs instead of a bar stuck at 0/1.
- * The SDK sends heartbeats at most every 0.8 × heartbeatTimeout (24 s here), so the figure can lag by
- * that much, and a phase shorter than that shows 0/1 throughout.
+ * The SDK sends heartbeats at most every 0.8 × heartbeatTimeout (8 s for the quick preset; the
+ * run's timeout comes from workflows/training-run.ts), so the figure can lag by that much, and a
+ * phase shorter than that shows 0/1 throughout.
  */
 import { RunPhases } from '../common/names';
 import type { RunProgress } from '../workflows/messages';

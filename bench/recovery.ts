@@ -11,6 +11,7 @@
  *   npx tsx bench/recovery.ts [--chunks 1,4] [--kills 5] [--no-write]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,13 +27,14 @@ import { summarize, type Summary } from './lib/stats';
 import { TINY_PATCH, tinyPatch } from './lib/tiny-run';
 import type { ConfigPatch } from '../workflows/messages';
 import { createOrchestrator, startTrainingRun, type Orchestrator } from './lib/training-run';
+import { TRAINING_HEARTBEAT_TIMEOUT_MS } from '../workflows/training-run';
 
 const SEED = 3030;
 const TOTAL_UPDATES = 2000; // never reached: the run is terminated after the last kill
 const POLL_MS = 25;
 const WAIT_LIMIT_MS = 180_000;
-/** The workflow's heartbeatTimeout for training activities (workflows/training-run.ts). */
-const HEARTBEAT_TIMEOUT_S = 30;
+/** The heartbeatTimeout the bench's runs get: the workflow's default for the quick preset (the input sets none). */
+const HEARTBEAT_TIMEOUT_S = TRAINING_HEARTBEAT_TIMEOUT_MS.quick / 1000;
 
 /**
  * Tiny reward model and SFT (the run reaches PPO in seconds), but a `quick`-sized policy and
@@ -138,9 +140,12 @@ async function measureChunkSize(ctx: { services: BenchServices; db: BenchDatabas
     for (let i = 0; i < kills; i++) {
       await waitFor(async () => (highest(await metricsFiles(dir, mustPass)) > mustPass ? true : undefined), `PPO past update ${mustPass}`);
       await new Promise((r) => setTimeout(r, rng.next() * 2000)); // a random point mid-PPO
-      const doneAtKill = highest(await metricsFiles(dir, 0));
       const killedAt = Date.now();
+      const exited = once(worker.proc, 'exit');
       worker.proc.kill('SIGKILL');
+      await exited;
+      // Read after the process is gone: an update it finished while the kill was on its way counts as done.
+      const doneAtKill = highest(await metricsFiles(dir, 0));
       worker = spawnGpuWorker(env);
       const fresh = worker;
       const progressAt = await waitFor(async () => {
@@ -209,9 +214,14 @@ async function main(): Promise<void> {
     mdTable(['K (updates per checkpoint)', 'kills', 's kill → first update done again', 's kill → progress past the kill point', 'updates redone', 'redone ≤ K'], rows),
     '',
     `The seconds are dominated by detection: the dead worker's activity is retried only when its heartbeat times out (heartbeatTimeout ` +
-      `${HEARTBEAT_TIMEOUT_S} s in workflows/training-run.ts, retry after 1 s), so every kill costs about ${HEARTBEAT_TIMEOUT_S} s however small K is; ` +
-      'restoring (policy, reward model, checkpoint) and redoing the lost updates add the rest. A shorter heartbeatTimeout (the ' +
-      'activity heartbeats after every update and every 5 s during one) would cut recovery nearly one for one. Updates redone grow ' +
+      `${HEARTBEAT_TIMEOUT_S} s, the workflow's default for the quick preset, \`TRAINING_HEARTBEAT_TIMEOUT_MS\` in ` +
+      `workflows/training-run.ts; retry after 1 s), so a kill costs up to about ${HEARTBEAT_TIMEOUT_S} s however small K is; restoring ` +
+      '(policy, reward model, checkpoint) and redoing the lost updates add the rest. The timeout can be that short because the ' +
+      'activity heartbeats every third of it and the PPO loops give the event loop a turn after every generated token and every ' +
+      'minibatch (ml/event-loop.ts), so the heartbeat timer is never held up by more than one of those; with the earlier 30 s ' +
+      'timeout the same bench measured ~32 s per kill. The medium preset defaults to 60 s (scoring its 64-row rollout batch is ' +
+      'one forward pass of 2–13 s here, by load), a run on a Hugging Face base to 300 s (a PPO minibatch or a reward-model batch of a 124M ' +
+      'base computes for 1–2 min on this CPU), and RLHF_TRAINING_HEARTBEAT_TIMEOUT_S sets it for a deployment. Updates redone grow ' +
       'with K (at most K − 1 completed updates, plus the one in flight, whose partial work is lost), and the checkpoint cost shrinks ' +
       'with K (section 2): K trades redone work against checkpoint writes.',
   ].join('\n');

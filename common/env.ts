@@ -39,6 +39,13 @@ export const EnvSchema = Type.Object({
    * (`baseModelDir`, resolved inside it). Unset: requests naming a base are refused.
    */
   RLHF_BASE_MODEL_ROOT: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * heartbeatTimeout, seconds, of the training activities of every run this API starts: how
+   * soon a killed GPU worker is noticed. Unset: the workflow's defaults, 10 s (60 s for the
+   * medium preset, 300 s on a Hugging Face base; workflows/training-run.ts says why). Raise it
+   * for slow hardware, where one minibatch or batch may compute for longer than two thirds of it.
+   */
+  RLHF_TRAINING_HEARTBEAT_TIMEOUT_S: Type.Optional(Type.Integer({ minimum: 1 })),
 });
 export type Env = Static<typeof EnvSchema>;
 

@@ -10,7 +10,7 @@ import type { GenerationConfig } from './config';
 import type { GptModel } from './model';
 import type { RewardModel } from './reward-model';
 import type { Rng } from './rng';
-import { generate } from './sampling';
+import { generateYielding } from './sampling';
 import { encodePrompt } from './dataset';
 import type { Tokenizer } from './tokenizer';
 import { PpoStateError } from './ppo-errors';
@@ -114,11 +114,15 @@ export interface RolloutDeps {
   missingEosPenalty: number | null;
 }
 
-/** Phase 1: sample responses from the policy (adapters on) for the given prompt indices. */
-export function sampleResponses(deps: RolloutDeps, promptIndices: number[], rng: Rng): Omit<ScoredRollout, 'scores'> {
+/**
+ * Phase 1: sample responses from the policy (adapters on) for the given prompt indices,
+ * giving the event loop a turn after every token (ml/sampling `generateYielding`) so the
+ * worker keeps heartbeating through a long rollout.
+ */
+export async function sampleResponses(deps: RolloutDeps, promptIndices: number[], rng: Rng): Promise<Omit<ScoredRollout, 'scores'>> {
   const { tokenizer: tok, generation } = deps;
   const queries = promptIndices.map((i) => rolloutPromptIds(tok, deps.prompts[i], deps.blockSize, generation.maxNewTokens));
-  const { responses, endedWithEos } = generate(
+  const { responses, endedWithEos } = await generateYielding(
     deps.policy,
     queries,
     { ...generation, eosId: tok.eosId, padId: tok.padId, adapters: true },
@@ -153,9 +157,9 @@ export function scoreResponses(
 }
 
 /** Phases 1-2 together: the next prompts, their sampled responses and scores. */
-export function rollout(deps: RolloutDeps, cursor: PromptCursor, batchSize: number, rng: Rng): ScoredRollout {
+export async function rollout(deps: RolloutDeps, cursor: PromptCursor, batchSize: number, rng: Rng): Promise<ScoredRollout> {
   const promptIndices = cursor.take(batchSize, rng);
-  const sampled = sampleResponses(deps, promptIndices, rng);
+  const sampled = await sampleResponses(deps, promptIndices, rng);
   if (sampled.responses.some((r) => r.length === 0)) {
     throw new PpoStateError('generate() returned an empty response; maxNewTokens must be at least 1', 'ppo.generation.maxNewTokens');
   }

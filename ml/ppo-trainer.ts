@@ -16,6 +16,7 @@ import type { GptModel } from './model';
 import type { Checkpoint } from './checkpoint';
 import type { RewardModel } from './reward-model';
 import { Rng } from './rng';
+import { yieldToEventLoop } from './event-loop';
 import type { Tokenizer } from './tokenizer';
 import { AdamW, learningRateAt } from './optimizer';
 import { createKlController, restoreKlController, type KlController } from './kl-controller';
@@ -54,8 +55,6 @@ export interface SetKlArgs {
 }
 
 const nowSeconds = () => performance.now() / 1000;
-/** Gives the event loop a turn (heartbeats, signals) between phases. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 const average = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
 
 export class PpoTrainer {
@@ -131,7 +130,7 @@ export class PpoTrainer {
     const { ppo } = this.opts.config;
     const klCoef = this.kl.value;
     const tStart = nowSeconds();
-    const scored = rollout(this.rolloutDeps(), this.cursor, ppo.batchSize, this.rng);
+    const scored = await rollout(this.rolloutDeps(), this.cursor, ppo.batchSize, this.rng);
     const tRollout = nowSeconds() - tStart;
     await yieldToEventLoop();
 

@@ -10,10 +10,9 @@ import type { Rng } from './rng';
 import { clipByGlobalNorm, type AdamW } from './optimizer';
 import { clippedPolicyLoss, clippedValueLoss, entropyFromLogits, maskedMean } from './ppo-math';
 import { shiftedForward } from './ppo-forward';
+import { yieldToEventLoop } from './event-loop';
 
 /** Everything one PPO update trains on; rows are rollouts. */
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 export interface UpdateBatch {
   ids: Tensor2D; // [B, T] int32
   attentionMask: Tensor2D; // [B, T]
@@ -122,13 +121,16 @@ function accumulate(a: tf.Tensor[] | null, b: tf.Tensor[]): tf.Tensor[] {
  * applied in one clipped AdamW step. A minibatch whose mean ratio exceeds
  * `ratioThreshold` contributes no gradient (TRL 0.7 zeroes its loss); if all of them are
  * skipped, no optimizer step is taken.
+ * Each minibatch's forward + backward is synchronous tfjs work (seconds on a large base), so
+ * the event loop gets a turn after each one: the activity's heartbeat timer and a
+ * cancellation then run even when a whole update outlasts the heartbeat timeout.
  */
-function backwardBatchStep(
+async function backwardBatchStep(
   deps: UpdateDeps,
   batch: UpdateBatch,
   minibatchRows: number[][],
   learningRate: number,
-): { stats: MinibatchStats[]; skipped: number; stepped: boolean } {
+): Promise<{ stats: MinibatchStats[]; skipped: number; stepped: boolean }> {
   let sum: tf.Tensor[] | null = null;
   const stats: MinibatchStats[] = [];
   let skipped = 0;
@@ -137,6 +139,7 @@ function backwardBatchStep(
     const { grads, stats: s } = minibatchGradients(deps, mb);
     disposeBatch(mb);
     stats.push(s);
+    await yieldToEventLoop();
     if (s.ratioMean > deps.ppo.ratioThreshold) {
       skipped += 1;
       tf.dispose(grads);
@@ -175,14 +178,11 @@ export async function runPpoEpochs(deps: UpdateDeps, batch: UpdateBatch, rng: Rn
     const order = rng.shuffle(Array.from({ length: batchRows }, (_, i) => i));
     for (const backwardRows of chunk(order, sizes.backwardBatchSize)) {
       learningRate = deps.learningRateAt(step);
-      const r = backwardBatchStep(deps, batch, chunk(backwardRows, ppo.miniBatchSize), learningRate);
+      const r = await backwardBatchStep(deps, batch, chunk(backwardRows, ppo.miniBatchSize), learningRate);
       all.push(...r.stats);
       skipped += r.skipped;
       if (r.stepped) stepsTaken += 1;
       step += 1;
-      // One optimizer step is synchronous tfjs work; yielding between steps lets the activity's
-      // heartbeat timer and a cancellation run even when a whole update outlasts heartbeatTimeout.
-      await yieldToEventLoop();
     }
   }
   const mean = (k: keyof MinibatchStats) => all.reduce((a, s) => a + s[k], 0) / all.length;

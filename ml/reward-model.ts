@@ -26,6 +26,7 @@ import { fitScoreNormalization, normalize, denormalize, type ScoreNormalization 
 import { writeCheckpoint, readCheckpoint } from './checkpoint';
 import { encodeExample, rightPadBatch, type FeedbackExample } from './dataset';
 import { EarlyStopping, gradientStep, shuffledBatches, stepsForEpochs } from './training-loop';
+import { yieldToEventLoop } from './event-loop';
 
 /** A (prompt, response) pair to score. */
 export interface PromptResponse {
@@ -287,9 +288,17 @@ interface Evaluation {
   predictions: number[];
 }
 
-/** Validation objective over the whole set (pairs across all rows, as at training time within a batch). */
-function evaluate(model: RewardModel, data: EncodedRows, padId: number, pairwiseWeight: number): Evaluation {
-  const predictions = model.scoreSequences(data.seqs, padId);
+/**
+ * Validation objective over the whole set (pairs across all rows, as at training time within a batch).
+ * Scored SCORE_CHUNK rows at a time, as `scoreSequences` chunks them (same numbers), with an
+ * event-loop turn after each chunk so the activity keeps heartbeating on a large validation set.
+ */
+async function evaluate(model: RewardModel, data: EncodedRows, padId: number, pairwiseWeight: number): Promise<Evaluation> {
+  const predictions: number[] = [];
+  for (let start = 0; start < data.seqs.length; start += SCORE_CHUNK) {
+    predictions.push(...model.scoreSequences(data.seqs.slice(start, start + SCORE_CHUNK), padId));
+    await yieldToEventLoop();
+  }
   const pairs = pairwiseWeight > 0 ? samePromptPairs(data.rows) : [];
   const lossT = tf.tidy(() => rewardObjective(tf.tensor1d(predictions), tf.tensor1d(data.targets), pairs, pairwiseWeight));
   const loss = lossT.dataSync()[0];
@@ -398,11 +407,13 @@ async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions)
         losses.push(loss);
         tokens += tokenCount(trainData, idx);
         step += 1;
+        // One step is synchronous tfjs work; the activity's heartbeat timer runs in between.
+        await yieldToEventLoop();
       }
       if (stopped && losses.length === 0) break;
       epochsRun += 1;
       const trainLoss = mean(losses);
-      const { loss: valLoss, predictions } = evaluate(model, valData, tokenizer.padId, rc.pairwiseWeight);
+      const { loss: valLoss, predictions } = await evaluate(model, valData, tokenizer.padId, rc.pairwiseWeight);
       const decision = stopper.observe(epoch, valLoss);
       if (decision.improved) best = { weights: snapshotTrainable(model.trunk, vars), trainLoss, valLoss };
       await onProgress?.({
@@ -421,7 +432,7 @@ async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions)
   const trainSeconds = (performance.now() - t0) / 1000;
   if (best !== null) model.trunk.setWeights(best.weights, { allowMissing: true });
 
-  const { loss: valLoss, predictions } = evaluate(model, valData, tokenizer.padId, rc.pairwiseWeight);
+  const { loss: valLoss, predictions } = await evaluate(model, valData, tokenizer.padId, rc.pairwiseWeight);
   const rawPredictions = predictions.map((p) => denormalize(normalization, p));
   const rawTargets = val.map((r) => r.score);
   return {

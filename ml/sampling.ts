@@ -17,12 +17,17 @@
  * A row that emitted EOS is done: after its EOS it is fed PAD and its response stops growing.
  * The loop ends when every row is done or after `maxNewTokens` tokens. The cache and all
  * intermediate tensors are disposed, also when the model throws.
+ *
+ * `generate` runs the loop in one go; `generateYielding` runs the same loop (one JS
+ * generator, `generationSteps`) but gives the event loop a turn after every model pass, so
+ * a worker's heartbeat timer fires during a long rollout. Both make the same draws.
  */
 import type { GenerationConfig } from './config';
 import { padSequences } from './dataset';
 import { ModelInputError } from './errors';
 import { sampleFromLogits } from './filtering';
 import type { DecodeState, ForwardOptions } from './model';
+import { yieldToEventLoop } from './event-loop';
 import type { Rng } from './rng';
 import { tf, type Tensor1D, type Tensor2D } from './tf';
 
@@ -50,6 +55,43 @@ export interface GenerateResult {
 
 /** Samples up to `opts.maxNewTokens` tokens after each prompt (token ids, BOS included). */
 export function generate(model: DecodingModel, promptIds: number[][], opts: GenerateOptions, rng: Rng): GenerateResult {
+  const steps = generationSteps(model, promptIds, opts, rng);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/**
+ * `generate`, awaiting `pause` (default: one event-loop turn) after the prefill and after
+ * every decode step. Same draws and result as `generate` with the same Rng state.
+ */
+export async function generateYielding(
+  model: DecodingModel,
+  promptIds: number[][],
+  opts: GenerateOptions,
+  rng: Rng,
+  pause: () => Promise<void> = yieldToEventLoop,
+): Promise<GenerateResult> {
+  const steps = generationSteps(model, promptIds, opts, rng);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    try {
+      await pause();
+    } catch (err) {
+      steps.throw(err); // runs the generator's finally (frees the cache), then rethrows
+      throw err;
+    }
+  }
+}
+
+/**
+ * The generation loop; it yields once per model pass (prefill, then each decode step)
+ * before reading that pass's logits. The caller must run it to the end or `throw` into it,
+ * or the cache leaks.
+ */
+function* generationSteps(model: DecodingModel, promptIds: number[][], opts: GenerateOptions, rng: Rng): Generator<void, GenerateResult, undefined> {
   checkRequest(model, promptIds, opts);
   const responses: number[][] = promptIds.map(() => []);
   const endedWithEos: boolean[] = promptIds.map(() => false);
@@ -60,6 +102,7 @@ export function generate(model: DecodingModel, promptIds: number[][], opts: Gene
   let logits: Tensor2D | null = firstLogits; // [B, V]
   try {
     for (let step = 0; step < opts.maxNewTokens; step++) {
+      yield;
       const rows = logits.dataSync() as Float32Array; // [B * V]
       logits.dispose();
       logits = null;

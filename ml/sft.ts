@@ -15,6 +15,7 @@ import { mean } from './stats';
 import { fitScoreNormalization, normalize } from './score-normalization';
 import { encodeExample, trainingBatch, type EncodedExample, type FeedbackExample } from './dataset';
 import { gradientStep, shuffledBatches, stepsForEpochs } from './training-loop';
+import { yieldToEventLoop } from './event-loop';
 
 /**
  * Mean next-token cross-entropy over the positions where `lossMask` is 1 (a token-level
@@ -148,6 +149,8 @@ export async function trainSft(opts: TrainSftOptions): Promise<SftResult> {
         losses.push(loss);
         tokens += batch.reduce((n, s) => n + s.ids.length, 0);
         result.steps += 1;
+        // One step is synchronous tfjs work; the activity's heartbeat timer runs in between.
+        await yieldToEventLoop();
       }
       if (losses.length === 0) break;
       result.finalLoss = mean(losses);

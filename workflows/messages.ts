@@ -40,6 +40,14 @@ export interface TrainPolicyInput {
   taskQueues?: { cpu?: string; gpu?: string };
   /** PPO chunks per workflow execution before continue-as-new (default 20); keeps history small. */
   chunksPerExecution?: number;
+  /**
+   * heartbeatTimeout of the training activities, ms: how soon a killed GPU worker is noticed
+   * and its work retried elsewhere. Default (workflows/training-run `trainingHeartbeatTimeoutMs`):
+   * 10 s for quick and small, 60 s for medium, 300 s with a `baseModelDir`. It must exceed 1.5 ×
+   * the longest synchronous stretch of the run's training (activities/heartbeat); the API sets
+   * it from RLHF_TRAINING_HEARTBEAT_TIMEOUT_S.
+   */
+  trainingHeartbeatTimeoutMs?: number;
   /** State carried across continue-as-new. Set only by the workflow itself. */
   continuation?: RunContinuation;
 }

@@ -56,23 +56,64 @@ const dataOptions: ActivityOptions = {
 };
 
 /**
+ * Default heartbeatTimeout of the training activities per preset, ms. A killed GPU worker is
+ * noticed only when its heartbeat times out, so this is most of the time from a kill to
+ * resumed progress (bench/RESULTS.md §3). The worker heartbeats every third of it
+ * (activities/heartbeat) whenever the event loop gets a turn, and the ml loops give it one per
+ * generated token, minibatch and batch, so the timeout must exceed 1.5 × the longest unit of
+ * synchronous work. Longest stretch without a turn in a PPO update, measured on 2 shared cores:
+ * quick 0.03-0.07 s at load 4 (0.7 s at load 25); small 0.1-0.3 s (4.7 s at load 25); medium
+ * 2.3-3.3 s at load 3 but 8-13 s at load 8 (34 s once at load 25), the reward model scoring
+ * the 64-row rollout batch in one forward pass, hence 60 s for medium.
+ */
+export const TRAINING_HEARTBEAT_TIMEOUT_MS: Readonly<Record<string, number>> = { quick: 10_000, small: 10_000, medium: 60_000 };
+
+/** For a preset the table does not name (the resolveConfig activity rejects it anyway). */
+export const DEFAULT_TRAINING_HEARTBEAT_TIMEOUT_MS = 10_000;
+
+/**
+ * The default for a run on a Hugging Face base, whatever the preset. On the WASM/CPU backend a
+ * GPT-2-small-sized base takes ~6-10 s per row for a LoRA forward + backward (bench/RESULTS.md,
+ * hf-base section), so one reward-model batch of 16 or one PPO minibatch of 8 blocks the event
+ * loop for 1-2 min. A deployment with a GPU backend lowers it with RLHF_TRAINING_HEARTBEAT_TIMEOUT_S.
+ */
+export const BASE_MODEL_TRAINING_HEARTBEAT_TIMEOUT_MS = 300_000;
+
+/** The run's training heartbeatTimeout, ms: the input's, else the default for its base or preset. */
+export function trainingHeartbeatTimeoutMs(input: Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs' | 'baseModelDir' | 'preset'>): number {
+  const byRun = input.baseModelDir ? BASE_MODEL_TRAINING_HEARTBEAT_TIMEOUT_MS : (TRAINING_HEARTBEAT_TIMEOUT_MS[input.preset] ?? DEFAULT_TRAINING_HEARTBEAT_TIMEOUT_MS);
+  const ms = input.trainingHeartbeatTimeoutMs ?? byRun;
+  if (!Number.isInteger(ms) || ms < 1000) {
+    throw ApplicationFailure.create({
+      type: TrainingFailureTypes.invalidConfig,
+      nonRetryable: true,
+      message: `trainingHeartbeatTimeoutMs must be a whole number of ms, at least 1000; got ${ms}`,
+    });
+  }
+  return ms;
+}
+
+/**
  * Training activities: long, on the GPU queue, heartbeating so a dead worker is noticed
  * within `heartbeatTimeout` and a cancel reaches them. WAIT_CANCELLATION_COMPLETED lets a
- * cancelled chunk finish writing its checkpoint before the run is marked cancelled.
+ * cancelled chunk finish writing its checkpoint before the run is marked cancelled. The
+ * timeout comes from the workflow input (deterministic on replay and across continue-as-new).
  */
-const trainingOptions: ActivityOptions = {
-  taskQueue: TaskQueues.gpu,
-  startToCloseTimeout: '12h',
-  heartbeatTimeout: '30s',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { ...retry, maximumAttempts: 5 },
-};
+function trainingOptions(input: TrainPolicyInput): ActivityOptions {
+  return {
+    taskQueue: input.taskQueues?.gpu ?? TaskQueues.gpu,
+    startToCloseTimeout: '12h',
+    heartbeatTimeout: trainingHeartbeatTimeoutMs(input),
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { ...retry, maximumAttempts: 5 },
+  };
+}
 
 /** Activity proxies on the run's queues (the defaults, or the input's override). */
 function activitiesFor(input: TrainPolicyInput) {
   return {
     data: proxyActivities<Activities>({ ...dataOptions, taskQueue: input.taskQueues?.cpu ?? TaskQueues.cpu }),
-    training: proxyActivities<Activities>({ ...trainingOptions, taskQueue: input.taskQueues?.gpu ?? TaskQueues.gpu }),
+    training: proxyActivities<Activities>(trainingOptions(input)),
   };
 }
 type Proxies = ReturnType<typeof activitiesFor>;

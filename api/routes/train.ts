@@ -16,6 +16,7 @@ import { newRunId, observeRun, startTrainingWorkflow, workflowIdOf } from '../ru
 import { requireOwnedAgent } from '../ownership';
 import { AgentIdParams, ErrorBody, agentErrorResponses } from '../schemas/common';
 import { DEFAULT_PRESET, DryRunBody, RunStartedBody, TrainBody, runLinks } from '../schemas/runs';
+import type { Env } from '../../common/env';
 import { TaskQueues } from '../../common/names';
 import type { TrainPolicyInput } from '../../workflows/messages';
 
@@ -37,6 +38,12 @@ async function requestedBaseModel(root: string | undefined, requested: string | 
   }
 }
 
+
+/** The operator's training heartbeat timeout, when set (else the workflow's defaults apply). */
+function heartbeatTimeoutOf(env: Env): Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs'> {
+  const seconds = env.RLHF_TRAINING_HEARTBEAT_TIMEOUT_S;
+  return seconds === undefined ? {} : { trainingHeartbeatTimeoutMs: seconds * 1000 };
+}
 
 /** Task queues go into the workflow input only when they differ from the shared names (keeps inputs small and stable). */
 function nonDefaultQueues(queues: { cpu: string; gpu: string }): Pick<TrainPolicyInput, 'taskQueues'> {
@@ -93,7 +100,7 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       // The row comes first: the partial unique index decides a race between two requests.
       await request.repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir } });
       try {
-        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, ...nonDefaultQueues(fastify.appConfig.taskQueues) });
+        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, ...nonDefaultQueues(fastify.appConfig.taskQueues), ...heartbeatTimeoutOf(fastify.appConfig.env) });
       } catch (err) {
         await request.repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
         throw err;

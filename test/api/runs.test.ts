@@ -2,6 +2,7 @@
  * Train and run-control routes against real Postgres and the Temporal dev server. No worker
  * polls the task queue, so a started workflow stays queued: enough for 202/409/signal/cancel.
  */
+import { defaultPayloadConverter } from '@temporalio/common';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildApp } from '../../api/app';
 import { estimateDryRun } from '../../api/dry-run-estimate';
@@ -9,6 +10,7 @@ import { loadEnv } from '../../common/env';
 import { TaskQueues } from '../../common/names';
 import { resolveRunConfig } from '../../ml/config';
 import { TrainingRunRepository } from '../../db/repositories';
+import type { TrainPolicyInput } from '../../workflows/messages';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 
@@ -105,6 +107,27 @@ describe('POST /api/policies/train_policy/:agentId', () => {
     const again = await post('/api/policies/train_policy/agent-run', {});
     expect(again.statusCode).toBe(409);
     expect(again.json()).toMatchObject({ error: 'run_active', field: 'agentId' });
+  });
+
+  it('passes RLHF_TRAINING_HEARTBEAT_TIMEOUT_S to the workflow input in ms, and nothing when unset', async () => {
+    const inputOf = async (workflowId: string): Promise<TrainPolicyInput> => {
+      const history = await app.temporal.workflow.getHandle(workflowId).fetchHistory();
+      const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+      return defaultPayloadConverter.fromPayload<TrainPolicyInput>(payload!);
+    };
+    await seedFeedback('agent-hb-default', 10);
+    expect(await inputOf((await startRun('agent-hb-default')).workflowId)).not.toHaveProperty('trainingHeartbeatTimeoutMs');
+
+    const slow = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url, RLHF_TRAINING_HEARTBEAT_TIMEOUT_S: '45' }) }, false);
+    try {
+      await seedFeedback('agent-hb-env', 10);
+      const res = await inject(slow, { method: 'POST', url: '/api/policies/train_policy/agent-hb-env', payload: { preset: 'quick' } });
+      expect(res.statusCode).toBe(202);
+      startedWorkflows.push(res.json().workflowId);
+      expect(await inputOf(res.json().workflowId)).toMatchObject({ trainingHeartbeatTimeoutMs: 45_000 });
+    } finally {
+      await slow.close();
+    }
   });
 });
 

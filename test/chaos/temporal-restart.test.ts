@@ -10,7 +10,7 @@ import { ChaosCluster, tinyPatch, until } from './cluster';
 import { metricsMtimes, savedHistory } from './run-artifacts';
 
 const TOTAL_UPDATES = 6;
-/** How long the server stays down: shorter than the 30 s heartbeat timeout, longer than a PPO update. */
+/** How long the server stays down: shorter than the 10 s training heartbeat timeout (workflows/training-run.ts), longer than a PPO update. */
 const OUTAGE_MS = 5_000;
 
 let cluster: ChaosCluster;

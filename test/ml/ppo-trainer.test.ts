@@ -179,6 +179,27 @@ describe('PpoTrainer', () => {
     disposeOptions(opts);
   });
 
+  it('gives the event loop a turn after every minibatch of the update (heartbeats run during long updates)', async () => {
+    const config = tinyRunConfig();
+    config.ppo = { ...config.ppo, batchSize: 4, miniBatchSize: 1, ppoEpochs: 4, generation: { ...config.ppo.generation, maxNewTokens: 1 } };
+    const opts = tinyTrainerOptions(11, config);
+    const trainer = PpoTrainer.create(opts);
+    // A self-rescheduling immediate runs once per event-loop turn the step gives away.
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns += 1;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    await trainer.step();
+    counting = false;
+    // 16 minibatches; the rollout (1 token) and the phase boundaries add only 3 turns.
+    expect(turns).toBeGreaterThanOrEqual(16);
+    trainer.dispose();
+    disposeOptions(opts);
+  });
+
   it('holds no tensors across updates (tensor count flat)', async () => {
     const opts = tinyTrainerOptions();
     const trainer = PpoTrainer.create(opts);

@@ -3,7 +3,7 @@ import { encodePrompt } from '../../ml/dataset';
 import { sampleFromLogits, softmax, type TokenSamplingOptions } from '../../ml/filtering';
 import { GptModel, type DecodeState, type ForwardOptions } from '../../ml/model';
 import { Rng } from '../../ml/rng';
-import { generate, type DecodingModel, type GenerateOptions } from '../../ml/sampling';
+import { generate, generateYielding, type DecodingModel, type GenerateOptions } from '../../ml/sampling';
 import { tf, type Tensor1D, type Tensor2D } from '../../ml/tf';
 import { ByteTokenizer } from '../../ml/tokenizer';
 
@@ -215,6 +215,60 @@ describe('generate (sampling loop, fake bigram model)', () => {
     expect(() => generate(model, [[BOS]], { ...greedy, maxNewTokens: -1 }, new Rng(1))).toThrow(
       expect.objectContaining({ name: 'ModelInputError', argument: 'maxNewTokens' }),
     );
+  });
+});
+
+describe('generateYielding (the same loop with a pause per model pass)', () => {
+  const opts: GenerateOptions = { maxNewTokens: 8, temperature: 1.3, topK: 3, topP: 0.95, eosId: EOS, padId: PAD };
+  const prompts = [[BOS], [BOS, 0], [BOS, 2], [0]];
+
+  it('gives the same responses and leaves the Rng where generate leaves it', async () => {
+    const syncRng = new Rng(77);
+    const asyncRng = new Rng(77);
+    const expected = generate(new FakeBigramModel(CHAIN_TABLE), prompts, opts, syncRng);
+    expect(await generateYielding(new FakeBigramModel(CHAIN_TABLE), prompts, opts, asyncRng)).toEqual(expected);
+    expect(asyncRng.getState()).toEqual(syncRng.getState());
+  });
+
+  it('pauses once after the prefill and once after every decode step, before the next token is read', async () => {
+    const model = new FakeBigramModel(CHAIN_TABLE);
+    const passesAtPause: number[] = [];
+    const out = await generateYielding(model, prompts, opts, new Rng(77), async () => {
+      passesAtPause.push(model.prefillInputs.length + model.fed.length);
+    });
+    const longest = Math.max(...out.responses.map((r) => r.length)); // tokens chosen = model passes
+    expect(passesAtPause).toEqual(Array.from({ length: longest }, (_, i) => i + 1));
+  });
+
+  it('disposes the cache and leaks nothing when a pause throws', async () => {
+    const model = new FakeBigramModel(CHAIN_TABLE);
+    const before = tf.memory().numTensors;
+    let pauses = 0;
+    const failing = async () => {
+      if (++pauses === 3) throw new Error('interrupted');
+    };
+    await expect(generateYielding(model, [[BOS, 0]], greedy, new Rng(4), failing)).rejects.toThrow('interrupted');
+    expect(tf.memory().numTensors).toBe(before);
+    expect(model.states[0].disposed).toBe(true);
+  });
+
+  it('lets timers run during generation with the default pause', async () => {
+    let turns = 0;
+    const timer = setInterval(() => (turns += 1), 0);
+    try {
+      const slow = new FakeBigramModel(CHAIN_TABLE);
+      // Each pass blocks until the clock has moved past the timer's due time, so every pause finds it due.
+      const decodeStep = slow.decodeStep.bind(slow);
+      slow.decodeStep = (tokens, state, o) => {
+        const start = Date.now();
+        while (Date.now() - start < 3);
+        return decodeStep(tokens, state, o);
+      };
+      await generateYielding(slow, [[0]], { ...greedy, maxNewTokens: 6 }, new Rng(1)); // 0 → 0 forever: 5 decode steps
+    } finally {
+      clearInterval(timer);
+    }
+    expect(turns).toBeGreaterThanOrEqual(2);
   });
 });
 

@@ -56,7 +56,10 @@ interface StartedRun {
 }
 
 /** Seeds an agent's feedback and its run record (as the API does), then starts the workflow. */
-async function startRun(queues: TestQueues, opts: { patch: ConfigPatch; rows: { prompt: string; response: string; score: number }[]; chunksPerExecution?: number }): Promise<StartedRun> {
+async function startRun(
+  queues: TestQueues,
+  opts: { patch: ConfigPatch; rows: { prompt: string; response: string; score: number }[]; chunksPerExecution?: number; trainingHeartbeatTimeoutMs?: number },
+): Promise<StartedRun> {
   const runId = uniqueId('run').replace(/-/g, '_');
   const agentId = uniqueId('agent');
   await new FeedbackRepository(db.orm.em.fork()).insertMany(opts.rows.map((r) => ({ ...r, agentId, runId: 'seed' })));
@@ -70,6 +73,7 @@ async function startRun(queues: TestQueues, opts: { patch: ConfigPatch; rows: { 
     configPatch: opts.patch,
     taskQueues: queues,
     chunksPerExecution: opts.chunksPerExecution,
+    trainingHeartbeatTimeoutMs: opts.trainingHeartbeatTimeoutMs,
   };
   const handle = await env.client.workflow.start(trainingWorkflowType, { workflowId, taskQueue: queues.cpu, args: [input] });
   return { runId, agentId, handle };
@@ -78,6 +82,18 @@ async function startRun(queues: TestQueues, opts: { patch: ConfigPatch; rows: { 
 const progressOf = (run: StartedRun): Promise<RunProgress> => run.handle.query(progressQuery);
 const statusOf = async (run: StartedRun) => (await new TrainingRunRepository(db.orm.em.fork()).get(run.runId))?.status;
 const learnable = (seed: number) => makeSyntheticFeedback(40, new Rng(seed));
+
+/** heartbeatTimeout in seconds (null: none) of every activity type the run scheduled, from its history. */
+async function scheduledHeartbeatTimeouts(run: StartedRun): Promise<Record<string, number | null>> {
+  const out: Record<string, number | null> = {};
+  for (const event of (await run.handle.fetchHistory()).events ?? []) {
+    const scheduled = event.activityTaskScheduledEventAttributes;
+    if (!scheduled?.activityType?.name) continue;
+    const timeout = scheduled.heartbeatTimeout;
+    out[scheduled.activityType.name] = timeout && (Number(timeout.seconds ?? 0) > 0 || (timeout.nanos ?? 0) > 0) ? Number(timeout.seconds ?? 0) + (timeout.nanos ?? 0) / 1e9 : null;
+  }
+  return out;
+}
 
 it('runs to a saved version through pause, setKl, resume and continue-as-new, answering progress throughout', async () => {
   const queues = uniqueQueues();
@@ -150,6 +166,8 @@ it('a cancelled run is marked cancelled and keeps its last checkpoint', async ()
     expect((await progressOf(run)).phase).toBe(RunPhases.cancelled);
     const latest = await findLatestVerified(store.resolve(runArtifacts.checkpoints(run.runId)));
     expect(latest?.update).toBeGreaterThanOrEqual(2);
+    // No input override: training activities get the default heartbeatTimeout, data activities none.
+    expect(await scheduledHeartbeatTimeouts(run)).toMatchObject({ trainRewardModel: 10, sftWarmStart: 10, ppoChunk: 10, loadFeedback: null });
     expect(await new PolicyVersionRepository(db.orm.em.fork()).listByAgent(run.agentId)).toEqual([]);
   });
 });
@@ -171,5 +189,15 @@ it('the quality gate fails a run on pure-noise feedback, naming the Pearson and 
     const record = await new TrainingRunRepository(db.orm.em.fork()).get(run.runId);
     expect(record).toMatchObject({ status: 'failed', error: expect.stringContaining('quality gate') });
     expect((await progressOf(run)).phase).toBe(RunPhases.failed);
+  });
+});
+
+it('schedules the training activities with the heartbeatTimeout of the workflow input', async () => {
+  const queues = uniqueQueues();
+  const noise = makeSyntheticFeedback(60, new Rng(3), { scoreNoiseOnly: true }); // stops at the quality gate, after the reward model
+  await withWorkers(env, { orm: db.orm, store, queues }, async () => {
+    const run = await startRun(queues, { patch: { ...TINY_CONFIG_PATCH, gate: { minValPearson: 0.3 } }, rows: noise, trainingHeartbeatTimeoutMs: 7_000 });
+    await run.handle.result().catch(() => undefined);
+    expect(await scheduledHeartbeatTimeouts(run)).toEqual({ resolveConfig: null, setRunStatus: null, loadFeedback: null, splitDataset: null, trainRewardModel: 7 });
   });
 });

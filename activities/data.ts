@@ -4,7 +4,7 @@
  * EntityManager; only artifact-store keys and small numbers cross Temporal payloads.
  */
 import { log as temporalLog } from '@temporalio/activity';
-import { resolveRunConfig, validateModelConfig, derivePpoSizes, type PresetName, type RunConfig } from '../ml/config';
+import { resolveRunConfig, validateRunConfig, type PresetName, type RunConfig } from '../ml/config';
 import { splitTrainVal, type FeedbackExample } from '../ml/dataset';
 import { Rng } from '../ml/rng';
 import { mean, std } from '../ml/stats';
@@ -115,9 +115,7 @@ export function buildRunConfig(input: ResolveConfigInput): RunConfig {
       seed: input.seed,
     });
     const cfg = applyConfigPatch(base, input.configPatch);
-    validateModelConfig(cfg.policyModel, 'policyModel');
-    validateModelConfig(cfg.reward.model, 'reward.model');
-    derivePpoSizes(cfg.ppo);
+    validateRunConfig(cfg);
     for (const [field, value] of [['ppo.totalUpdates', cfg.ppo.totalUpdates], ['updatesPerChunk', cfg.updatesPerChunk]] as const) {
       if (!Number.isInteger(value) || value < 1) throw invalidConfig(`${field} must be a positive integer, got ${value}`);
     }

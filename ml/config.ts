@@ -310,8 +310,24 @@ export function resolveRunConfig(preset: PresetName, overrides: RunOverrides = {
   if (overrides.maxSteps !== undefined) cfg.ppo.totalUpdates = overrides.maxSteps;
   if (overrides.learningRate !== undefined) cfg.ppo.optim.learningRate = overrides.learningRate;
   if (overrides.seed !== undefined) cfg.seed = overrides.seed;
+  validateRunConfig(cfg);
+  return cfg;
+}
+
+/**
+ * Checks a whole run config (after any patch); throws ConfigError naming the field. PPO's
+ * reference policy is the policy with its LoRA adapters switched off (ml/ppo-forward.ts), so
+ * a policy without adapters (rank 0) would be its own reference: KL ≡ 0 and no penalty would
+ * ever hold the policy near where it started. Refused rather than trained silently unanchored.
+ */
+export function validateRunConfig(cfg: RunConfig): void {
   validateModelConfig(cfg.policyModel, 'policyModel');
   validateModelConfig(cfg.reward.model, 'reward.model');
+  if (cfg.policyModel.lora.rank < 1) {
+    throw new ConfigError(
+      'policyModel.lora.rank must be at least 1: the PPO reference policy is the policy with its adapters off, so without adapters the KL penalty would always be 0',
+      'policyModel.lora.rank',
+    );
+  }
   derivePpoSizes(cfg.ppo);
-  return cfg;
 }

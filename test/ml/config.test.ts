@@ -1,4 +1,4 @@
-import { ConfigError, derivePpoSizes, PRESETS, resolveRunConfig } from '../../ml/config';
+import { ConfigError, derivePpoSizes, PRESETS, resolveRunConfig, validateRunConfig } from '../../ml/config';
 
 describe('run config', () => {
   test('derived PPO sizes: batch / (mini-batch × accumulation)', () => {
@@ -32,5 +32,15 @@ describe('run config', () => {
 
   test('unknown preset is a ConfigError on the preset field', () => {
     expect(() => resolveRunConfig('huge' as never)).toThrow(/unknown preset 'huge'/);
+  });
+
+  test('a policy without LoRA adapters is refused: its reference would be itself (KL always 0)', () => {
+    const cfg = resolveRunConfig('quick');
+    cfg.policyModel.lora = { rank: 0, alpha: 0, dropout: 0 };
+    expect(() => validateRunConfig(cfg)).toThrow(expect.objectContaining({ name: 'ConfigError', field: 'policyModel.lora.rank' }));
+    // The reward model may go without adapters: it has no reference.
+    const rm = resolveRunConfig('quick');
+    rm.reward.model.lora = { rank: 0, alpha: 0, dropout: 0 };
+    expect(() => validateRunConfig(rm)).not.toThrow();
   });
 });

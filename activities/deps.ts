@@ -22,6 +22,11 @@ export interface ActivityDeps {
   checkpointEvery?: number;
   /** Liveness heartbeat period during a long PPO update, ms (default 5000; 0 turns it off). */
   heartbeatTickMs?: number;
+  /**
+   * Runs whose live PPO trainer this process keeps between chunks (activities/trainer-cache.ts;
+   * default 1: the chunks of one run follow each other on a worker; 0 turns it off).
+   */
+  trainerCacheSize?: number;
 }
 
 /** Defaults for the optional deps, in one place. */
@@ -29,4 +34,5 @@ export const ACTIVITY_DEFAULTS = {
   minFeedbackRows: 10,
   checkpointEvery: 1,
   heartbeatTickMs: 5_000,
+  trainerCacheSize: 1,
 } as const;

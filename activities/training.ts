@@ -220,7 +220,8 @@ export function createTrainingActivities(deps: ActivityDeps) {
      */
     async exportPolicy(input: ExportPolicyInput): Promise<ExportPolicyOutput> {
       return classified(async () => {
-        const opened = await ppo.openTrainer(input, input.checkpoint);
+        // The last chunk's live trainer when this process ran it (freed below: the run is done).
+        const { opened } = await ppo.openAt(input, input.checkpoint);
         try {
           const { config, policy, reward, tokenizer } = opened;
           const policyRef = runArtifacts.finalPolicy(input.runId);

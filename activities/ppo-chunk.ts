@@ -162,7 +162,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
   }
 
   /** What a trainer for `input` is built from: its refs and the artifacts' identity on disk. */
-  function inputsOf(input: TrainerInput): Promise<string> {
+  async function inputsOf(input: TrainerInput): Promise<string> {
     const refs = [input.configRef, input.trainRef, input.policyInitRef, input.rewardModelRef];
     return artifactIdentity(refs.map((r) => store.resolve(r)));
   }
@@ -174,7 +174,13 @@ export function createPpoRuntime(deps: ActivityDeps) {
    */
   async function takeLive(input: TrainerInput, at: CheckpointInfo): Promise<TrainerContext | null> {
     if (cache.capacity === 0) return null;
-    const live = cache.take(input.runId, await inputsOf(input), at);
+    // An input that cannot be looked at is a miss: opening it from the store reports it properly.
+    const inputs = await inputsOf(input).catch(() => null);
+    if (inputs === null) {
+      cache.evict(input.runId);
+      return null;
+    }
+    const live = cache.take(input.runId, inputs, at);
     if (!live) return null;
     try {
       const disk = await readCheckpoint(store.resolve(at.ref));

@@ -101,6 +101,8 @@ export interface TimelineBreakdown {
   workflowTaskRunMs: number;
   /** Workflow started → closed, ms. */
   totalMs: number;
+  /** Server round trips: one dispatch per activity, one per workflow task. */
+  hops: number;
 }
 
 /** Sums a timeline into dispatch, run and in-between time (activities run one after another in this workflow). */
@@ -124,5 +126,6 @@ export function breakdownOf(t: WorkflowTimeline): TimelineBreakdown {
     workflowTaskQueueMs: sum((w) => w.startedMs - w.scheduledMs),
     workflowTaskRunMs: sum((w) => w.completedMs - w.startedMs),
     totalMs: t.closedMs - t.startedMs,
+    hops: t.activities.length + t.workflowTasks.length,
   };
 }

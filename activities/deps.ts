@@ -25,10 +25,16 @@ export interface ActivityDeps {
    * of the activity's heartbeatTimeout (activities/heartbeat `heartbeatTickMs`).
    */
   heartbeatTickMs?: number;
+  /**
+   * Runs whose live PPO trainer this process keeps between chunks (activities/trainer-cache.ts;
+   * default 1: the chunks of one run follow each other on a worker; 0 turns it off).
+   */
+  trainerCacheSize?: number;
 }
 
 /** Defaults for the optional deps, in one place. */
 export const ACTIVITY_DEFAULTS = {
   minFeedbackRows: 10,
   checkpointEvery: 1,
+  trainerCacheSize: 1,
 } as const;

@@ -11,6 +11,9 @@
  *   trainer on the SFT policy (only when there is no `from`).
  * The chunk's end is fixed by its input (`from.update + updates`), never by where a retry
  * resumed, so a retried attempt stops exactly where the first would have.
+ * When the start is the checkpoint this process's previous chunk of the run wrote last, the
+ * trainer that wrote it continues, after checking that checkpoint against its state
+ * (trainer-cache.ts); otherwise everything is opened from the store.
  */
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
@@ -30,6 +33,7 @@ import { ACTIVITY_DEFAULTS, type ActivityDeps, type ActivityLogger } from './dep
 import { classified, missingArtifact } from './errors';
 import { heartbeatTickMs, withHeartbeatTicker } from './heartbeat';
 import { readJsonl } from './jsonl';
+import { artifactIdentity, sameCheckpoint, TrainerCache } from './trainer-cache';
 
 export interface PpoChunkInput {
   runId: string;
@@ -73,6 +77,12 @@ const UNUSABLE_CHECKPOINT_ERRORS = new Set(['CheckpointCorruptError', 'Checkpoin
 /** Where a chunk starts: a checkpoint (ref + update) or nothing (a fresh trainer). */
 type StartPoint = CheckpointInfo | null;
 
+/** How a chunk got its trainer: this process's live one, restored from a checkpoint, or new. */
+type OpenedFrom = 'live trainer' | 'checkpoint' | 'fresh';
+
+/** The artifact refs a trainer is built from. */
+type TrainerInput = Omit<PpoChunkInput, 'from' | 'updates' | 'kl'>;
+
 export interface TrainerContext {
   config: RunConfig;
   trainer: PpoTrainer;
@@ -88,9 +98,10 @@ export function createPpoRuntime(deps: ActivityDeps) {
   const { store } = deps;
   const logger = (): ActivityLogger => deps.log ?? temporalLog;
   const every = deps.checkpointEvery ?? ACTIVITY_DEFAULTS.checkpointEvery;
+  const cache = new TrainerCache<TrainerContext>(deps.trainerCacheSize ?? ACTIVITY_DEFAULTS.trainerCacheSize);
 
   /** Builds the trainer for `input`, restored from `start` when given. */
-  async function openTrainer(input: Omit<PpoChunkInput, 'from' | 'updates' | 'kl'>, start: StartPoint): Promise<TrainerContext> {
+  async function openTrainer(input: TrainerInput, start: StartPoint): Promise<TrainerContext> {
     const config = await store.readJson<RunConfig>(input.configRef);
     const prompts = (await readJsonl<FeedbackExample>(store, input.trainRef)).map((r) => r.prompt);
     const { policy, tokenizer } = await loadPolicy(store.resolve(input.policyInitRef));
@@ -149,19 +160,60 @@ export function createPpoRuntime(deps: ActivityDeps) {
     return unique.sort((a, b) => b.update - a.update);
   }
 
+  /** What a trainer for `input` is built from: its refs and the artifacts' identity on disk. */
+  async function inputsOf(input: TrainerInput): Promise<string> {
+    const refs = [input.configRef, input.trainRef, input.policyInitRef, input.rewardModelRef];
+    return artifactIdentity(refs.map((r) => store.resolve(r)));
+  }
+
+  /**
+   * This process's live trainer for `input` when its state is exactly checkpoint `at` as it
+   * verifies on disk now; else null (a stale or differing entry is disposed). A checkpoint
+   * that does not verify is left to the caller, which reports and skips it as usual.
+   */
+  async function takeLive(input: TrainerInput, at: CheckpointInfo): Promise<TrainerContext | null> {
+    if (cache.capacity === 0) return null;
+    // An input that cannot be looked at is a miss: opening it from the store reports it properly.
+    const inputs = await inputsOf(input).catch(() => null);
+    if (inputs === null) {
+      cache.evict(input.runId);
+      return null;
+    }
+    const live = cache.take(input.runId, inputs, at);
+    if (!live) return null;
+    try {
+      const disk = await readCheckpoint(store.resolve(at.ref));
+      if (sameCheckpoint(live.trainer.toCheckpoint(), disk)) return live;
+      logger().warn('checkpoint differs from the live trainer that wrote it; restoring from disk', { ref: at.ref });
+    } catch (err) {
+      if (!(err instanceof Error) || !UNUSABLE_CHECKPOINT_ERRORS.has(err.name)) {
+        live.dispose();
+        throw err;
+      }
+    }
+    live.dispose();
+    return null;
+  }
+
+  /** The trainer at checkpoint `at`: this process's live one when it matches, else restored from disk. */
+  async function openAt(input: TrainerInput, at: CheckpointInfo): Promise<{ opened: TrainerContext; from: OpenedFrom }> {
+    const live = await takeLive(input, at);
+    return live ? { opened: live, from: 'live trainer' } : { opened: await openTrainer(input, at), from: 'checkpoint' };
+  }
+
   /** Opens the first candidate that restores (a corrupt one is logged and skipped); returns it with its start. */
   async function openFirstUsable(
     input: PpoChunkInput,
     end: number,
-  ): Promise<{ opened: TrainerContext; start: StartPoint; recoveries: CheckpointRecovery[] }> {
+  ): Promise<{ opened: TrainerContext; start: StartPoint; recoveries: CheckpointRecovery[]; from: OpenedFrom }> {
     const rejected = new Set<number>();
     const recoveriesTo = (resumedFromUpdate: number): CheckpointRecovery[] =>
       [...rejected].filter((u) => u > resumedFromUpdate).sort((a, b) => a - b).map((rejectedUpdate) => ({ rejectedUpdate, resumedFromUpdate }));
     for (const start of await startCandidates(input, end, rejected)) {
       try {
-        const opened = await openTrainer(input, start);
-        logger().info('ppo chunk resuming', { runId: input.runId, fromUpdate: start.update, ref: start.ref });
-        return { opened, start, recoveries: recoveriesTo(start.update) };
+        const { opened, from } = await openAt(input, start);
+        if (from === 'checkpoint') logger().info('ppo chunk resuming', { runId: input.runId, fromUpdate: start.update, ref: start.ref });
+        return { opened, start, recoveries: recoveriesTo(start.update), from };
       } catch (err) {
         if (!(err instanceof Error) || !UNUSABLE_CHECKPOINT_ERRORS.has(err.name)) throw err;
         logger().warn('checkpoint unusable, trying an older start', { ref: start.ref, error: err.message });
@@ -169,7 +221,19 @@ export function createPpoRuntime(deps: ActivityDeps) {
       }
     }
     if (input.from) throw missingArtifact(`checkpoint ${input.from.ref} (update ${input.from.update}) cannot be restored`);
-    return { opened: await openTrainer(input, null), start: null, recoveries: recoveriesTo(0) };
+    return { opened: await openTrainer(input, null), start: null, recoveries: recoveriesTo(0), from: 'fresh' };
+  }
+
+  /** After a chunk: keeps its trainer for the run's next chunk when it succeeded (at `at`), else frees it. */
+  async function keepOrDispose(input: TrainerInput, at: CheckpointInfo | null, opened: TrainerContext): Promise<void> {
+    if (!at || cache.capacity === 0) return opened.dispose();
+    try {
+      cache.put(input.runId, await inputsOf(input), at, opened);
+    } catch (err) {
+      // Not keeping it costs the next chunk a reload, nothing more; the chunk itself succeeded.
+      opened.dispose();
+      logger().warn('live trainer not kept', { runId: input.runId, error: (err as Error).message });
+    }
   }
 
   async function saveCheckpoint(runId: string, trainer: PpoTrainer): Promise<CheckpointInfo> {
@@ -184,9 +248,12 @@ export function createPpoRuntime(deps: ActivityDeps) {
       const activity = Context.current();
       const tickMs = heartbeatTickMs(deps.heartbeatTickMs);
       const end = (input.from?.update ?? 0) + input.updates;
+      const openStarted = performance.now();
       // Opening a large base and its checkpoint takes seconds: keep re-sending the previous attempt's details meanwhile.
-      const { opened, start, recoveries } = await withHeartbeatTicker(() => activity.info.heartbeatDetails, () => openFirstUsable(input, end), tickMs);
+      const { opened, start, recoveries, from } = await withHeartbeatTicker(() => activity.info.heartbeatDetails, () => openFirstUsable(input, end), tickMs);
+      logger().info('ppo chunk opened', { runId: input.runId, fromUpdate: start?.update ?? 0, from, openMs: performance.now() - openStarted });
       const { trainer } = opened;
+      let kept: CheckpointInfo | null = null;
       try {
         // Only at the chunk's own start: a retry resumed mid-chunk already has the overrides
         // (and the controller's adaptation since) in its checkpoint; one that fell back to an
@@ -215,10 +282,16 @@ export function createPpoRuntime(deps: ActivityDeps) {
           if (activity.cancellationSignal.aborted) throw new CancelledFailure('ppo chunk cancelled');
         }
         if (!last || last.update !== end) last = await saveCheckpoint(input.runId, trainer);
-        return { checkpoint: last, recoveries, metrics: metrics ?? (await lastMetrics(last, input.runId)), klCoef: trainer.klCoef, klTarget: trainer.klTarget };
+        const output = { checkpoint: last, recoveries, metrics: metrics ?? (await lastMetrics(last, input.runId)), klCoef: trainer.klCoef, klTarget: trainer.klTarget };
+        kept = last;
+        return output;
       } finally {
-        opened.dispose();
+        // Kept only after a chunk that succeeded, at the checkpoint it returns; any failure frees it.
+        await keepOrDispose(input, kept, opened);
       }
+    }).catch((err: unknown) => {
+      cache.evict(input.runId); // a failed attempt keeps nothing of its run in memory
+      throw err;
     });
   }
 
@@ -229,5 +302,5 @@ export function createPpoRuntime(deps: ActivityDeps) {
     return store.readJson<UpdateMetrics>(key);
   }
 
-  return { ppoChunk, openTrainer };
+  return { ppoChunk, openAt };
 }

@@ -227,7 +227,10 @@ export function createTrainingActivities(deps: ActivityDeps) {
      */
     async exportPolicy(input: ExportPolicyInput): Promise<ExportPolicyOutput> {
       return classified(() => heartbeating(async () => {
-        const opened = await ppo.openTrainer(input, input.checkpoint);
+        // The last chunk's live trainer when this process ran it (freed below: the run is done).
+        const openStarted = performance.now();
+        const { opened, from } = await ppo.openAt(input, input.checkpoint);
+        log.info('policy export opened', { runId: input.runId, from, openMs: performance.now() - openStarted });
         try {
           const { config, policy, reward, tokenizer } = opened;
           const policyRef = runArtifacts.finalPolicy(input.runId);

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createDataActivities, createTrainingActivities, type ActivityLogger } from '../../activities';
 import { FeedbackRepository, TrainingRunRepository } from '../../db/repositories';
@@ -45,6 +46,10 @@ export interface OrchestratorOptions {
   store: ArtifactStore;
   /** false: no in-process GPU worker (the bench runs GPU workers as child processes). */
   gpuWorker?: boolean;
+  /** The activities' logger (default: silent). */
+  log?: ActivityLogger;
+  /** The GPU worker's trainer cache (activities/trainer-cache.ts; default: the activities' default). */
+  trainerCacheSize?: number;
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | null = null;
@@ -58,7 +63,7 @@ export async function createOrchestrator(opts: OrchestratorOptions): Promise<Orc
   const connection = await Connection.connect({ address: opts.temporalAddress });
   const client = new Client({ connection, namespace: opts.namespace });
   const queues = { cpu: uniqueId('bench-cpu'), gpu: uniqueId('bench-gpu') };
-  const deps = { orm: opts.db.orm, store: opts.store, log: silentLog };
+  const deps = { orm: opts.db.orm, store: opts.store, log: opts.log ?? silentLog, trainerCacheSize: opts.trainerCacheSize };
   return {
     client,
     queues,
@@ -87,10 +92,39 @@ export async function createOrchestrator(opts: OrchestratorOptions): Promise<Orc
   };
 }
 
-export interface StartedRun {
+/** A run whose feedback rows and record are in the database, as the API leaves them before a run starts. */
+export interface SeededRun {
   runId: string;
+  agentId: string;
   workflowId: string;
+}
+
+export interface StartedRun extends SeededRun {
   result(): Promise<TrainPolicyResult>;
+  /** The execution's event history (for where its time went: bench/lib/workflow-timeline). */
+  history(): Promise<temporal.api.history.v1.IHistory>;
+}
+
+/** Seeds the agent's feedback and the run record (what the API has done before a run starts). */
+export async function seedTrainingRun(db: BenchDatabase, rows: readonly FeedbackExample[]): Promise<SeededRun> {
+  const runId = uniqueId('run');
+  const agentId = uniqueId('agent');
+  const workflowId = `bench-${runId}`;
+  await new FeedbackRepository(db.orm.em.fork()).insertMany(rows.map((r) => ({ prompt: r.prompt, response: r.response, score: r.score, agentId, runId: 'bench' })));
+  await new TrainingRunRepository(db.orm.em.fork()).create({ id: runId, workflowId, agentId, config: {} });
+  return { runId, agentId, workflowId };
+}
+
+/** Starts the training workflow of a seeded run. */
+export async function startSeededRun(
+  orch: Orchestrator,
+  seeded: SeededRun,
+  input: { seed: number; configPatch: ConfigPatch; preset?: string },
+): Promise<StartedRun> {
+  const { runId, agentId, workflowId } = seeded;
+  const args: TrainPolicyInput = { runId, agentId, preset: input.preset ?? 'quick', seed: input.seed, configPatch: input.configPatch, taskQueues: orch.queues };
+  const handle = await orch.client.workflow.start(trainingWorkflowType, { workflowId, taskQueue: orch.queues.cpu, args: [args] });
+  return { ...seeded, result: () => handle.result() as Promise<TrainPolicyResult>, history: () => handle.fetchHistory() };
 }
 
 /** Seeds the agent's feedback and the run record, then starts the training workflow. */
@@ -100,12 +134,5 @@ export async function startTrainingRun(
   rows: readonly FeedbackExample[],
   input: { seed: number; configPatch: ConfigPatch; preset?: string },
 ): Promise<StartedRun> {
-  const runId = uniqueId('run');
-  const agentId = uniqueId('agent');
-  const workflowId = `bench-${runId}`;
-  await new FeedbackRepository(db.orm.em.fork()).insertMany(rows.map((r) => ({ prompt: r.prompt, response: r.response, score: r.score, agentId, runId: 'bench' })));
-  await new TrainingRunRepository(db.orm.em.fork()).create({ id: runId, workflowId, agentId, config: {} });
-  const args: TrainPolicyInput = { runId, agentId, preset: input.preset ?? 'quick', seed: input.seed, configPatch: input.configPatch, taskQueues: orch.queues };
-  const handle = await orch.client.workflow.start(trainingWorkflowType, { workflowId, taskQueue: orch.queues.cpu, args: [args] });
-  return { runId, workflowId, result: () => handle.result() as Promise<TrainPolicyResult> };
+  return startSeededRun(orch, await seedTrainingRun(db, rows), input);
 }

@@ -62,8 +62,12 @@ if [ -s "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
   exit 1
 fi
 
+# Eager activity execution: a workflow worker that schedules an activity on its own task queue gets the
+# activity task in the reply to its workflow task, saving a round trip per data activity (measured in
+# bench/RESULTS.md section 1). Production clusters enable it the same way (temporal/README.md).
 args=(server start-dev --ip 127.0.0.1 --port "$port" --db-filename "$data_dir/dev.db" --log-level warn
-  --search-attribute AgentId=Keyword --search-attribute RunPhase=Keyword)
+  --search-attribute AgentId=Keyword --search-attribute RunPhase=Keyword
+  --dynamic-config-value system.enableActivityEagerExecution=true)
 if [ "$namespace" != default ]; then args+=(--namespace "$namespace"); fi
 if [ "$headless" = 1 ]; then args+=(--headless); elif [ -n "$ui_port" ]; then args+=(--ui-port "$ui_port"); fi
 

@@ -9,6 +9,7 @@ import fp from 'fastify-plugin';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import swagger from './plugins/external/swagger';
 import appConfig, { type AppOptions } from './plugins/app/config';
+import idempotencySweep from './plugins/app/idempotency-sweep';
 import orm from './plugins/app/orm';
 import repositories from './plugins/app/repositories';
 import auth from './plugins/app/auth';
@@ -37,6 +38,7 @@ export const app = fp<AppOptions>(
 
     await fastify.register(appConfig, opts);
     await fastify.register(orm);
+    await fastify.register(idempotencySweep);
     await fastify.register(repositories);
     await fastify.register(auth);
     await fastify.register(rateLimit);

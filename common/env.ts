@@ -32,6 +32,12 @@ export const EnvSchema = Type.Object({
    */
   RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1 }),
+  /**
+   * How long the API remembers an Idempotency-Key's answer (api/idempotency.ts), hours: a retry
+   * within it is replayed, never written twice. Expired records are deleted hourly, so a key
+   * is remembered for at least this long and at most an hour more. 24 h, as Stripe's API.
+   */
+  IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({ default: 24, minimum: 1 }),
   /** Force a TensorFlow.js backend: tensorflow-gpu | tensorflow | wasm | cpu. */
   RLHF_BACKEND: Type.Optional(Type.Union([Type.Literal('tensorflow-gpu'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')])),
   /**

@@ -17,4 +17,9 @@ export class IdempotencyRepository {
     this.em.create(IdempotencyRecordSchema, record);
     await this.em.flush();
   }
+
+  /** Deletes the records created before `cutoff`; returns how many. */
+  async deleteCreatedBefore(cutoff: Date): Promise<number> {
+    return this.em.nativeDelete(IdempotencyRecordSchema, { createdAt: { $lt: cutoff } });
+  }
 }

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildApp } from '../../api/app';
+import { sweepIdempotencyRecords } from '../../api/plugins/app/idempotency-sweep';
 import { loadEnv } from '../../common/env';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
@@ -116,4 +117,17 @@ it.each([
   expect(res.statusCode).toBe(400);
   expect(res.json()).toMatchObject({ error: 'validation_error', field: 'idempotency-key' });
   expect(await rowsOf('agent-idem-8')).toHaveLength(0);
+});
+
+it('forgets a key once its record is older than the TTL (the hourly sweep), and not before', async () => {
+  const old = await post('/api/policies/feedback/agent-idem-9', item(9), 'key-expiring');
+  await post('/api/policies/feedback/agent-idem-9', item(10), 'key-fresh');
+  await db.orm.em.fork().getConnection().execute(`update idempotency_record set created_at = now() - interval '25 hours' where key = 'key-expiring'`);
+  expect(await sweepIdempotencyRecords(db.orm, 24)).toBe(1);
+  expect([await recordCount('key-expiring'), await recordCount('key-fresh')]).toEqual([0, 1]);
+  // Past the TTL a retry is a new write (the documented contract: keys are remembered for at least 24 h).
+  const late = await post('/api/policies/feedback/agent-idem-9', item(9), 'key-expiring');
+  expect(late.headers['idempotent-replayed']).toBeUndefined();
+  expect(late.json().id).not.toBe(old.json().id);
+  expect((await post('/api/policies/feedback/agent-idem-9', item(10), 'key-fresh')).headers['idempotent-replayed']).toBe('true');
 });

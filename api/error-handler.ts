@@ -20,6 +20,8 @@ export interface ErrorBodyShape {
   error: string;
   message: string;
   field?: string;
+  /** The run an error is about (run_active: the agent's active run). */
+  runId?: string;
 }
 
 export const INTERNAL_ERROR_BODY: ErrorBodyShape = { error: 'internal_error', message: 'Internal server error' };
@@ -48,7 +50,10 @@ function domainError(error: Error & Record<string, unknown>): { status: number; 
     case 'InvalidCursorError':
       return { status: 400, body: { error: 'invalid_cursor', message: error.message, field: 'cursor' } };
     case 'ActiveRunExistsError':
-      return { status: 409, body: { error: 'run_active', message: error.message, field: 'agentId' } };
+      return {
+        status: 409,
+        body: { error: 'run_active', message: error.message, field: 'agentId', ...(typeof error.activeRunId === 'string' ? { runId: error.activeRunId } : {}) },
+      };
     case 'RunNotFoundError':
       return { status: 404, body: { error: 'not_found', message: error.message, field: 'runId' } };
     case 'ConfigError':

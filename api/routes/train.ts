@@ -91,7 +91,7 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       if (active) {
         const observed = await observeRun(fastify.temporal, request.repos, active);
         if (!isFinishedStatus(observed.run.status)) {
-          return reply.status(409).send({ error: 'run_active', message: `agent ${agentId} already has an active training run (${active.id})`, field: 'agentId' });
+          return reply.status(409).send({ error: 'run_active', message: `agent ${agentId} already has an active training run (${active.id})`, field: 'agentId', runId: active.id });
         }
       }
 

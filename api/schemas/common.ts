@@ -24,6 +24,7 @@ export const ErrorBody = Type.Object(
     error: Type.String({ description: 'Stable snake_case error code' }),
     message: Type.String(),
     field: Type.Optional(Type.String({ description: 'The offending field, dotted path (items.3.score)' })),
+    runId: Type.Optional(Type.String({ description: 'run_active (409): the agent\'s active run, so a client whose start answer was lost can follow it' })),
   },
 );
 

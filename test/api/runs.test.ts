@@ -106,7 +106,8 @@ describe('POST /api/policies/train_policy/:agentId', () => {
 
     const again = await post('/api/policies/train_policy/agent-run', {});
     expect(again.statusCode).toBe(409);
-    expect(again.json()).toMatchObject({ error: 'run_active', field: 'agentId' });
+    // The active run is named, so a client whose 202 was lost can follow the run it started.
+    expect(again.json()).toMatchObject({ error: 'run_active', field: 'agentId', runId: started.runId });
   });
 
   it('passes RLHF_TRAINING_HEARTBEAT_TIMEOUT_S to the workflow input in ms, and nothing when unset', async () => {

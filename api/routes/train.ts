@@ -6,6 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { resolveRunConfig, type PresetName } from '../../ml/config';
 import { isFinishedStatus } from '../../db/entities';
+import { ActiveRunExistsError } from '../../db/errors';
 import { resolveBaseModelDir, runConfigForBase } from '../../ml/hf/base-model';
 import { HF_ERROR_NAMES } from '../../ml/hf/errors';
 import type { Gpt2HfConfig } from '../../ml/hf/gpt2-config';
@@ -91,7 +92,7 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       if (active) {
         const observed = await observeRun(fastify.temporal, request.repos, active);
         if (!isFinishedStatus(observed.run.status)) {
-          return reply.status(409).send({ error: 'run_active', message: `agent ${agentId} already has an active training run (${active.id})`, field: 'agentId', runId: active.id });
+          throw new ActiveRunExistsError(agentId, active.id);
         }
       }
 

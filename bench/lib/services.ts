@@ -5,13 +5,11 @@
  * scripts/test.sh does, and stops them again. Each bench gets a fresh database of its own.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
-import { MikroORM } from '@mikro-orm/postgresql';
-import { createOrm } from '../../db/orm';
 import { startLocalPostgres, stopLocalPostgres } from '../../scripts/services/postgres';
+import { createScratchDatabase, type ScratchDatabase } from '../../scripts/services/scratch-database';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -74,34 +72,9 @@ export async function benchServices(log: (line: string) => void = () => undefine
   return { databaseUrl: pg.value, temporalAddress, namespace, stop };
 }
 
-async function onMaintenanceDb(maintenanceUrl: string, sql: string): Promise<void> {
-  const admin = await MikroORM.init({ clientUrl: maintenanceUrl, entities: [], discovery: { warnWhenNoEntities: false }, pool: { min: 0, max: 1 } });
-  try {
-    await admin.em.getConnection().execute(sql);
-  } finally {
-    await admin.close(true);
-  }
-}
-
-export interface BenchDatabase {
-  url: string;
-  orm: MikroORM;
-  dispose(): Promise<void>;
-}
+export type BenchDatabase = ScratchDatabase;
 
 /** A new, migrated database for one bench; dispose() drops it. */
-export async function createBenchDatabase(maintenanceUrl: string): Promise<BenchDatabase> {
-  const name = `bench_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await onMaintenanceDb(maintenanceUrl, `create database "${name}"`);
-  const url = new URL(maintenanceUrl);
-  url.pathname = `/${name}`;
-  const orm = await createOrm(url.toString());
-  return {
-    url: url.toString(),
-    orm,
-    async dispose() {
-      await orm.close(true);
-      await onMaintenanceDb(maintenanceUrl, `drop database if exists "${name}" with (force)`);
-    },
-  };
+export function createBenchDatabase(maintenanceUrl: string): Promise<BenchDatabase> {
+  return createScratchDatabase(maintenanceUrl, 'bench');
 }

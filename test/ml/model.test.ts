@@ -36,6 +36,17 @@ beforeAll(async () => {
 });
 afterAll(() => model.dispose());
 
+
+/** Two rows of token ids with left padding (row 0) and right padding (row 1), and their attention mask. */
+const PADDED_IDS = [
+  [0, 1, 5, 9, 2, 3],
+  [4, 4, 8, 12, 1, 0],
+];
+const PADDED_MASK = [
+  [0, 1, 1, 1, 1, 1],
+  [1, 1, 1, 1, 0, 0],
+];
+
 describe('structure', () => {
   it('forward returns logits [B,T,V], values [B,T], hidden [B,T,C]', () => {
     const out = model.forward(ids2d([[1, 2, 3], [4, 5, 6]]), mask2d([[1, 1, 1], [1, 1, 0]]));
@@ -150,14 +161,8 @@ describe('LoRA', () => {
 });
 
 describe('trainable selection (frozen weights get no gradient work)', () => {
-  const ids = [
-    [0, 1, 5, 9, 2, 3],
-    [4, 4, 8, 12, 1, 0],
-  ];
-  const mask = [
-    [0, 1, 1, 1, 1, 1],
-    [1, 1, 1, 1, 0, 0],
-  ];
+  const ids = PADDED_IDS;
+  const mask = PADDED_MASK;
   /** Loss over logits and values with fixed random weights, so every output matters. */
   function gradsWith(m: GptModel, vars: tf.Variable[], opts: ForwardOptions): { loss: number; grads: Record<string, Float32Array> } {
     const rng = new Rng(71);
@@ -432,14 +437,8 @@ describe('against a plain-op reference implementation (cpu)', () => {
   it('forward and backward agree to 1e-5', () => {
     const m = GptModel.create(cfg, new Rng(31));
     randomiseLoraB(m, 32);
-    const ids = [
-      [0, 1, 5, 9, 2, 3],
-      [4, 4, 8, 12, 1, 0],
-    ];
-    const mask = [
-      [0, 1, 1, 1, 1, 1],
-      [1, 1, 1, 1, 0, 0],
-    ];
+    const ids = PADDED_IDS;
+    const mask = PADDED_MASK;
     const rng = new Rng(33);
     const rLogits = tf.tensor3d(rng.normalArray(2 * 6 * cfg.vocabSize, 1), [2, 6, cfg.vocabSize]);
     const rValues = tf.tensor2d(rng.normalArray(12, 1), [2, 6]);

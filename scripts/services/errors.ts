@@ -41,3 +41,14 @@ export class PostgresNotHealthyError extends Error {
     super(`Postgres did not answer select 1: ${lastError}`);
   }
 }
+
+/** Thrown when the shared temp folder for the postgres user could have been planted by another local user. */
+export class UntrustedTempDirError extends Error {
+  override readonly name = 'UntrustedTempDirError';
+  constructor(
+    readonly dir: string,
+    readonly why: string,
+  ) {
+    super(`refusing ${dir}: ${why}; remove it (it is re-created owned by this user)`);
+  }
+}

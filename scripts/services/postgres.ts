@@ -19,12 +19,12 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { knex } from '@mikro-orm/postgresql';
-import { DataDirNotAccessibleError, PostgresCommandError, PostgresNotHealthyError } from './errors';
+import { DataDirNotAccessibleError, PostgresCommandError, PostgresNotHealthyError, UntrustedTempDirError } from './errors';
 import { resolvePostgresBinaries, type PostgresBinaries } from './postgres-binaries';
 
 export interface LocalPostgresOptions {
@@ -79,6 +79,31 @@ function assertReachable(dataDir: string): void {
 }
 
 /**
+ * The shared folder under the system temp directory that holds clusters and binaries the `postgres` user
+ * must reach. Its path is predictable, so on a shared machine another local user could create it first
+ * and plant binaries that we would then run as `postgres`. It is accepted only when it is a real directory
+ * (not a symlink) owned by root or by us, and not writable by group or others.
+ */
+export function trustedTempParent(tmp: string = os.tmpdir()): string {
+  const parent = path.join(tmp, 'durable-rlhf-postgres');
+  try {
+    mkdirSync(parent, { mode: 0o755 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const st = lstatSync(parent);
+  const me = process.getuid?.() ?? 0;
+  if (!st.isDirectory() || st.isSymbolicLink() || (st.uid !== 0 && st.uid !== me)) {
+    throw new UntrustedTempDirError(parent, `it is ${st.isSymbolicLink() ? 'a symlink' : st.isDirectory() ? `owned by uid ${st.uid}` : 'not a directory'}`);
+  }
+  if ((st.mode & 0o022) !== 0) {
+    if (st.uid !== me) throw new UntrustedTempDirError(parent, 'it is writable by group or others');
+    chmodSync(parent, 0o755);
+  }
+  return parent;
+}
+
+/**
  * Where the cluster really lives for a requested --dir. As root the server runs as `postgres`, which must
  * enter every ancestor of its data directory; a checkout under a private directory (/root, a `mktemp -d`
  * clone) cannot be entered. The cluster then lives under the system temp directory at a path derived from
@@ -87,9 +112,7 @@ function assertReachable(dataDir: string): void {
 export function serverDataDir(requested: string, runsAsOtherUser: boolean): string {
   const abs = path.resolve(requested);
   if (!runsAsOtherUser || blockingAncestor(abs) === undefined) return abs;
-  const parent = path.join(os.tmpdir(), 'durable-rlhf-postgres');
-  mkdirSync(parent, { recursive: true });
-  chmodSync(parent, 0o755);
+  const parent = trustedTempParent();
   return path.join(parent, createHash('sha256').update(abs).digest('hex').slice(0, 16));
 }
 
@@ -133,9 +156,7 @@ function reachableBinaries(bins: PostgresBinaries): PostgresBinaries {
   const binDir = path.dirname(bins.postgres);
   if (blockingAncestor(bins.postgres) === undefined) return bins;
   const installRoot = path.dirname(binDir);
-  const parent = path.join(os.tmpdir(), 'durable-rlhf-postgres');
-  mkdirSync(parent, { recursive: true });
-  chmodSync(parent, 0o755);
+  const parent = trustedTempParent();
   const target = path.join(parent, `pg${bins.major}-${createHash('sha256').update(installRoot).digest('hex').slice(0, 12)}`);
   if (!existsSync(path.join(target, 'bin', 'postgres'))) {
     const staging = `${target}.tmp-${process.pid}`;
@@ -155,6 +176,9 @@ function reachableBinaries(bins: PostgresBinaries): PostgresBinaries {
 
 /** initdb once, with a random superuser password (scram-sha-256) saved in the data dir. */
 async function initialise(dataDir: string, bins: PostgresBinaries, user: OsUser | undefined, log: (l: string) => void): Promise<void> {
+  // Parents get the default mode: only the cluster itself is private. Creating them with 0700 too (as
+  // `recursive` with a mode does) locked the postgres user out of a fresh checkout's data/.
+  await mkdir(path.dirname(dataDir), { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (user) {
     assertReachable(dataDir);
@@ -246,6 +270,12 @@ export async function stopLocalPostgres(opts: Pick<LocalPostgresOptions, 'dataDi
   opts.log?.(`stopped (${dataDir})`);
 }
 
+/** Stops the cluster, then deletes its data (test clusters; never used on the demo's data). */
+export async function removeLocalPostgres(opts: Pick<LocalPostgresOptions, 'dataDir' | 'log'>): Promise<void> {
+  await stopLocalPostgres(opts);
+  await rm(serverDataDir(opts.dataDir, ensurePostgresOsUser() !== undefined), { recursive: true, force: true });
+}
+
 interface CliArgs {
   command: string;
   dataDir: string;
@@ -288,9 +318,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${running ? 'running' : 'stopped'}\n`);
     if (!running) process.exitCode = 3;
   } else if (args.command === 'remove') {
-    // Stops the cluster, then deletes its data (test clusters; never used on the demo's data).
-    await stopLocalPostgres({ dataDir: args.dataDir, log });
-    await rm(serverDataDir(args.dataDir, ensurePostgresOsUser() !== undefined), { recursive: true, force: true });
+    await removeLocalPostgres({ dataDir: args.dataDir, log });
   } else {
     throw new Error(`unknown command ${args.command}; use start, stop, status or remove`);
   }

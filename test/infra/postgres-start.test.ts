@@ -4,7 +4,7 @@
  * (the first `npm run demo` on a fresh clone failed when `data/` was created 0700 along with the cluster).
  * Also: the predictable shared temp folder is refused when someone else could have planted it.
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, chmodSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { knex } from '@mikro-orm/postgresql';
@@ -73,7 +73,6 @@ describe('trustedTempParent', () => {
     if (process.getuid?.() !== 0) return; // only root can make a folder owned by someone else
     const dir = path.join(tmp, 'durable-rlhf-postgres');
     mkdirSync(dir);
-    const { chownSync } = require('node:fs') as typeof import('node:fs');
     chownSync(dir, 65534, 65534); // nobody
     expect(() => trustedTempParent(tmp)).toThrow(/owned by uid 65534/);
   });

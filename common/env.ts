@@ -40,6 +40,13 @@ export const EnvSchema = Type.Object({
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({ default: 24, minimum: 1 }),
   /** Force a TensorFlow.js backend: tensorflow-gpu | tensorflow | wasm | cpu. */
   RLHF_BACKEND: Type.Optional(Type.Union([Type.Literal('tensorflow-gpu'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')])),
+  /** '0' skips native TensorFlow: provisioning does not build it and the workers do not load it (WASM instead). */
+  RLHF_NATIVE: Type.Optional(Type.Union([Type.Literal('0'), Type.Literal('1')])),
+  /**
+   * TensorFlow's intra-op thread count on native backends (ml/backend.ts nativeThreadEnv). Unset: the
+   * machine's cores. Every worker of one run should use the same value: resume is bit-exact per count.
+   */
+  RLHF_NATIVE_THREADS: Type.Optional(Type.String({ pattern: '^[1-9][0-9]*$' })),
   /**
    * Directory holding the Hugging Face base models a training request may name
    * (`baseModelDir`, resolved inside it). Unset: requests naming a base are refused.

@@ -15,8 +15,9 @@
  * State: the chosen backend is process-global in tfjs itself, so the result is cached here
  * and a second call returns the same info without logging again.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { tf } from './tf';
+import { reinstallProjectGradients, tf } from './tf';
 import { BackendError } from './errors';
 
 export const BackendNames = {
@@ -33,6 +34,36 @@ export interface BackendInfo {
   package: string;
   /** Why earlier candidates were skipped (absent when the first choice worked). */
   reason?: string;
+  /** Native backends: the TensorFlow C library's version (TF_Version). */
+  tensorflowVersion?: string;
+  /** Native backends: TensorFlow's intra-op and inter-op thread pool sizes (see nativeThreadEnv). */
+  intraOpThreads?: number;
+  interOpThreads?: number;
+}
+
+/** One line for logs and /healthz-style status: `tensorflow 2.21.0 (@tensorflow/tfjs-node), threads 2 intra / 1 inter`. */
+export function backendStatus(info: BackendInfo): string {
+  const version = info.tensorflowVersion ? ` ${info.tensorflowVersion}` : '';
+  const threads = info.intraOpThreads !== undefined ? `, threads ${info.intraOpThreads} intra / ${info.interOpThreads} inter` : '';
+  return `${info.name}${version} (${info.package})${threads}`;
+}
+
+/**
+ * TensorFlow sizes its thread pools from these variables when the process first creates a context
+ * (tensorflow/core/common_runtime/process_util.cc); tfjs-node passes no session options, so they are
+ * the only knob. They are fixed here, before the native package loads, for two reasons:
+ *  - reproducibility: Eigen splits a contraction by the pool size, so a resumed run must use the same
+ *    count as the run it resumes to stay bit-exact (RLHF_NATIVE_THREADS pins it across machines);
+ *  - eager ops run one at a time, so one inter-op thread is enough and leaves the cores to intra-op work.
+ * TF_CPP_MIN_LOG_LEVEL=1 drops TensorFlow's INFO lines (the CPU-feature banner) from worker logs.
+ * Values already in the environment win.
+ */
+export function nativeThreadEnv(env: NodeJS.ProcessEnv = process.env): { intra: number; inter: number } {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  env.TF_NUM_INTRAOP_THREADS ??= env.RLHF_NATIVE_THREADS ?? String(cores);
+  env.TF_NUM_INTEROP_THREADS ??= '1';
+  env.TF_CPP_MIN_LOG_LEVEL ??= '1';
+  return { intra: Number(env.TF_NUM_INTRAOP_THREADS), inter: Number(env.TF_NUM_INTEROP_THREADS) };
 }
 
 export interface InitBackendOptions {
@@ -87,9 +118,16 @@ async function prepareWasm(): Promise<void> {
 async function tryCandidate(c: Candidate): Promise<string | null> {
   try {
     if (c.name === 'wasm') await prepareWasm();
-    else if (c.name !== 'cpu') await import(c.package); // native packages register on import
+    else if (c.name !== 'cpu') {
+      nativeThreadEnv();
+      await import(c.package); // native packages register on import
+    }
   } catch (err) {
     return `${c.package} not loadable (${(err as Error).message.split('\n')[0]})`;
+  } finally {
+    // Importing a native package (even one whose binding then fails) loads `@tensorflow/tfjs`, which
+    // replaces the project's gradients with its own: put ours back.
+    if (c.name === 'tensorflow' || c.name === 'tensorflow-gpu') reinstallProjectGradients();
   }
   if (tf.findBackendFactory(c.tfName) === null) {
     return `${c.package} loaded but registered '${c.tfName}' with another tfjs-core copy`;
@@ -104,13 +142,23 @@ async function tryCandidate(c: Candidate): Promise<string | null> {
   return null;
 }
 
+/** TensorFlow's version and thread counts of a native backend that just started; nothing for WASM/CPU. */
+function nativeDetails(c: Candidate): Partial<BackendInfo> {
+  if (c.tfName !== 'tensorflow') return {};
+  const binding = (tf.backend() as unknown as { binding?: { TF_Version?: string } }).binding;
+  const { intra, inter } = nativeThreadEnv();
+  return { tensorflowVersion: binding?.TF_Version, intraOpThreads: intra, interOpThreads: inter };
+}
+
 async function selectBackend(order: readonly BackendName[]): Promise<BackendInfo> {
   const failures: string[] = [];
   for (const name of order) {
     const c = CANDIDATES.find((x) => x.name === name)!;
-    const failure = await tryCandidate(c);
+    // RLHF_NATIVE=0 is the same switch that makes scripts/native/provision-tensorflow.sh skip the build.
+    const failure = c.tfName === 'tensorflow' && process.env.RLHF_NATIVE === '0' ? `${c.package} skipped (RLHF_NATIVE=0)` : await tryCandidate(c);
     if (failure === null) {
-      return failures.length === 0 ? { name, package: c.package } : { name, package: c.package, reason: failures.join('; ') };
+      const info: BackendInfo = { name, package: c.package, ...nativeDetails(c) };
+      return failures.length === 0 ? info : { ...info, reason: failures.join('; ') };
     }
     failures.push(failure);
   }
@@ -133,7 +181,7 @@ export function initBackend(opts: InitBackendOptions = {}): Promise<BackendInfo>
     return Promise.reject(err);
   }
   const attempt = selectBackend(order).then((info) => {
-    log(`[ml] TensorFlow.js backend: ${info.name} (${info.package})` + (info.reason ? `; skipped: ${info.reason}` : ''));
+    log(`[ml] TensorFlow.js backend: ${backendStatus(info)}` + (info.reason ? `; skipped: ${info.reason}` : ''));
     return info;
   });
   // A failed attempt is not cached, so a caller may retry (e.g. after fixing RLHF_BACKEND).

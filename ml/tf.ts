@@ -10,8 +10,12 @@
  *    NO gradients: the union package `@tensorflow/tfjs` normally registers them from ES-module
  *    files that Node 20 cannot require. Without them every tf.grads/variableGrads fails with
  *    "gradient function not found". The gradients below are written from the derivative of
- *    each kernel; a kernel that already has one (e.g. when tfjs-node brought the full set)
- *    keeps it. Checked against finite differences in test/ml/backend.test.ts.
+ *    each kernel and checked against finite differences in test/ml/backend.test.ts. They are the
+ *    project's gradients on every backend: the native packages import `@tensorflow/tfjs`, which
+ *    replaces every registered gradient with its own set, so ml/backend.ts calls
+ *    `reinstallProjectGradients()` after loading one. That keeps one set of derivatives on WASM,
+ *    CPU and native (tfjs's own BatchMatMul gradient, for one, returns the broadcast batch shape for a
+ *    batch-1 operand: "The gradient of input 'b' has shape '2,3,2', which does not match ... '1,3,2'").
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -27,15 +31,25 @@ export type Variable = tf.Variable;
 type Grads = Record<string, () => tf.Tensor>;
 type GradFn = (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => Grads;
 
+/** Every gradient this module registers, so they can be put back after a package replaced them. */
+const projectGradients: tf.GradConfig[] = [];
+
 function register(kernelName: string, gradFunc: GradFn, save: { inputs?: string[]; outputs?: boolean; all?: boolean } = {}): void {
-  if (tf.getGradient(kernelName) !== undefined) return;
-  tf.registerGradient({
+  const config: tf.GradConfig = {
     kernelName,
     inputsToSave: save.inputs,
     saveAllInputs: save.all,
     outputsToSave: save.outputs ? [true] : undefined,
     gradFunc: gradFunc as tf.GradFunc,
-  });
+  };
+  projectGradients.push(config);
+  tf.registerGradient(config);
+}
+
+/** Re-registers the project's gradients over whatever a later import (tfjs-node's `@tensorflow/tfjs`) put there. */
+export function reinstallProjectGradients(): number {
+  for (const config of projectGradients) tf.registerGradient(config);
+  return projectGradients.length;
 }
 
 const one = (dy: tf.Tensor | tf.Tensor[]): tf.Tensor => dy as tf.Tensor;
@@ -51,13 +65,6 @@ function reduceTo(grad: tf.Tensor, shape: number[]): tf.Tensor {
 function keptShape(shape: number[], axis: number | number[] | null | undefined): { kept: number[]; axes: number[] } {
   const axes = axis === null || axis === undefined ? shape.map((_, i) => i) : tf.util.parseAxisParam(axis, shape);
   return { kept: shape.map((d, i) => (axes.includes(i) ? 1 : d)), axes };
-}
-
-function swapLastTwo(t: tf.Tensor): tf.Tensor {
-  const perm = t.shape.map((_, i) => i);
-  const r = perm.length;
-  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
-  return tf.transpose(t, perm);
 }
 
 const isFloat = (t: tf.Tensor): tf.Tensor => tf.cast(t, 'float32');
@@ -235,21 +242,22 @@ register('Softmax', (dy, [y], attrs) => {
 register('BatchMatMul', (dy, [a, b], attrs) => {
   const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
   const g = one(dy);
-  const t = swapLastTwo;
+  // The transpose flags instead of explicit transposes: the backends fold them into the GEMM call.
   let da: () => tf.Tensor;
   let db: () => tf.Tensor;
   if (!transposeA && !transposeB) {
-    da = () => tf.matMul(g, t(b)); // y = a·b
-    db = () => tf.matMul(t(a), g);
+    da = () => tf.matMul(g, b, false, true); // y = a·b: da = g·bᵀ, db = aᵀ·g
+    db = () => tf.matMul(a, g, true, false);
   } else if (!transposeA && transposeB) {
-    da = () => tf.matMul(g, b); // y = a·bᵀ
-    db = () => tf.matMul(t(g), a);
+    da = () => tf.matMul(g, b); // y = a·bᵀ: da = g·b, db = gᵀ·a
+    db = () => tf.matMul(g, a, true, false);
   } else if (transposeA && !transposeB) {
-    da = () => tf.matMul(b, t(g)); // y = aᵀ·b
+    da = () => tf.matMul(b, g, false, true); // y = aᵀ·b: da = b·gᵀ, db = a·g
     db = () => tf.matMul(a, g);
   } else {
-    da = () => tf.matMul(t(b), t(g)); // y = aᵀ·bᵀ
-    db = () => tf.matMul(t(g), t(a));
+    da = () => tf.matMul(b, g, true, true); // y = aᵀ·bᵀ: da = bᵀ·gᵀ, db = gᵀ·aᵀ
+    db = () => tf.matMul(g, a, true, true);
   }
+  // A batch-1 operand broadcast against a batch-B one gets its gradient summed over the batch.
   return { a: () => reduceTo(da(), a.shape), b: () => reduceTo(db(), b.shape) };
 }, { inputs: ['a', 'b'] });

@@ -7,4 +7,6 @@ if [ ! -d node_modules/@temporalio/worker ]; then
   echo "installing npm dependencies (npm ci)…"
   npm ci --no-audit --no-fund
 fi
+# Native TensorFlow (cached after the first time); when it cannot be had the workers use WASM.
+bash scripts/native/provision-tensorflow.sh || true
 exec node node_modules/tsx/dist/cli.mjs scripts/demo.ts "$@"

@@ -23,6 +23,7 @@ run_dir=$(mktemp -d "$ROOT/data/test-XXXXXX")
 chmod 755 "$run_dir"
 services_log="$run_dir/services.log"
 results="$run_dir/jest-results.json"
+results_wasm="$run_dir/jest-results-wasm.json"
 pg_dir="$run_dir/postgres"
 temporal_dir="$run_dir/temporal"
 tsx=(node "$ROOT/node_modules/tsx/dist/cli.mjs")
@@ -39,7 +40,9 @@ finish() {
   } >>"$services_log" 2>&1
   local report_rc=0 line
   if [ -f "$results" ]; then
-    line=$(node scripts/report-jest.js "$results") || report_rc=$?
+    local files=("$results")
+    [ -f "$results_wasm" ] && files+=("wasm=$results_wasm")
+    line=$(node scripts/report-jest.js "${files[@]}") || report_rc=$?
   else
     line="0 passed, 1 failed"
     report_rc=1
@@ -105,5 +108,22 @@ if [ "${RLHF_SKIP_UI_TEST:-0}" != "1" ] && [ ! -x /usr/bin/chromium ]; then
   bash scripts/install-chromium.sh >>"$services_log" 2>&1 || true
 fi
 
+# Native TensorFlow for every test that trains (cached after the first time). Where it cannot be had the
+# suite runs on WASM, as before, and the WASM pass below is not needed.
+native=0
+if native_line=$(bash scripts/native/provision-tensorflow.sh); then native=1; fi
+say "${native_line#\[native\] }"
+
 node "$ROOT/node_modules/jest/bin/jest.js" --ci --json --outputFile="$results" "$@"
 jest_rc=$?
+
+# The fallback must not rot: with native present, the ML unit tests and the resume test run once more on
+# WASM (RLHF_NATIVE=0 makes ml/backend.ts skip native). The learning test is left to the native pass (it
+# takes minutes on either). Not run when jest was given its own arguments (a developer's subset).
+if [ "$native" = 1 ] && [ $# -eq 0 ] && [ "${RLHF_SKIP_WASM_PASS:-0}" != "1" ]; then
+  say "WASM pass: test/ml without the learning test"
+  RLHF_NATIVE=0 node "$ROOT/node_modules/jest/bin/jest.js" --ci --json --outputFile="$results_wasm" \
+    test/ml --testPathIgnorePatterns 'test/ml/learning\.test\.ts'
+  wasm_rc=$?
+  [ "$wasm_rc" -ne 0 ] && jest_rc=$wasm_rc
+fi

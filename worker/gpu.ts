@@ -8,14 +8,14 @@
 import { createTrainingActivities } from '../activities';
 import { loadEnv } from '../common/env';
 import { TaskQueues } from '../common/names';
-import { initBackend } from '../ml/backend';
+import { backendStatus, initBackend } from '../ml/backend';
 import { createQueueWorker, openResources, runUntilShutdown } from './create-worker';
 
 export async function main(): Promise<void> {
   const env = loadEnv();
   // initBackend's own line would repeat this one; the worker states it once, with its role.
   const backend = await initBackend({ prefer: env.RLHF_BACKEND, log: () => undefined });
-  console.info(`gpu worker: tfjs backend ${backend.name} (${backend.package})${backend.reason ? `; fell back because ${backend.reason}` : ''}`);
+  console.info(`gpu worker: tfjs backend ${backendStatus(backend)}${backend.reason ? `; fell back because ${backend.reason}` : ''}`);
   const resources = await openResources(env);
   const worker = await createQueueWorker({
     connection: resources.connection,

@@ -1,8 +1,15 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { BackendInfo } from '../../ml/backend';
 import { backendOrder } from '../../ml/backend';
 import { Rng } from '../../ml/rng';
 import { tf } from '../../ml/tf';
 import type { Tensor } from '../../ml/tf';
+
+/** Whether scripts/native/provision-tensorflow.sh installed a binding in this checkout (CI: yes; RLHF_NATIVE=0: no). */
+const bindingPresent = (pkg: string): boolean => existsSync(path.join(__dirname, '../../node_modules', pkg, 'lib/napi-v8/tfjs_binding.node'));
+const nativeProvisioned = bindingPresent('@tensorflow/tfjs-node') && process.env.RLHF_NATIVE !== '0';
+const gpuBindingPresent = bindingPresent('@tensorflow/tfjs-node-gpu');
 
 /** A fresh copy of ml/backend (its cache empty); tfjs-core's engine itself is process-global. */
 function freshBackendModule(): typeof import('../../ml/backend') {
@@ -34,19 +41,47 @@ describe('initBackend', () => {
   });
 
   it('falls back past absent native packages, says why, logs once and is idempotent', async () => {
-    const { initBackend } = freshBackendModule();
-    const logs: string[] = [];
-    const info = await initBackend({ prefer: 'tensorflow', log: (m) => logs.push(m) });
-    // tfjs-node is not installed on this machine; WASM is the next in the default order.
-    expect(info.name).toBe('wasm');
-    expect(info.reason).toMatch(/@tensorflow\/tfjs-node/);
-    expect(tf.getBackend()).toBe('wasm');
-    const again: BackendInfo = await initBackend({ prefer: 'cpu', log: (m) => logs.push(m) });
-    expect(again).toEqual(info);
-    expect(logs).toHaveLength(1);
-    expect(logs[0]).toMatch(/wasm/);
-    // The backend computes correctly.
-    expect(tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]])).dataSync()[0]).toBe(11);
+    // The world without native TensorFlow (RLHF_NATIVE=0, or a machine where provisioning failed).
+    process.env.RLHF_NATIVE = '0';
+    try {
+      const { initBackend } = freshBackendModule();
+      const logs: string[] = [];
+      const info = await initBackend({ prefer: 'tensorflow', log: (m) => logs.push(m) });
+      expect(info.name).toBe('wasm');
+      expect(info.reason).toMatch(/@tensorflow\/tfjs-node skipped \(RLHF_NATIVE=0\)/);
+      expect(info.tensorflowVersion).toBeUndefined();
+      expect(tf.getBackend()).toBe('wasm');
+      const again: BackendInfo = await initBackend({ prefer: 'cpu', log: (m) => logs.push(m) });
+      expect(again).toEqual(info);
+      expect(logs).toHaveLength(1);
+      expect(logs[0]).toMatch(/wasm/);
+      // The backend computes correctly.
+      expect(tf.matMul(tf.tensor2d([[1, 2]]), tf.tensor2d([[3], [4]])).dataSync()[0]).toBe(11);
+    } finally {
+      delete process.env.RLHF_NATIVE;
+    }
+  });
+
+  it('a native package that cannot load is skipped with its error (tfjs-node-gpu has no binding here)', async () => {
+    if (gpuBindingPresent) return; // a GPU worker built the -gpu binding: nothing is absent to test
+    const info = await freshBackendModule().initBackend({ prefer: 'tensorflow-gpu', log: () => undefined });
+    expect(info.name).not.toBe('tensorflow-gpu');
+    expect(info.reason).toMatch(/@tensorflow\/tfjs-node-gpu not loadable/);
+  });
+
+  (nativeProvisioned ? it : it.skip)('uses the provisioned native backend, with its TensorFlow version and thread counts', async () => {
+    const { initBackend, backendStatus } = freshBackendModule();
+    const info = await initBackend({ prefer: 'tensorflow', log: () => undefined });
+    expect(info).toMatchObject({ name: 'tensorflow', package: '@tensorflow/tfjs-node', tensorflowVersion: expect.stringMatching(/^2\.\d+\.\d+/) });
+    expect(info.intraOpThreads).toBeGreaterThanOrEqual(1);
+    expect(info.interOpThreads).toBe(1);
+    expect(backendStatus(info)).toMatch(/^tensorflow 2\.\d+\.\d+ \(@tensorflow\/tfjs-node\), threads \d+ intra \/ 1 inter$/);
+    expect(tf.getBackend()).toBe('tensorflow');
+    // The project's gradients survive the native package's import of @tensorflow/tfjs (which replaces
+    // them): tfjs's own BatchMatMul gradient breaks on a broadcast batch.
+    const [, db] = tf.grads((a: Tensor, b: Tensor) => tf.sum(tf.matMul(a, b)))([tf.ones([2, 2, 3]), tf.ones([1, 3, 2])]);
+    expect(db.shape).toEqual([1, 3, 2]);
+    expect(Array.from(db.dataSync())).toEqual([4, 4, 4, 4, 4, 4]);
   });
 
   it('honours RLHF_BACKEND', async () => {
@@ -67,10 +102,15 @@ describe('initBackend', () => {
 
 /**
  * ml/tf registers the kernel gradients that tfjs-core's Node bundle lacks. Each is checked
- * against central finite differences of Σ f(x)·R on the cpu backend.
+ * against central finite differences of Σ f(x)·R on the cpu backend, and on native TensorFlow when
+ * it is provisioned (its own kernels, the project's gradients).
  */
-describe('registered gradients match finite differences', () => {
+describe.each(nativeProvisioned ? ['cpu', 'tensorflow'] : ['cpu'])('registered gradients match finite differences (%s)', (backend) => {
   beforeAll(async () => {
+    if (backend === 'tensorflow') await freshBackendModule().initBackend({ prefer: 'tensorflow', log: () => undefined });
+    await tf.setBackend(backend);
+  });
+  afterAll(async () => {
     await tf.setBackend('cpu');
   });
   const rng = new Rng(5);

@@ -76,7 +76,12 @@ function startChild(name: string, script: string, env: NodeJS.ProcessEnv, logs: 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const keep = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n')) if (line.trim()) logs.push(`[${name}] ${line}`);
+    for (const line of chunk.toString().split('\n')) {
+      if (!line.trim()) continue;
+      logs.push(`[${name}] ${line}`);
+      // The one worker line a user should see: which TensorFlow backend trains (native or the WASM fallback).
+      if (line.includes('tfjs backend')) console.log(`[${name}] ${line}`);
+    }
     if (logs.length > 400) logs.splice(0, logs.length - 400);
   };
   child.stdout?.on('data', keep);

@@ -40,7 +40,7 @@ export function nativeGemmForms(): boolean {
  * (W·dyᵀ)ᵀ, the big W untransposed on the left; elsewhere an explicit transpose of W.
  */
 function timesWeightT(dy: Tensor2D, w: Tensor2D): Tensor2D {
-  if (nativeGemmForms()) return tf.transpose(tf.matMul(w, dy, false, true)); // [In, N] → [N, In]
+  if (nativeGemmForms()) return tf.transpose(tf.matMul(w, dy, false, true)) as Tensor2D; // [In, N] → [N, In]
   return tf.matMul(dy, tf.transpose(w));
 }
 
@@ -160,7 +160,7 @@ export function denseTransposed<T extends Tensor>(x: T, table: Tensor2D, opts: F
   const [outDim, inDim] = table.shape;
   const lead = x.shape.slice(0, -1);
   const x2 = tf.reshape(x, [-1, inDim]) as Tensor2D; // [N, In]
-  const forward = (xIn: Tensor2D): Tensor2D => tf.transpose(tf.matMul(table, xIn, false, true)); // [Out, N] → [N, Out]
+  const forward = (xIn: Tensor2D): Tensor2D => tf.transpose(tf.matMul(table, xIn, false, true)) as Tensor2D; // [Out, N] → [N, Out]
   let y2: Tensor;
   if (opts.frozen) {
     const op = tf.customGrad((xIn, save) => {

@@ -11,15 +11,44 @@
  *              + B · T · 2 · (2 · N_pol + N_rm)                      (policy, reference, reward forwards)
  *              + ppoEpochs · B · T · 6 · N_pol                       (minibatch updates)
  *   minutes    = (reward + sft + totalUpdates · ppoUpdate) / flopsPerSecond / 60
- * `flopsPerSecond` is a calibration constant for the CPU/WASM backend, not a measurement.
+ * `flopsPerSecond` is a calibration constant per worker backend (FLOPS_PER_SECOND_BY_BACKEND), not a
+ * measurement of this run; the API learns the workers' backend from configuration (workerBackendOf), never
+ * by loading TensorFlow.js.
  */
 import { derivePpoSizes, type ModelConfig, type RunConfig } from '../ml/config';
 
+/** The TensorFlow.js backends a worker can run on (ml/backend.ts BackendNames), named here without loading it. */
+export type WorkerBackend = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
 /**
- * Sustained FLOP/s of TensorFlow.js on one small-model CPU/WASM worker. An assumption
- * (order of magnitude for 2 shared cores); callers with measurements pass their own.
+ * Sustained FLOP/s of TensorFlow.js on one small-model WASM worker. An assumption (order of
+ * magnitude for 2 shared cores); callers with measurements pass their own.
  */
 export const DEFAULT_CPU_FLOPS_PER_SECOND = 2e9;
+
+/**
+ * Sustained FLOP/s per worker backend, for 2 CPU cores. Ratios to WASM, measured (bench/RESULTS.md):
+ *  - tensorflow (native, tfjs-node against TensorFlow 2.21): PPO update at d = 128, 5.95 s against 15.86 s
+ *    on WASM (issue 10), so ~2.7×; on GPT-2-small shapes the gap is wider, at d ≤ 64 it closes (per-op overhead);
+ *  - cpu (pure JS): one small-policy training step 2.85 s against 0.13-0.53 s on WASM, so ~1/10;
+ *  - tensorflow-gpu: not measured yet (no GPU on the development machines; bench/device-check.sh measures it),
+ *    so the native CPU rate, which is a lower bound.
+ */
+export const FLOPS_PER_SECOND_BY_BACKEND: Readonly<Record<WorkerBackend, number>> = {
+  'tensorflow-gpu': 5e9,
+  tensorflow: 5e9,
+  wasm: DEFAULT_CPU_FLOPS_PER_SECOND,
+  cpu: 2e8,
+};
+
+/**
+ * The workers' backend as configured: RLHF_WORKER_BACKEND, else RLHF_BACKEND (the same variable the
+ * workers read), else wasm when RLHF_NATIVE=0 (native skipped), else tensorflow (the default once
+ * scripts/native/provision-tensorflow.sh has run; workers that fall back to WASM log why).
+ */
+export function workerBackendOf(env: { RLHF_WORKER_BACKEND?: WorkerBackend; RLHF_BACKEND?: WorkerBackend; RLHF_NATIVE?: string }): WorkerBackend {
+  return env.RLHF_WORKER_BACKEND ?? env.RLHF_BACKEND ?? (env.RLHF_NATIVE === '0' ? 'wasm' : 'tensorflow');
+}
 
 export interface DryRunEstimate {
   /** PPO updates the run will perform (the seed's "steps"). */

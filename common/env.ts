@@ -40,6 +40,12 @@ export const EnvSchema = Type.Object({
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({ default: 24, minimum: 1 }),
   /** Force a TensorFlow.js backend: tensorflow-gpu | tensorflow | wasm | cpu. */
   RLHF_BACKEND: Type.Optional(Type.Union([Type.Literal('tensorflow-gpu'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')])),
+  /**
+   * The TensorFlow.js backend the training workers run on, as the API's dry-run time estimate assumes it
+   * (api/dry-run-estimate.ts FLOPS_PER_SECOND_BY_BACKEND); the API never loads TensorFlow.js itself.
+   * Unset: RLHF_BACKEND, else wasm when RLHF_NATIVE=0, else tensorflow (the default once provisioned).
+   */
+  RLHF_WORKER_BACKEND: Type.Optional(Type.Union([Type.Literal('tensorflow-gpu'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')])),
   /** '0' skips native TensorFlow: provisioning does not build it and the workers do not load it (WASM instead). */
   RLHF_NATIVE: Type.Optional(Type.Union([Type.Literal('0'), Type.Literal('1')])),
   /**

@@ -10,6 +10,17 @@
  *  - the gradient of `bandPart` throws on 2-D input, so the causal mask is a constant.
  * Each custom gradient is checked against autodiff of plain ops in test/ml/layers.test.ts.
  *
+ * Native TensorFlow (tfjs-node, tfjs-node-gpu; both register as 'tensorflow') has the opposite
+ * cost profile, measured with tfjs-node 4.22 on TensorFlow 2.21 (2 intra-op threads; CPU ms, on
+ * the shared 2-core machine, so read the ratios): an explicit transpose of a large weight costs
+ * about as much as the matmul it feeds (wte [50257, 768]: 444 ms against 270 ms for h·wteᵀ with a
+ * cached transpose), and a transposed big operand is slow too (h·wteᵀ through matMul's
+ * transposeB: 736 ms at N = 128, 548 ms at N = 4). Keeping the big operand untransposed on the
+ * left and transposing the small result is the fast form: (wte·hᵀ)ᵀ 204 ms at N = 128 and 41 ms
+ * at N = 4; for a layer's dx, (W·dyᵀ)ᵀ 7.3 ms against 16 (transposeB) and 21 (explicit) for
+ * W [768, 3072], N = 64. `nativeGemmForms()` picks those forms; WASM and CPU keep theirs, op
+ * for op (their results are unchanged).
+ *
  * Frozen weights: tf.customGrad computes the gradient of EVERY input eagerly (tfjs-core
  * engine.customGrad wraps each result in a thunk only after computing it), so a frozen W
  * that is an input of the op still costs dW = xᵀ·dy per call. `dense` and `embeddingLookup`
@@ -18,6 +29,26 @@
  */
 import { tf } from './tf';
 import type { Tensor, Tensor2D } from './tf';
+
+/** true on the native TensorFlow backends, whose fast matMul forms differ (see the header). */
+export function nativeGemmForms(): boolean {
+  return tf.getBackend() === 'tensorflow';
+}
+
+/**
+ * dy·Wᵀ for a weight W [In, Out] and dy [N, Out] → [N, In] (a layer's input gradient). Native:
+ * (W·dyᵀ)ᵀ, the big W untransposed on the left; elsewhere an explicit transpose of W.
+ */
+function timesWeightT(dy: Tensor2D, w: Tensor2D): Tensor2D {
+  if (nativeGemmForms()) return tf.transpose(tf.matMul(w, dy, false, true)) as Tensor2D; // [In, N] → [N, In]
+  return tf.matMul(dy, tf.transpose(w));
+}
+
+/** xᵀ·dy for x [N, In] and dy [N, Out] → [In, Out] (a layer's weight gradient). */
+function weightGrad(x: Tensor2D, dy: Tensor2D): Tensor2D {
+  if (nativeGemmForms()) return tf.matMul(x, dy, true, false);
+  return tf.matMul(tf.transpose(x), dy);
+}
 
 /** Transposes the last two axes of a rank ≥ 2 tensor. */
 function swapLastTwo(t: Tensor): Tensor {
@@ -38,8 +69,8 @@ const matMul2dWithBias = tf.customGrad((x, w, b, save) => {
       const [xs, ws] = saved as [Tensor2D, Tensor2D];
       const dy2 = dy as Tensor2D; // [N, Out]
       return [
-        tf.matMul(dy2, tf.transpose(ws)), // dx [N, In]
-        tf.matMul(tf.transpose(xs), dy2), // dW [In, Out]
+        timesWeightT(dy2, ws), // dx [N, In]
+        weightGrad(xs, dy2), // dW [In, Out]
         tf.sum(dy2, 0), // db [Out]
       ];
     },
@@ -55,7 +86,7 @@ const matMul2dNoBias = tf.customGrad((x, w, save) => {
     gradFunc: (dy: Tensor, saved: Tensor[]) => {
       const [xs, ws] = saved as [Tensor2D, Tensor2D];
       const dy2 = dy as Tensor2D;
-      return [tf.matMul(dy2, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy2)];
+      return [timesWeightT(dy2, ws), weightGrad(xs, dy2)];
     },
   };
 });
@@ -71,7 +102,7 @@ function frozenMatMul2d(x: Tensor2D, w: Tensor2D, b: Tensor | undefined): Tensor
     const y = tf.matMul(xIn as Tensor2D, w); // [N, Out]
     return {
       value: b === undefined ? y : tf.add(y, b), // [N, Out]
-      gradFunc: (dy: Tensor, saved: Tensor[]) => tf.matMul(dy as Tensor2D, tf.transpose(saved[0] as Tensor2D)), // dx [N, In]
+      gradFunc: (dy: Tensor, saved: Tensor[]) => timesWeightT(dy as Tensor2D, saved[0] as Tensor2D), // dx [N, In]
     };
   });
   return op(x) as Tensor2D;
@@ -111,10 +142,51 @@ export const batchMatMul = tf.customGrad((a, b, save) => {
     value: tf.matMul(a as Tensor, b as Tensor),
     gradFunc: (dy: Tensor, saved: Tensor[]) => {
       const [as, bs] = saved;
+      // Attention's operands are small ([B, H, T, D]): native folds the transposes into the GEMM.
+      if (nativeGemmForms()) return [tf.matMul(dy, bs, false, true), tf.matMul(as, dy, true, false)];
       return [tf.matMul(dy, swapLastTwo(bs)), tf.matMul(swapLastTwo(as), dy)];
     },
   };
 }) as (a: Tensor, b: Tensor) => Tensor;
+
+/**
+ * x·tableᵀ over the last axis for a table [Out, In] stored row per output, e.g. the tied LM head
+ * (logits = h·wteᵀ, wte [V, C]). x [..., In] → [..., Out]. WASM and CPU: `dense` with
+ * W = tableᵀ, as before. Native: (table·xᵀ)ᵀ forward, dx = dy·table and dTable = dyᵀ·x, so the
+ * [V, C] table is never transposed (for GPT-2 small a 154 MB copy per pass and per decode step).
+ */
+export function denseTransposed<T extends Tensor>(x: T, table: Tensor2D, opts: FrozenOption = {}): T {
+  if (!nativeGemmForms()) return dense(x, tf.transpose(table) as Tensor2D, undefined, opts);
+  const [outDim, inDim] = table.shape;
+  const lead = x.shape.slice(0, -1);
+  const x2 = tf.reshape(x, [-1, inDim]) as Tensor2D; // [N, In]
+  const forward = (xIn: Tensor2D): Tensor2D => tf.transpose(tf.matMul(table, xIn, false, true)) as Tensor2D; // [Out, N] → [N, Out]
+  let y2: Tensor;
+  if (opts.frozen) {
+    const op = tf.customGrad((xIn, save) => {
+      (save as tf.GradSaveFunc)([table]);
+      return {
+        value: forward(xIn as Tensor2D), // [N, Out]
+        gradFunc: (dy: Tensor, saved: Tensor[]) => tf.matMul(dy as Tensor2D, saved[0] as Tensor2D), // dx [N, In]
+      };
+    });
+    y2 = op(x2);
+  } else {
+    const op = tf.customGrad((xIn, t, save) => {
+      (save as tf.GradSaveFunc)([xIn as Tensor2D, t as Tensor2D]);
+      return {
+        value: forward(xIn as Tensor2D), // [N, Out]
+        gradFunc: (dy: Tensor, saved: Tensor[]) => {
+          const [xs, ts] = saved as [Tensor2D, Tensor2D];
+          const dy2 = dy as Tensor2D; // [N, Out]
+          return [tf.matMul(dy2, ts), tf.matMul(dy2, xs, true, false)]; // dx [N, In], dTable [Out, In]
+        },
+      };
+    });
+    y2 = op(x2, table);
+  }
+  return tf.reshape(y2, [...lead, outDim]) as T;
+}
 
 /**
  * Row lookup table[ids]. table [V, C], ids int32 of any shape S → [...S, C].

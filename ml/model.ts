@@ -23,7 +23,7 @@ import { ConfigError, validateModelConfig } from './config';
 import type { ModelConfig } from './config';
 import type { Rng } from './rng';
 import { ModelInputError, WeightShapeError } from './errors';
-import { batchMatMul, dense, embeddingLookup, gelu, layerNorm } from './layers';
+import { batchMatMul, dense, denseTransposed, embeddingLookup, gelu, layerNorm } from './layers';
 
 export interface ForwardOutput {
   logits: Tensor3D; // [B, T, V]
@@ -539,7 +539,7 @@ export class GptModel {
    * gradient is formed (for every token of every pass, the largest frozen matmul in PPO).
    */
   private lmHead(h: Tensor, pass: Pass): Tensor {
-    return dense(h, tf.transpose(this.v('wte.weight')) as Tensor2D, undefined, { frozen: pass.frozen('wte.weight') });
+    return denseTransposed(h, this.v('wte.weight') as Tensor2D, { frozen: pass.frozen('wte.weight') });
   }
 
   /** Value head (TRL ValueHead): h [B, T, C] → [B, T]. */

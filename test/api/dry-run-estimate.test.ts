@@ -1,4 +1,4 @@
-import { estimateDryRun, nonEmbeddingParameters } from '../../api/dry-run-estimate';
+import { estimateDryRun, FLOPS_PER_SECOND_BY_BACKEND, nonEmbeddingParameters, workerBackendOf } from '../../api/dry-run-estimate';
 import { resolveRunConfig } from '../../ml/config';
 
 describe('estimateDryRun', () => {
@@ -25,5 +25,23 @@ describe('estimateDryRun', () => {
     const bigger = estimateDryRun(resolveRunConfig('medium', { maxSteps: 10 }), 100);
     expect(longer.estimatedFlops).toBeGreaterThan(small.estimatedFlops);
     expect(bigger.estimatedFlops).toBeGreaterThan(small.estimatedFlops);
+  });
+});
+
+describe('the workers\' backend sets the rate', () => {
+  it('is RLHF_WORKER_BACKEND, else RLHF_BACKEND, else wasm with RLHF_NATIVE=0, else tensorflow', () => {
+    expect(workerBackendOf({ RLHF_WORKER_BACKEND: 'tensorflow-gpu', RLHF_BACKEND: 'wasm' })).toBe('tensorflow-gpu');
+    expect(workerBackendOf({ RLHF_BACKEND: 'wasm' })).toBe('wasm');
+    expect(workerBackendOf({ RLHF_NATIVE: '0' })).toBe('wasm');
+    expect(workerBackendOf({})).toBe('tensorflow');
+  });
+
+  it('native workers make the same run shorter than WASM ones, by the ratio of their rates', () => {
+    const cfg = resolveRunConfig('quick', { maxSteps: 10 });
+    const wasm = estimateDryRun(cfg, 100, FLOPS_PER_SECOND_BY_BACKEND.wasm);
+    const native = estimateDryRun(cfg, 100, FLOPS_PER_SECOND_BY_BACKEND.tensorflow);
+    expect(native.estimatedFlops).toBe(wasm.estimatedFlops);
+    expect(native.estimatedTimeMinutes).toBeLessThan(wasm.estimatedTimeMinutes);
+    expect(native.estimatedTimeMinutes / wasm.estimatedTimeMinutes).toBeCloseTo(FLOPS_PER_SECOND_BY_BACKEND.wasm / FLOPS_PER_SECOND_BY_BACKEND.tensorflow, 1);
   });
 });

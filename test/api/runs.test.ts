@@ -5,7 +5,7 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildApp } from '../../api/app';
-import { estimateDryRun } from '../../api/dry-run-estimate';
+import { estimateDryRun, FLOPS_PER_SECOND_BY_BACKEND, workerBackendOf } from '../../api/dry-run-estimate';
 import { loadEnv } from '../../common/env';
 import { TaskQueues } from '../../common/names';
 import { resolveRunConfig } from '../../ml/config';
@@ -65,7 +65,9 @@ describe('POST /api/policies/train_policy/:agentId', () => {
     const body = res.json();
     const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
     const std = Math.sqrt(scores.reduce((a, s) => a + (s - mean) ** 2, 0) / scores.length);
-    const expected = estimateDryRun(resolveRunConfig('small', { maxSteps: 7 }), 12);
+    // At the rate of the workers' backend that the API's environment names (here the test process's).
+    const rate = FLOPS_PER_SECOND_BY_BACKEND[workerBackendOf(loadEnv({ ...process.env, DATABASE_URL: db.url }))];
+    const expected = estimateDryRun(resolveRunConfig('small', { maxSteps: 7 }), 12, rate);
     expect(body).toMatchObject({ status: 'dry_run', feedbackCount: 12, estimatedSteps: 7, estimatedTimeMinutes: expected.estimatedTimeMinutes });
     expect(body.scoreMean).toBeCloseTo(mean, 10);
     expect(body.scoreStd).toBeCloseTo(std, 10);

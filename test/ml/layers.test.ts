@@ -1,8 +1,9 @@
 import { initBackend } from '../../ml/backend';
-import { batchMatMul, causalMask, dense, embeddingLookup, gelu, layerNorm } from '../../ml/layers';
+import { batchMatMul, causalMask, dense, denseTransposed, embeddingLookup, gelu, layerNorm } from '../../ml/layers';
 import { Rng } from '../../ml/rng';
 import { tf } from '../../ml/tf';
 import type { Tensor } from '../../ml/tf';
+import { TEST_BACKENDS, useBackend } from './fixtures/backends';
 
 const rng = new Rng(7);
 const randn = (shape: number[], std = 1): Tensor => tf.tensor(rng.normalArray(shape.reduce((a, b) => a * b, 1), std), shape);
@@ -17,7 +18,12 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-describe('custom gradients match autodiff of plain ops (cpu, 1e-5)', () => {
+describe.each(TEST_BACKENDS)('custom gradients match autodiff of plain ops (%s, 1e-5)', (backend) => {
+  useBackend(backend);
+  it('runs on the backend named', () => {
+    expect(tf.getBackend()).toBe(backend);
+  });
+
   it('dense with bias on rank-3 input', () => {
     const x = randn([2, 5, 6]);
     const w = randn([6, 4]);
@@ -71,6 +77,25 @@ describe('custom gradients match autodiff of plain ops (cpu, 1e-5)', () => {
     const ref = (hh: Tensor): Tensor => tf.reshape(tf.matMul(tf.reshape(hh, [12, 5]) as tf.Tensor2D, wte as tf.Tensor2D, false, true), [3, 4, 13]);
     expect(maxAbsDiff(mine(h), ref(h))).toBeLessThan(1e-5);
     expect(maxAbsDiff(gradsOf(mine, [h], proj)[0], gradsOf(ref, [h], proj)[0])).toBeLessThan(1e-5);
+  });
+
+  it.each([true, false])('denseTransposed (the tied LM head h·wteᵀ, frozen %p): value, dx and dTable against autodiff', (frozen) => {
+    const h = randn([3, 4, 5]);
+    const wte = randn([13, 5]); // [V, C]
+    const proj = randn([3, 4, 13]);
+    const ref = (hh: Tensor, tt: Tensor): Tensor => tf.reshape(tf.matMul(tf.reshape(hh, [12, 5]) as tf.Tensor2D, tt as tf.Tensor2D, false, true), [3, 4, 13]);
+    expect(maxAbsDiff(denseTransposed(h, wte as tf.Tensor2D, { frozen }), ref(h, wte))).toBeLessThan(1e-5);
+    const [dx] = gradsOf((hh) => denseTransposed(hh, wte as tf.Tensor2D, { frozen }), [h], proj);
+    const [dxRef] = gradsOf((hh) => ref(hh, wte), [h], proj);
+    expect(dx.shape).toEqual([3, 4, 5]);
+    expect(maxAbsDiff(dx, dxRef)).toBeLessThan(1e-5);
+    if (!frozen) {
+      const g = gradsOf((hh, tt) => denseTransposed(hh, tt as tf.Tensor2D), [h, wte], proj);
+      const gRef = gradsOf(ref, [h, wte], proj);
+      expect(g[1].shape).toEqual([13, 5]);
+      expect(maxAbsDiff(g[0], gRef[0])).toBeLessThan(1e-5);
+      expect(maxAbsDiff(g[1], gRef[1])).toBeLessThan(1e-5);
+    }
   });
 
   it('batchMatMul on rank-4 input', () => {
@@ -177,11 +202,12 @@ describe('on the wasm backend', () => {
 /** Values of every tensor, for exact (bit-level) comparison. */
 const valuesOf = (ts: Tensor[]): Float32Array[] => ts.map((t) => t.dataSync() as Float32Array);
 
-describe('frozen weights: gradient for the activations only (cpu)', () => {
+describe.each(TEST_BACKENDS)('frozen weights: gradient for the activations only (%s)', (backend) => {
+  useBackend(backend);
   it.each([true, false])('dense (bias %p): same value and exactly the same dx as the full variant; W and b get no gradient', (withBias) => {
-    const x = tf.variable(randn([2, 5, 6]), true, `x-frozen-${withBias}`);
-    const w = tf.variable(randn([6, 4]), true, `w-frozen-${withBias}`);
-    const b = withBias ? tf.variable(randn([4]), true, `b-frozen-${withBias}`) : undefined;
+    const x = tf.variable(randn([2, 5, 6]), true, `x-frozen-${withBias}-${backend}`);
+    const w = tf.variable(randn([6, 4]), true, `w-frozen-${withBias}-${backend}`);
+    const b = withBias ? tf.variable(randn([4]), true, `b-frozen-${withBias}-${backend}`) : undefined;
     const proj = randn([2, 5, 4]);
     const vars = b === undefined ? [x, w] : [x, w, b];
     const lossOf = (frozen: boolean) => (): tf.Scalar => tf.sum(tf.mul(dense(x, w as tf.Tensor2D, b, { frozen }), proj));
@@ -196,9 +222,23 @@ describe('frozen weights: gradient for the activations only (cpu)', () => {
     tf.dispose([...vars, proj, full.value, frozen.value, ...Object.values(full.grads), ...Object.values(frozen.grads)]);
   });
 
+  it('denseTransposed: same value and exactly the same dx as the full variant; the table gets no gradient', () => {
+    const h = tf.variable(randn([2, 3, 5]), true, `h-frozen-head-${backend}`);
+    const table = tf.variable(randn([7, 5]), true, `table-frozen-head-${backend}`);
+    const proj = randn([2, 3, 7]);
+    const lossOf = (frozen: boolean) => (): tf.Scalar => tf.sum(tf.mul(denseTransposed(h, table as tf.Tensor2D, { frozen }), proj));
+    const full = tf.variableGrads(lossOf(false), [h, table]);
+    const frozen = tf.variableGrads(lossOf(true), [h, table]);
+    expect(Object.keys(full.grads).sort()).toEqual([h.name, table.name].sort());
+    expect(Object.keys(frozen.grads)).toEqual([h.name]);
+    expect(valuesOf([frozen.grads[h.name]])).toEqual(valuesOf([full.grads[h.name]]));
+    expect(frozen.value.dataSync()[0]).toBe(full.value.dataSync()[0]);
+    tf.dispose([h, table, proj, full.value, frozen.value, ...Object.values(full.grads), ...Object.values(frozen.grads)]);
+  });
+
   it('embeddingLookup: same rows; the table gets no gradient, downstream weights the same', () => {
-    const table = tf.variable(randn([11, 4]), true, 'table-frozen');
-    const w = tf.variable(randn([4, 3]), true, 'w-after-lookup');
+    const table = tf.variable(randn([11, 4]), true, `table-frozen-${backend}`);
+    const w = tf.variable(randn([4, 3]), true, `w-after-lookup-${backend}`);
     const ids = tf.tensor2d([[1, 3, 3], [10, 0, 1]], [2, 3], 'int32');
     const proj = randn([2, 3, 3]);
     const out = embeddingLookup(table as tf.Tensor2D, ids, { frozen: true });

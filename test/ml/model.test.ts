@@ -5,6 +5,7 @@ import type { ForwardOptions } from '../../ml/model';
 import { Rng } from '../../ml/rng';
 import { tf } from '../../ml/tf';
 import type { Tensor, Tensor2D } from '../../ml/tf';
+import { TEST_BACKENDS, useBackend } from './fixtures/backends';
 
 /** Tiny model: fast on cpu, still two layers, two heads and LoRA. */
 const cfg: ModelConfig = {
@@ -308,25 +309,28 @@ describe('KV-cache decoding', () => {
     [7, 8, 9, 10, 11],
   ];
 
-  it.each([true, false])('prefill + decodeStep equal a full forward (adapters %s), left-padded rows included', (adapters) => {
-    const m = GptModel.create(cfg, new Rng(11));
-    randomiseLoraB(m, 12);
-    const { logits: first, state } = m.prefill(ids2d(prompts), mask2d(promptMask), { adapters });
-    const stepLogits: Tensor[] = [first];
-    for (let s = 0; s < next[0].length; s++) {
-      stepLogits.push(m.decodeStep(tf.tensor1d(next.map((r) => r[s]), 'int32'), state, { adapters }));
-    }
-    expect(state.length).toBe(prompts[0].length + next[0].length);
-    const fullIds = prompts.map((p, i) => [...p, ...next[i]]);
-    const fullMask = promptMask.map((p) => [...p, ...next[0].map(() => 1)]);
-    const full = m.forward(ids2d(fullIds), mask2d(fullMask), { adapters });
-    const t0 = prompts[0].length - 1;
-    stepLogits.forEach((l, s) => {
-      const ref = tf.reshape(tf.slice(full.logits, [0, t0 + s, 0], [3, 1, cfg.vocabSize]), [3, cfg.vocabSize]);
-      expect(maxAbsDiff(l, ref)).toBeLessThan(1e-4);
+  describe.each(TEST_BACKENDS)('on %s', (backend) => {
+    useBackend(backend);
+    it.each([true, false])('prefill + decodeStep equal a full forward (adapters %s), left-padded rows included', (adapters) => {
+      const m = GptModel.create(cfg, new Rng(11));
+      randomiseLoraB(m, 12);
+      const { logits: first, state } = m.prefill(ids2d(prompts), mask2d(promptMask), { adapters });
+      const stepLogits: Tensor[] = [first];
+      for (let s = 0; s < next[0].length; s++) {
+        stepLogits.push(m.decodeStep(tf.tensor1d(next.map((r) => r[s]), 'int32'), state, { adapters }));
+      }
+      expect(state.length).toBe(prompts[0].length + next[0].length);
+      const fullIds = prompts.map((p, i) => [...p, ...next[i]]);
+      const fullMask = promptMask.map((p) => [...p, ...next[0].map(() => 1)]);
+      const full = m.forward(ids2d(fullIds), mask2d(fullMask), { adapters });
+      const t0 = prompts[0].length - 1;
+      stepLogits.forEach((l, s) => {
+        const ref = tf.reshape(tf.slice(full.logits, [0, t0 + s, 0], [3, 1, cfg.vocabSize]), [3, cfg.vocabSize]);
+        expect(maxAbsDiff(l, ref)).toBeLessThan(1e-4);
+      });
+      state.dispose();
+      m.dispose();
     });
-    state.dispose();
-    m.dispose();
   });
 
   it('refuses a state from another adapters setting, a disposed state, and positions past blockSize', () => {
@@ -433,8 +437,10 @@ function referenceForward(c: ModelConfig, w: Record<string, Tensor>, ids: number
   };
 }
 
-describe('against a plain-op reference implementation (cpu)', () => {
+describe.each(TEST_BACKENDS)('against a plain-op reference implementation (%s)', (backend) => {
+  useBackend(backend);
   it('forward and backward agree to 1e-5', () => {
+    expect(tf.getBackend()).toBe(backend);
     const m = GptModel.create(cfg, new Rng(31));
     randomiseLoraB(m, 32);
     const ids = PADDED_IDS;

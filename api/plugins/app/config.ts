@@ -2,7 +2,7 @@
 import fp from 'fastify-plugin';
 import type { Env } from '../../../common/env';
 import { TaskQueues } from '../../../common/names';
-import { DEFAULT_CPU_FLOPS_PER_SECOND } from '../../dry-run-estimate';
+import { FLOPS_PER_SECOND_BY_BACKEND, workerBackendOf } from '../../dry-run-estimate';
 
 export interface ScoreRange {
   /** Inclusive bounds; either may be omitted. Default: any finite number (normalised per agent). */
@@ -15,7 +15,10 @@ export interface AppConfig {
   scoreRange: ScoreRange;
   /** The seed refused to train on fewer than 10 feedback rows. */
   minFeedbackForTraining: number;
-  /** Calibration constant of the dry-run time estimate (api/dry-run-estimate.ts). */
+  /**
+   * Calibration constant of the dry-run time estimate (api/dry-run-estimate.ts). Default: the rate of
+   * the workers' backend (workerBackendOf the environment).
+   */
   flopsPerSecond: number;
   /** Task queues the API's runs use; the shared names unless a deployment (or a test) isolates its workers. */
   taskQueues: { cpu: string; gpu: string };
@@ -45,7 +48,7 @@ export function resolveAppConfig(opts: AppOptions): AppConfig {
     env: opts.env,
     scoreRange: opts.scoreRange ?? {},
     minFeedbackForTraining: opts.minFeedbackForTraining ?? 10,
-    flopsPerSecond: opts.flopsPerSecond ?? DEFAULT_CPU_FLOPS_PER_SECOND,
+    flopsPerSecond: opts.flopsPerSecond ?? FLOPS_PER_SECOND_BY_BACKEND[workerBackendOf(opts.env)],
     taskQueues: opts.taskQueues ?? { cpu: TaskQueues.cpu, gpu: TaskQueues.gpu },
   };
 }

@@ -12,6 +12,8 @@ export interface Served {
   repos: Map<string, Map<string, Buffer>>;
   /** Repositories whose LFS etag is deliberately wrong. */
   badSha: Set<string>;
+  /** Repositories whose small files' etag (git blob sha1) is deliberately wrong. */
+  badGitSha?: Set<string>;
   /** Cut the next CDN transfer of this many bytes' worth (once). */
   cutNextCdnTransfer: boolean;
   log: { method: string; url: string; range?: string; status: number }[];
@@ -67,7 +69,8 @@ export function startHub(served: Served): Promise<http.Server> {
         'x-repo-commit': '0123456789abcdef0123456789abcdef01234567',
       });
     }
-    return send(200, { etag: `"${gitSha1(body)}"`, 'content-length': body.length }, body);
+    const etag = served.badGitSha?.has(repo) ? gitSha1(Buffer.from('something else')) : gitSha1(body);
+    return send(200, { etag: `"${etag}"`, 'content-length': body.length }, body);
   };
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }

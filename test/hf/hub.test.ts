@@ -38,10 +38,12 @@ beforeAll(async () => {
       ['org/tiny-gpt2', fixture],
       ['tiny-gpt2', fixture],
       ['org/bad-sum', fixture],
+      ['org/bad-git-sum', fixture],
       ['org/sharded', sharded],
       ['org/slow-tokenizer', slow],
     ]),
     badSha: new Set(['org/bad-sum']),
+    badGitSha: new Set(['org/bad-git-sum']),
     cutNextCdnTransfer: false,
     log: [],
   };
@@ -131,6 +133,15 @@ test('a checksum mismatch is a clear HfHubChecksumError and publishes nothing', 
   expect(left).not.toContain('model.safetensors');
   expect(left).not.toContain('model.safetensors.partial');
   expect(left).not.toContain('.complete.json');
+});
+
+test('a small file is verified against its git blob sha1 etag: a mismatch is refused the same way', async () => {
+  const cacheDir = await makeTempDir('hub-bad-git');
+  const err = await downloadHubConfig({ repo: 'org/bad-git-sum' }, { endpoint, cacheDir, progressBar: false }).catch((e: Error) => e);
+  expect(err).toMatchObject({ name: 'HfHubChecksumError', file: 'config.json' });
+  expect(err.message).toMatch(/config\.json: git blob sha1 [0-9a-f]{40} .* does not match the hub's [0-9a-f]{40}/);
+  const left = await fs.readdir(hubSnapshotDir({ repo: 'org/bad-git-sum' }, cacheDir));
+  expect(left).toEqual([]);
 });
 
 test('sharded weights (model.safetensors.index.json) and vocab.json + merges.txt tokenizers', async () => {

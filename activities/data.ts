@@ -20,6 +20,8 @@ import { runConfigForBase } from '../ml/hf/base-model';
 import { HF_ERROR_NAMES } from '../ml/hf/errors';
 import type { Gpt2HfConfig } from '../ml/hf/gpt2-config';
 import { readGpt2Config } from '../ml/hf/load';
+import type { HubModelRef } from '../ml/hf/hub';
+import { baseModelDirOf } from './base-model';
 import { applyConfigPatch } from './config-patch';
 import { ACTIVITY_DEFAULTS, type ActivityDeps } from './deps';
 import { classified, invalidConfig, invalidFeedback } from './errors';
@@ -34,6 +36,8 @@ export interface ResolveConfigInput {
   configPatch?: ConfigPatch;
   /** Hugging Face base directory: the policy takes its shape (ml/hf/base-model `runConfigForBase`). */
   baseModelDir?: string;
+  /** The base by hub id instead: only its config.json is fetched here (activities/base-model). */
+  baseModel?: HubModelRef;
 }
 
 /** The numbers the workflow orchestrates by; the full config stays in the store. */
@@ -135,7 +139,8 @@ export function createDataActivities(deps: ActivityDeps) {
     /** Resolves and stores the run's config; returns the plan the workflow needs. */
     async resolveConfig(input: ResolveConfigInput): Promise<RunPlan> {
       const resolved = buildRunConfig(input);
-      const cfg = input.baseModelDir === undefined ? resolved : runConfigForBase(resolved, await readBaseConfig(input.baseModelDir));
+      const baseDir = await withHubErrors(() => baseModelDirOf(input, 'config'));
+      const cfg = baseDir === undefined ? resolved : runConfigForBase(resolved, await readBaseConfig(baseDir));
       const configRef = runArtifacts.config(input.runId);
       await store.writeJson(configRef, cfg);
       return {
@@ -250,6 +255,16 @@ function savedPolicyOf(row: PolicyVersion): SavedPolicy {
 }
 
 /** config.json of a base-model directory; an unreadable or unsupported one is a non-retryable InvalidConfig. */
+/** A hub id that does not exist is bad config (non-retryable); transfer errors stay retryable. */
+async function withHubErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof Error && HF_ERROR_NAMES.has(err.name)) throw invalidConfig(`base model: ${err.message}`, err);
+    throw err;
+  }
+}
+
 async function readBaseConfig(dir: string): Promise<Gpt2HfConfig> {
   try {
     return await readGpt2Config(dir);

@@ -11,6 +11,8 @@ import type { FeedbackExample } from '../ml/dataset';
 import { GptModel } from '../ml/model';
 import { HF_ERROR_NAMES } from '../ml/hf/errors';
 import { loadHfModelDir } from '../ml/hf/load';
+import type { HubModelRef } from '../ml/hf/hub';
+import { baseModelDirOf } from './base-model';
 import { generateText, readPolicyHfConfig, savePolicy as writePolicyDir } from '../ml/policy-export';
 import { saveRewardModel, trainRewardModel as fitRewardModel } from '../ml/reward-model';
 import { Rng } from '../ml/rng';
@@ -33,12 +35,16 @@ export interface TrainRewardModelInput {
   valRef: string;
   /** Hugging Face base of the run: the reward model starts from it (LoRA on the frozen base) and reads its BPE ids. */
   baseModelDir?: string;
+  /** The base by hub id instead (activities/base-model). */
+  baseModel?: HubModelRef;
 }
 
 export interface BasePolicyInitInput {
   runId: string;
   configRef: string;
-  baseModelDir: string;
+  /** One of the two: the base's directory, or its hub id (activities/base-model). */
+  baseModelDir?: string;
+  baseModel?: HubModelRef;
 }
 
 export interface TrainRewardModelOutput {
@@ -128,7 +134,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
         let latest: unknown = { phase: 'reward_model', epoch: -1 };
         const train = await readJsonl<FeedbackExample>(store, input.trainRef);
         const val = await readJsonl<FeedbackExample>(store, input.valRef);
-        const start = await heartbeating(() => rewardModelStart(input.baseModelDir, config));
+        const start = await heartbeating(async () => rewardModelStart(await baseModelDirOf(input, 'model'), config));
         const { model, metrics, normalization } = await heartbeating(() => fitRewardModel({
           train,
           val,
@@ -198,18 +204,20 @@ export function createTrainingActivities(deps: ActivityDeps) {
     async basePolicyInit(input: BasePolicyInitInput): Promise<{ policyInitRef: string }> {
       return withBaseModelErrors(() => heartbeating(async () => {
         const config = await store.readJson<RunConfig>(input.configRef);
-        const base = await loadHfModelDir(input.baseModelDir, { lora: config.policyModel.lora, seed: config.seed + SeedOffsets.sft });
+        const baseModelDir = await baseModelDirOf(input, 'model');
+        if (baseModelDir === undefined) throw invalidConfig('basePolicyInit needs baseModelDir or baseModel');
+        const base = await loadHfModelDir(baseModelDir, { lora: config.policyModel.lora, seed: config.seed + SeedOffsets.sft });
         try {
           // resolveConfig shaped the policy from this directory; a different shape means it changed since.
           const shapeKeys = ['vocabSize', 'blockSize', 'nLayer', 'nHead', 'nEmbd'] as const;
           if (shapeKeys.some((k) => base.config[k] !== config.policyModel[k])) {
-            throw invalidConfig(`base model ${input.baseModelDir} no longer matches the run's policy shape ${JSON.stringify(config.policyModel)}`);
+            throw invalidConfig(`base model ${baseModelDir} no longer matches the run's policy shape ${JSON.stringify(config.policyModel)}`);
           }
           throwIfCancelled();
           const policyInitRef = runArtifacts.sftPolicy(input.runId);
           if (await store.exists(policyInitRef)) await store.remove(policyInitRef);
           await writePolicyDir(store.resolve(policyInitRef), base.model, base.tokenizer, config, { hfConfig: base.hfConfig });
-          log.info('policy initialised from base', { runId: input.runId, baseModelDir: input.baseModelDir });
+          log.info('policy initialised from base', { runId: input.runId, baseModelDir, baseModel: input.baseModel });
           return { policyInitRef };
         } finally {
           base.model.dispose();

@@ -59,6 +59,13 @@ export const EnvSchema = Type.Object({
    */
   RLHF_BASE_MODEL_ROOT: Type.Optional(Type.String({ minLength: 1 })),
   /**
+   * Hugging Face Hub endpoint for `baseModel` (a hub id; ml/hf/hub reads it at download time).
+   * Default https://huggingface.co; a mirror, or the tests' local server.
+   */
+  HF_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Cache of hub snapshots (ml/hf/hub), on the API host (config.json) and every worker. Default .cache/hf-hub. */
+  RLHF_HF_CACHE: Type.Optional(Type.String({ minLength: 1 })),
+  /**
    * heartbeatTimeout, seconds, of the training activities of every run this API starts: how
    * soon a killed GPU worker is noticed. Unset: the workflow's defaults, 10 s (60 s for the
    * medium preset, 300 s on a Hugging Face base; workflows/training-run.ts says why). Raise it

@@ -49,3 +49,21 @@ export class CheckpointInputError extends Error {
     super(message);
   }
 }
+
+/**
+ * Thrown when `writeCheckpoint` is given a tensor holding NaN or ±Infinity: a diverged weight is
+ * never checkpointed, so resume and rollback only ever find finite states. Nothing is written.
+ */
+export class CheckpointNonFiniteError extends Error {
+  override readonly name = 'CheckpointNonFiniteError';
+  constructor(
+    message: string,
+    /** Name of the first tensor with a non-finite value. */
+    readonly tensorName: string,
+    /** Flat index of that value, and the value itself. */
+    readonly index: number,
+    readonly value: number,
+  ) {
+    super(message);
+  }
+}

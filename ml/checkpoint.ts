@@ -18,7 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CheckpointCorruptError, CheckpointInputError, CheckpointNotFoundError } from './checkpoint-errors';
+import { CheckpointCorruptError, CheckpointInputError, CheckpointNonFiniteError, CheckpointNotFoundError } from './checkpoint-errors';
 
 /** Bumped when the on-disk layout changes; readers reject other versions. */
 export const CHECKPOINT_FORMAT_VERSION = 1;
@@ -105,6 +105,12 @@ function validateInput(tensors: readonly CheckpointTensor[]): void {
     const size = t.shape.reduce((a, b) => a * b, 1);
     if (!(t.data instanceof Float32Array) || t.data.length !== size) {
       throw new CheckpointInputError(`tensor '${t.name}' has ${t.data?.length} values but shape [${t.shape}] needs ${size}`, t.name);
+    }
+    // A diverged weight (or moment) is never checkpointed: resume and rollback must find finite states.
+    for (let i = 0; i < t.data.length; i++) {
+      if (!Number.isFinite(t.data[i])) {
+        throw new CheckpointNonFiniteError(`refusing to checkpoint tensor '${t.name}': element ${i} is ${t.data[i]}`, t.name, i, t.data[i]);
+      }
     }
   }
 }

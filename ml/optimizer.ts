@@ -164,6 +164,32 @@ export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): ClippedGr
   return { grads: out, globalNorm };
 }
 
+export interface GuardedStepResult {
+  /** Joint L2 norm of the gradients before clipping (NaN/Infinity when they are not finite). */
+  globalNorm: number;
+  /** False when the step was skipped because `globalNorm` is not finite. */
+  stepped: boolean;
+}
+
+/**
+ * Global-norm clipping then one AdamW step, unless the gradients' norm is not finite: then
+ * nothing changes (no weight, no moment, no step count), so one NaN or overflowing minibatch
+ * cannot poison the moments for the rest of the run; the caller counts the skip
+ * (`optim/skipped_steps`, docs/metrics.md). PyTorch's clip_grad_norm_ only errors on a
+ * non-finite norm when asked (error_if_nonfinite), and TRL steps regardless; this skip is ours.
+ * `grads` are not disposed.
+ */
+export function guardedStep(optimizer: AdamW, grads: tf.Tensor[], maxGradNorm: number, learningRate: number): GuardedStepResult {
+  const clipped = clipByGlobalNorm(grads, maxGradNorm); // Pascanu et al. 2013
+  try {
+    if (!Number.isFinite(clipped.globalNorm)) return { globalNorm: clipped.globalNorm, stepped: false };
+    optimizer.step(clipped.grads, learningRate);
+    return { globalNorm: clipped.globalNorm, stepped: true };
+  } finally {
+    tf.dispose(clipped.grads);
+  }
+}
+
 /**
  * Learning rate for optimizer step `step` (0-based) of `totalSteps`: linear warm-up over
  * `warmupSteps` as nanoGPT (lr·(step+1)/(warmup+1), so the first step is not wasted at 0),

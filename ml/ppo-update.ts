@@ -7,7 +7,7 @@ import { tf, type Tensor2D } from './tf';
 import type { PpoConfig, PpoSizes } from './config';
 import type { GptModel } from './model';
 import type { Rng } from './rng';
-import { clipByGlobalNorm, type AdamW } from './optimizer';
+import { guardedStep, type AdamW } from './optimizer';
 import { clippedPolicyLoss, clippedValueLoss, entropyFromLogits, maskedMean } from './ppo-math';
 import { shiftedForward } from './ppo-forward';
 import { yieldToEventLoop } from './event-loop';
@@ -53,9 +53,11 @@ export interface UpdateStats {
   learningRate: number;
   /** Optimizer steps taken in this update (the schedule position advances by optimizerStepsPerUpdate regardless). */
   optimizerSteps: number;
+  /** Optimizer steps skipped because the accumulated gradient norm was not finite (ml/optimizer guardedStep). */
+  nonFiniteSkippedSteps: number;
 }
 
-type MinibatchStats = Omit<UpdateStats, 'skippedMinibatches' | 'learningRate' | 'optimizerSteps'>;
+type MinibatchStats = Omit<UpdateStats, 'skippedMinibatches' | 'learningRate' | 'optimizerSteps' | 'nonFiniteSkippedSteps'>;
 
 /** Rows of every batch tensor picked by `rows`. */
 function selectRows(batch: UpdateBatch, rows: number[]): UpdateBatch {
@@ -130,7 +132,7 @@ async function backwardBatchStep(
   batch: UpdateBatch,
   minibatchRows: number[][],
   learningRate: number,
-): Promise<{ stats: MinibatchStats[]; skipped: number; stepped: boolean }> {
+): Promise<{ stats: MinibatchStats[]; skipped: number; stepped: boolean; nonFinite: boolean }> {
   let sum: tf.Tensor[] | null = null;
   const stats: MinibatchStats[] = [];
   let skipped = 0;
@@ -147,11 +149,11 @@ async function backwardBatchStep(
     }
     sum = accumulate(sum, grads);
   }
-  if (sum === null) return { stats, skipped, stepped: false };
-  const clipped = clipByGlobalNorm(sum, deps.ppo.optim.maxGradNorm); // Pascanu et al. 2013
-  deps.optimizer.step(clipped.grads, learningRate);
-  tf.dispose([...sum, ...clipped.grads]);
-  return { stats, skipped, stepped: true };
+  // Unlike TRL 0.7, which still calls optimizer.step() on zeroed losses, nothing steps here (docs/metrics.md).
+  if (sum === null) return { stats, skipped, stepped: false, nonFinite: false };
+  const { stepped } = guardedStep(deps.optimizer, sum, deps.ppo.optim.maxGradNorm, learningRate);
+  tf.dispose(sum);
+  return { stats, skipped, stepped, nonFinite: !stepped };
 }
 
 /** Splits `xs` into consecutive chunks of `size`. */
@@ -172,6 +174,7 @@ export async function runPpoEpochs(deps: UpdateDeps, batch: UpdateBatch, rng: Rn
   const all: MinibatchStats[] = [];
   let skipped = 0;
   let stepsTaken = 0;
+  let nonFiniteSkippedSteps = 0;
   let step = firstStep;
   let learningRate = deps.learningRateAt(step);
   for (let epoch = 0; epoch < ppo.ppoEpochs; epoch++) {
@@ -182,6 +185,7 @@ export async function runPpoEpochs(deps: UpdateDeps, batch: UpdateBatch, rng: Rn
       all.push(...r.stats);
       skipped += r.skipped;
       if (r.stepped) stepsTaken += 1;
+      if (r.nonFinite) nonFiniteSkippedSteps += 1;
       step += 1;
     }
   }
@@ -199,5 +203,6 @@ export async function runPpoEpochs(deps: UpdateDeps, batch: UpdateBatch, rng: Rn
     skippedMinibatches: skipped,
     learningRate,
     optimizerSteps: stepsTaken,
+    nonFiniteSkippedSteps,
   };
 }

@@ -5,7 +5,7 @@
  */
 import { tf } from './tf';
 import type { Rng } from './rng';
-import { clipByGlobalNorm, type AdamW } from './optimizer';
+import { guardedStep, type AdamW } from './optimizer';
 
 /**
  * Row indices 0..n-1 in a seeded random order, cut into mini-batches of at most
@@ -40,23 +40,23 @@ export interface GradientStepResult {
   loss: number;
   /** Global L2 norm of the gradients before clipping. */
   gradNorm: number;
+  /** False when a non-finite gradient norm skipped the step (ml/optimizer guardedStep). */
+  stepped: boolean;
 }
 
 /**
  * One optimizer step: gradients of `lossFn` w.r.t. `vars`, global-norm clipping (Pascanu
- * et al. 2013), then AdamW. A variable the loss does not reach gets a zero gradient, so
+ * et al. 2013), then AdamW, skipped when the gradient norm is not finite. A variable the loss does not reach gets a zero gradient, so
  * the optimizer always sees one gradient per variable. Every intermediate is disposed.
  */
 export function gradientStep(opts: GradientStepOptions): GradientStepResult {
   const { vars, optimizer, lossFn, maxGradNorm, learningRate } = opts;
   const { value, grads: named } = tf.variableGrads(lossFn, vars);
   const grads = vars.map((v) => named[v.name] ?? tf.zerosLike(v));
-  const clipped = clipByGlobalNorm(grads, maxGradNorm);
-  optimizer.step(clipped.grads, learningRate);
+  const { globalNorm: gradNorm, stepped } = guardedStep(optimizer, grads, maxGradNorm, learningRate);
   const loss = value.dataSync()[0];
-  const gradNorm = clipped.globalNorm;
-  tf.dispose([value, grads, clipped.grads]);
-  return { loss, gradNorm };
+  tf.dispose([value, grads]);
+  return { loss, gradNorm, stepped };
 }
 
 export interface EarlyStoppingDecision {

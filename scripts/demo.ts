@@ -1,7 +1,7 @@
 /**
  * The main job, end to end, as a user would run it on a fresh machine:
  *
- *   npm run demo [-- --agent demo-agent --feedback rows.jsonl --preset quick --max-steps 20]
+ *   npm run demo [-- --agent demo-agent --feedback rows.jsonl --preset quick --max-steps 20 --base-model gpt2]
  *
  * 1. Starts Postgres and the Temporal dev server unless DATABASE_URL / TEMPORAL_ADDRESS point at running ones.
  * 2. Creates an API key of the 'demo' project, then starts the API and one CPU-queue and one GPU-queue worker
@@ -40,6 +40,8 @@ function parseCli() {
       preset: { type: 'string', default: 'quick' },
       'max-steps': { type: 'string' },
       seed: { type: 'string', default: '7' },
+      // A Hugging Face Hub id (gpt2, distilgpt2, org/name): the run starts from it (ml/hf/hub downloads it).
+      'base-model': { type: 'string' },
     },
   });
   if (!PRESET_NAMES.includes(values.preset as (typeof PRESET_NAMES)[number])) {
@@ -52,6 +54,7 @@ function parseCli() {
     preset: values.preset,
     maxSteps: values['max-steps'] === undefined ? undefined : Number(values['max-steps']),
     seed: Number(values.seed),
+    baseModel: values['base-model'],
   };
 }
 
@@ -184,6 +187,7 @@ async function main(): Promise<void> {
       dryRun: true,
       preset: cli.preset,
       ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
+      ...(cli.baseModel ? { baseModel: cli.baseModel } : {}),
     });
     console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.body.estimatedSteps, estimatedTimeMinutes: dry.body.estimatedTimeMinutes })}`);
 
@@ -191,6 +195,7 @@ async function main(): Promise<void> {
       preset: cli.preset,
       seed: cli.seed,
       ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
+      ...(cli.baseModel ? { baseModel: cli.baseModel } : {}),
     });
     if (start.status !== 202) throw new Error(`train_policy answered ${start.status}: ${JSON.stringify(start.body)}`);
     const { runId, workflowId } = start.body;

@@ -28,6 +28,12 @@ export interface TrainPolicyInput {
    */
   baseModelDir?: string;
   /**
+   * A GPT-2-family base by Hugging Face Hub id (`gpt2`, `org/name`, revision default `main`),
+   * instead of `baseModelDir`: the activities that need it download and verify it into the
+   * worker's cache (ml/hf/hub), then use it exactly as a baseModelDir.
+   */
+  baseModel?: { repo: string; revision?: string };
+  /**
    * A JSON patch deep-merged into the resolved preset after maxSteps/learningRate/seed
    * (objects merge, everything else replaces; the patch wins), e.g. `{ policyModel: { nLayer: 1 } }`. For tests and experts; the
    * resolveConfig activity validates the result and rejects unknown fields.

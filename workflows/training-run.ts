@@ -80,8 +80,8 @@ export const DEFAULT_TRAINING_HEARTBEAT_TIMEOUT_MS = 10_000;
 export const BASE_MODEL_TRAINING_HEARTBEAT_TIMEOUT_MS = 300_000;
 
 /** The run's training heartbeatTimeout, ms: the input's, else the default for its base or preset. */
-export function trainingHeartbeatTimeoutMs(input: Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs' | 'baseModelDir' | 'preset'>): number {
-  const byRun = input.baseModelDir ? BASE_MODEL_TRAINING_HEARTBEAT_TIMEOUT_MS : (TRAINING_HEARTBEAT_TIMEOUT_MS[input.preset] ?? DEFAULT_TRAINING_HEARTBEAT_TIMEOUT_MS);
+export function trainingHeartbeatTimeoutMs(input: Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs' | 'baseModelDir' | 'baseModel' | 'preset'>): number {
+  const byRun = input.baseModelDir || input.baseModel ? BASE_MODEL_TRAINING_HEARTBEAT_TIMEOUT_MS : (TRAINING_HEARTBEAT_TIMEOUT_MS[input.preset] ?? DEFAULT_TRAINING_HEARTBEAT_TIMEOUT_MS);
   const ms = input.trainingHeartbeatTimeoutMs ?? byRun;
   if (!Number.isInteger(ms) || ms < 1000) {
     throw ApplicationFailure.create({
@@ -245,6 +245,7 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
     seed: input.seed,
     configPatch: input.configPatch,
     baseModelDir: input.baseModelDir,
+    baseModel: input.baseModel,
   });
   Object.assign(state.run, { configRef: plan.configRef, totalUpdates: plan.totalUpdates, updatesPerChunk: plan.updatesPerChunk });
   state.run.klCoef ??= plan.klCoef;
@@ -270,6 +271,7 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
     trainRef: split.trainRef,
     valRef: split.valRef,
     baseModelDir: input.baseModelDir,
+    baseModel: input.baseModel,
   });
   state.run.rewardModelRef = reward.rewardModelRef;
   state.run.rewardModel = reward.metrics;
@@ -286,12 +288,12 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
     });
   }
 
-  if (input.baseModelDir) {
+  if (input.baseModelDir || input.baseModel) {
     // No SFT on a base: SFT exists to teach a fresh byte-level model the language, which a
     // pretrained base already speaks, and ml/sft trains the base weights (adapters off) so
     // its result becomes the reference, whereas on a base the base stays frozen and is the
     // reference. TRL 0.7's PPO, which the seed ran, also starts from the pretrained model.
-    const init = await state.acts.training.basePolicyInit({ runId, configRef: plan.configRef, baseModelDir: input.baseModelDir });
+    const init = await state.acts.training.basePolicyInit({ runId, configRef: plan.configRef, baseModelDir: input.baseModelDir, baseModel: input.baseModel });
     state.run.policyInitRef = init.policyInitRef;
     state.run.sft = null;
     return;

@@ -11,6 +11,7 @@ import { resolveBaseModelDir, runConfigForBase } from '../../ml/hf/base-model';
 import { HF_ERROR_NAMES } from '../../ml/hf/errors';
 import type { Gpt2HfConfig } from '../../ml/hf/gpt2-config';
 import { readGpt2Config } from '../../ml/hf/load';
+import { downloadHubConfig, type HubModelRef } from '../../ml/hf/hub';
 import { estimateDryRun } from '../dry-run-estimate';
 import { HttpError, InsufficientFeedbackError } from '../errors';
 import { newRunId, observeRun, startTrainingWorkflow, workflowIdOf } from '../run-workflows';
@@ -39,6 +40,34 @@ async function requestedBaseModel(root: string | undefined, requested: string | 
   }
 }
 
+/**
+ * The hub base a request names by id (`baseModel`, optional `baseModelRevision`): only its
+ * config.json is fetched here (into RLHF_HF_CACHE, verified), for the shape and the dry run; the
+ * workers download the weights. Naming both baseModel and baseModelDir, an id the hub does not
+ * have, or a revision without a model is a 400 naming the field; an unreachable hub is a 502.
+ */
+async function requestedHubModel(body: { baseModel?: string; baseModelRevision?: string; baseModelDir?: string }): Promise<{ ref: HubModelRef; hfConfig: Gpt2HfConfig } | null> {
+  if (body.baseModel === undefined) {
+    if (body.baseModelRevision !== undefined) throw new HttpError(400, 'invalid_base_model', 'baseModelRevision: needs baseModel', 'baseModelRevision');
+    return null;
+  }
+  if (body.baseModelDir !== undefined) {
+    throw new HttpError(400, 'invalid_base_model', 'baseModel: name either baseModel (a hub id) or baseModelDir (a directory), not both', 'baseModel');
+  }
+  const ref: HubModelRef = { repo: body.baseModel, ...(body.baseModelRevision === undefined ? {} : { revision: body.baseModelRevision }) };
+  try {
+    const dir = await downloadHubConfig(ref, { progressBar: false });
+    return { ref, hfConfig: await readGpt2Config(dir) };
+  } catch (err) {
+    if (err instanceof RangeError || (err instanceof Error && HF_ERROR_NAMES.has(err.name))) {
+      throw new HttpError(400, 'invalid_base_model', `baseModel: ${err.message.split(process.cwd()).join('.')}`, 'baseModel');
+    }
+    if (err instanceof Error && (err.name === 'HfHubTransferError' || err.name === 'HfHubChecksumError')) {
+      throw new HttpError(502, 'hub_unavailable', `baseModel: the model hub could not be reached or sent a corrupt config.json; try again later`, 'baseModel');
+    }
+    throw err;
+  }
+}
 
 /** The operator's training heartbeat timeout, when set (else the workflow's defaults apply). */
 function heartbeatTimeoutOf(env: Env): Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs'> {
@@ -61,7 +90,7 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         summary: 'Estimate (dryRun) or start training a new policy version from the agent\'s feedback',
         params: AgentIdParams,
         body: TrainBody,
-        response: { 200: DryRunBody, 202: RunStartedBody, 409: ErrorBody, ...agentErrorResponses },
+        response: { 200: DryRunBody, 202: RunStartedBody, 409: ErrorBody, 502: ErrorBody, ...agentErrorResponses },
       },
     },
     async (request, reply) => {
@@ -71,9 +100,11 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       await requireOwnedAgent(request, agentId);
       const stats = await request.repos.feedback.scoreStats(agentId);
       if (stats.count < minFeedbackForTraining) throw new InsufficientFeedbackError(stats.count, minFeedbackForTraining);
-      const base = await requestedBaseModel(fastify.appConfig.env.RLHF_BASE_MODEL_ROOT, request.body.baseModelDir);
+      const hub = await requestedHubModel(request.body);
+      const base = hub ? null : await requestedBaseModel(fastify.appConfig.env.RLHF_BASE_MODEL_ROOT, request.body.baseModelDir);
       const resolved = resolveRunConfig(preset, { maxSteps, learningRate, seed });
-      const config = base ? runConfigForBase(resolved, base.hfConfig) : resolved;
+      const baseConfig = hub?.hfConfig ?? base?.hfConfig;
+      const config = baseConfig ? runConfigForBase(resolved, baseConfig) : resolved;
 
       if (dryRun) {
         const estimate = estimateDryRun(config, stats.count, flopsPerSecond);
@@ -99,9 +130,9 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const runId = newRunId();
       const workflowId = workflowIdOf(runId);
       // The row comes first: the partial unique index decides a race between two requests.
-      await request.repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir } });
+      await request.repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir, baseModel: hub?.ref } });
       try {
-        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, ...nonDefaultQueues(fastify.appConfig.taskQueues), ...heartbeatTimeoutOf(fastify.appConfig.env) });
+        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, baseModel: hub?.ref, ...nonDefaultQueues(fastify.appConfig.taskQueues), ...heartbeatTimeoutOf(fastify.appConfig.env) });
       } catch (err) {
         await request.repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
         throw err;

@@ -1,6 +1,7 @@
 /** Training-run schemas: the train request, dry-run and start answers, run view and controls. */
 import { Type, type Static } from 'typebox';
 import { PRESET_NAMES } from '../../ml/config';
+import { HUB_REPO_ID_PATTERN, HUB_REVISION_PATTERN } from '../../ml/hf/hub';
 import { RunPhases } from '../../common/names';
 import { TrainingRunStatuses } from '../../db/entities';
 import type { RunProgress, TrainPolicyResult } from '../../workflows/messages';
@@ -27,6 +28,17 @@ export const TrainBody = Type.Object(
         description:
           'Hugging Face GPT-2-family model directory to start from, relative to the server\'s RLHF_BASE_MODEL_ROOT (LoRA on the frozen base; the base\'s tokenizer). 400 unless it is a model directory inside that root.',
       }),
+    ),
+    baseModel: Type.Optional(
+      Type.String({
+        pattern: HUB_REPO_ID_PATTERN,
+        maxLength: 193,
+        description:
+          'GPT-2-family base by Hugging Face Hub id (e.g. "gpt2", "distilgpt2", "org/name"), instead of baseModelDir: downloaded (resumable, sha256-verified) into the workers\' cache from HF_ENDPOINT, then used as a baseModelDir. 400 when the hub has no such model.',
+      }),
+    ),
+    baseModelRevision: Type.Optional(
+      Type.String({ pattern: HUB_REVISION_PATTERN, maxLength: 128, description: 'Branch, tag or commit of baseModel (default "main").' }),
     ),
   },
   { additionalProperties: false },

@@ -100,4 +100,54 @@ export const HF_ERROR_NAMES: ReadonlySet<string> = new Set([
   'HfShapeMismatchError',
   'HfFormatError',
   'HfBaseModelDirError',
+  'HfHubNotFoundError',
 ]);
+
+/**
+ * Thrown when the Hugging Face Hub has no such repository, revision or file (HTTP 401/403/404
+ * on `resolve`): the request names something that does not exist, so retrying cannot help.
+ */
+export class HfHubNotFoundError extends Error {
+  override readonly name = 'HfHubNotFoundError';
+  constructor(
+    message: string,
+    /** `org/name` as requested. */
+    readonly repo: string,
+    /** The file inside the repository. */
+    readonly file: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Thrown when a downloaded file does not match the hub's checksum (sha256 from the LFS etag, or
+ * the git blob sha1 of a small file) or its announced size. The partial file is deleted and
+ * nothing is published; a retry downloads from scratch.
+ */
+export class HfHubChecksumError extends Error {
+  override readonly name = 'HfHubChecksumError';
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Thrown when the hub cannot be reached or answers in a way that may pass (5xx, a reset
+ * connection, too many redirects) after the download's own retries. Transient: retryable.
+ */
+export class HfHubTransferError extends Error {
+  override readonly name = 'HfHubTransferError';
+  constructor(
+    message: string,
+    readonly url: string,
+  ) {
+    super(message);
+  }
+}

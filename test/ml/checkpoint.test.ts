@@ -20,10 +20,10 @@ afterEach(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
-/** A checkpoint with awkward float32 values (−0, subnormal, extremes, NaN) and nested JSON state. */
+/** A checkpoint with awkward float32 values (−0, subnormal, extremes) and nested JSON state (NaN is refused: see below). */
 function sample(seed: number): Checkpoint {
   const rng = new Rng(seed);
-  const special = Float32Array.from([-0, 1.4e-45, 3.4028234663852886e38, -1e-38, NaN, 0.1]);
+  const special = Float32Array.from([-0, 1.4e-45, 3.4028234663852886e38, -1e-38, -3.4028234663852886e38, 0.1]);
   return {
     tensors: [
       { name: 'wte', shape: [4, 3], data: rng.normalArray(12, 0.02) },
@@ -124,6 +124,21 @@ describe('writeCheckpoint / readCheckpoint', () => {
     const misfit = await rejection(writeCheckpoint(dir, { tensors: [{ name: 'b', shape: [3], data }], state: {} }));
     expect(misfit.message).toMatch(/'b' has 2 values but shape \[3\] needs 3/);
     expect(await fs.readdir(root)).toEqual([]);
+  });
+
+  it('never checkpoints a non-finite weight: CheckpointNonFiniteError names the tensor, nothing is written', async () => {
+    const dir = path.join(root, 'ck');
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const data = Float32Array.from([0.5, -1, bad]);
+      const err = await rejection(writeCheckpoint(dir, { tensors: [{ name: 'ok', shape: [1], data: Float32Array.from([1]) }, { name: 'h.0.lora_A', shape: [3], data }], state: {} }));
+      expect([err.name, err.tensorName, err.index]).toEqual(['CheckpointNonFiniteError', 'h.0.lora_A', 2]);
+      expect(err.message).toMatch(/refusing to checkpoint tensor 'h\.0\.lora_A': element 2 is/);
+    }
+    // An existing good checkpoint is left as it was.
+    await writeCheckpoint(dir, sample(1));
+    await rejection(writeCheckpoint(dir, { tensors: [{ name: 'w', shape: [1], data: Float32Array.from([NaN]) }], state: {} }));
+    expect((await readCheckpoint(dir)).state).toEqual(sample(1).state);
+    expect(await fs.readdir(root)).toEqual(['ck']);
   });
 });
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Rng } from '../../ml/rng';
 import type { OptimConfig } from '../../ml/config';
-import { AdamW, clipByGlobalNorm, learningRateAt } from '../../ml/optimizer';
+import { AdamW, clipByGlobalNorm, guardedStep, learningRateAt } from '../../ml/optimizer';
 
 const cfg: OptimConfig = {
   learningRate: 1e-2,
@@ -167,6 +167,44 @@ describe('clipByGlobalNorm (Pascanu et al. 2013)', () => {
     expect(values(out.grads)[0][1]).toBe(1);
     tf.dispose([...bad, ...out.grads]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('guardedStep', () => {
+  afterEach(() => tf.disposeVariables());
+
+  it('skips a step whose gradient norm is NaN or infinite: weights, moments and step count stay as they were', () => {
+    const vars = makeVars(draw(new Rng(7)));
+    const opt = new AdamW(vars, { ...cfg, maxGradNorm: 1 });
+    const good = () => SHAPES.map((s, i) => tf.fill(s, 0.1 * (i + 1)));
+    const g1 = good();
+    expect(guardedStep(opt, g1, 1, 1e-2).stepped).toBe(true);
+    const after1 = read(vars);
+    const state1 = opt.getState();
+    for (const bad of [NaN, Infinity]) {
+      const grads = good();
+      // One poisoned element in one variable's gradient, as a diverged minibatch gives.
+      const poisoned = [grads[0], tf.tensor(Float32Array.from([0.1, bad, 0.1, 0.1]), SHAPES[1])];
+      const r = guardedStep(opt, poisoned, 1, 1e-2);
+      expect(r.stepped).toBe(false);
+      expect(Number.isFinite(r.globalNorm)).toBe(false);
+      expect(read(vars)).toEqual(after1);
+      expect(opt.getState()).toEqual(state1);
+      tf.dispose([...grads, ...poisoned]);
+    }
+    // The next finite step continues exactly as if the bad ones never happened.
+    const ref = new AdamWReference(draw(new Rng(7)), { ...cfg, maxGradNorm: 1 }, [true, true]);
+    const plain = SHAPES.map((s, i) => Array.from({ length: sizeOf(s) }, () => 0.1 * (i + 1)));
+    const norm = Math.sqrt(plain.flat().reduce((a, x) => a + x * x, 0));
+    const scaled = plain.map((g) => g.map((x) => x * Math.min(1, 1 / (norm + 1e-6))));
+    ref.step(scaled, 1e-2);
+    ref.step(scaled, 1e-2);
+    const g2 = good();
+    expect(guardedStep(opt, g2, 1, 1e-2).stepped).toBe(true);
+    expect(opt.stepsTaken).toBe(2);
+    read(vars).forEach((v, i) => v.forEach((x, j) => expect(x).toBeCloseTo(ref.params[i][j], 5)));
+    tf.dispose([...g1, ...g2]);
+    opt.dispose();
   });
 });
 

@@ -5,6 +5,9 @@
  * baseline of bench/throughput.ts's paired speed comparison).
  */
 import { initBackend } from '../../ml/backend';
+import { derivePpoSizes } from '../../ml/config';
+import { AdamW } from '../../ml/optimizer';
+import { runPpoEpochs } from '../../ml/ppo-update';
 import { GptModel } from '../../ml/model';
 import { Rng } from '../../ml/rng';
 import { tf } from '../../ml/tf';
@@ -83,5 +86,38 @@ it('the baseline view really differentiates the frozen base (so the bench compar
   expect(gradNames(policy)).toEqual([head.name]);
   expect(gradNames(everyWeightDifferentiated(policy))).toEqual([wte.name, head.name].sort());
   tf.dispose([ids, mask]);
+  policy.dispose();
+});
+
+it('a non-finite gradient in one minibatch skips that optimizer step, counts it, and leaves every weight finite', async () => {
+  await tf.setBackend('cpu');
+  const s = spec(); // batch 8, minibatch 4, 2 epochs: 2 backward batches per epoch, 4 steps in all
+  expect(s.ppo.gradientAccumulationSteps).toBe(1);
+  const rng = new Rng(SEED);
+  const policy = GptModel.create(s.model, rng);
+  const batch = makeUpdateBatch(policy, s, s.workload.promptLength, s.workload.promptLength + s.workload.newTokens, rng);
+  // Row 3's advantages become NaN: whichever minibatch holds it gets a NaN loss and NaN gradients.
+  const adv = batch.advantages.arraySync();
+  adv[3] = adv[3].map(() => NaN);
+  tf.dispose(batch.advantages);
+  batch.advantages = tf.tensor2d(adv);
+  const vars = policy.trainableVariables('lora');
+  const optimizer = new AdamW(vars, s.ppo.optim);
+  const stats = await runPpoEpochs(
+    { policy, vars, optimizer, ppo: s.ppo, sizes: derivePpoSizes(s.ppo), temperature: 1, learningRateAt: () => 1e-3 },
+    batch,
+    rng,
+    0,
+  );
+  // Once per epoch the NaN row's backward batch is skipped; the other one steps.
+  expect(stats.nonFiniteSkippedSteps).toBe(s.ppo.ppoEpochs);
+  expect(stats.optimizerSteps).toBe(s.ppo.ppoEpochs);
+  expect(optimizer.stepsTaken).toBe(s.ppo.ppoEpochs);
+  const weights = policy.getWeights();
+  for (const [name, w] of Object.entries(weights)) expect({ name, finite: w.every(Number.isFinite) }).toEqual({ name, finite: true });
+  // The finite steps did train: the adapters moved.
+  expect(weights['h.1.mlp.c_proj.lora_B'].some((x) => x !== 0)).toBe(true);
+  optimizer.dispose();
+  tf.dispose(Object.values(batch));
   policy.dispose();
 });

@@ -5,7 +5,8 @@
  * reward model is the base with trained LoRA adapters (base weights unchanged) and keeps the
  * tokenizer, and the saved version's policy loads (ours and as a Hugging Face directory) and generates.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -22,6 +23,7 @@ import { readTrainingResults } from '../../ml/training-results';
 import { LocalArtifactStore, policyKey } from '../../storage/artifact-store';
 import { trainingWorkflowType, TrainingFailureTypes, type ConfigPatch, type TrainPolicyInput, type TrainPolicyResult } from '../../workflows/messages';
 import { FIXTURE_DIR, logitsOf, maxAbsDiff } from '../hf/fixture';
+import { startHub } from '../hf/hub-server';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { connectTestEnv, uniqueId, uniqueQueues, withWorkers, type TestQueues } from '../helpers/temporal';
 
@@ -57,14 +59,15 @@ const BASE_PATCH: ConfigPatch = {
   updatesPerChunk: 2,
 };
 
-async function startRun(queues: TestQueues, baseModelDir: string) {
+async function startRun(queues: TestQueues, baseModelDir: string | Pick<TrainPolicyInput, 'baseModel'>) {
   const runId = uniqueId('run').replace(/-/g, '_');
   const agentId = uniqueId('agent');
   const rows = makeSyntheticFeedback(30, new Rng(5));
   await new FeedbackRepository(db.orm.em.fork()).insertMany(rows.map((r) => ({ ...r, agentId, runId: 'seed' })));
   const workflowId = `train-${runId}`;
   await new TrainingRunRepository(db.orm.em.fork()).create({ id: runId, workflowId, agentId, config: {} });
-  const input: TrainPolicyInput = { runId, agentId, preset: 'quick', seed: 31, configPatch: BASE_PATCH, baseModelDir, taskQueues: queues };
+  const base = typeof baseModelDir === 'string' ? { baseModelDir } : baseModelDir;
+  const input: TrainPolicyInput = { runId, agentId, preset: 'quick', seed: 31, configPatch: BASE_PATCH, ...base, taskQueues: queues };
   const handle = await env.client.workflow.start(trainingWorkflowType, { workflowId, taskQueue: queues.cpu, args: [input] });
   return { runId, agentId, handle };
 }
@@ -126,6 +129,38 @@ it('trains from the tiny-gpt2 base to a saved version whose policy loads, export
     expect((await new TrainingRunRepository(db.orm.em.fork()).get(run.runId))?.status).toBe('completed');
   });
   // A whole pipeline run from the base: about a minute on an idle 2-core machine, 6+ minutes when it is heavily shared.
+}, 900_000);
+
+it('a base by hub id (baseModel) is downloaded by the activities through a local hub server and trains like the directory', async () => {
+  const files = new Map<string, Buffer>();
+  for (const f of await readdir(FIXTURE_DIR)) if (f !== 'expected.json') files.set(f, await readFile(path.join(FIXTURE_DIR, f)));
+  const hub = await startHub({ repos: new Map([['org/tiny-gpt2', files]]), badSha: new Set(), cutNextCdnTransfer: true, log: [] });
+  const saved = { HF_ENDPOINT: process.env.HF_ENDPOINT, RLHF_HF_CACHE: process.env.RLHF_HF_CACHE };
+  const cache = path.join(root, 'hf-cache');
+  process.env.HF_ENDPOINT = `http://127.0.0.1:${(hub.address() as AddressInfo).port}`;
+  process.env.RLHF_HF_CACHE = cache;
+  try {
+    const queues = uniqueQueues();
+    await withWorkers(env, { orm: db.orm, store, queues }, async () => {
+      const run = await startRun(queues, { baseModel: { repo: 'org/tiny-gpt2' } });
+      const result = (await run.handle.result()) as TrainPolicyResult;
+      expect(result).toMatchObject({ status: 'trained', runId: run.runId, version: 'v1', trainingSteps: 4 });
+      // The snapshot in the worker's cache is the fixture, byte for byte (its first transfer was cut and resumed).
+      const snapshot = path.join(cache, 'org--tiny-gpt2', 'main');
+      for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) {
+        expect((await readFile(path.join(snapshot, f))).equals(files.get(f)!)).toBe(true);
+      }
+      // The starting policy is exactly the base, as with baseModelDir.
+      const base = await loadHfModelDir(FIXTURE_DIR, { lora: { rank: 0, alpha: 0, dropout: 0 } });
+      const init = await loadPolicy(store.resolve(runArtifacts.sftPolicy(run.runId)));
+      const ids = [[base.tokenizer.bosId, ...base.tokenizer.encode('Q7: banana')]];
+      expect(maxAbsDiff(logitsOf(init.policy, ids), logitsOf(base.model, ids))).toBe(0);
+      [base.model, init.policy].forEach((m) => m.dispose());
+    });
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    await new Promise((resolve) => hub.close(resolve));
+  }
 }, 900_000);
 
 it('a base directory without a model fails the run at once as InvalidConfig, naming the file', async () => {

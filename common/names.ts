@@ -54,6 +54,7 @@ export const MetricKeys = {
   ratio: 'val/ratio',
   ratioVar: 'val/ratio_var',
   skippedMinibatches: 'val/num_skipped_minibatches',
+  epochsRun: 'ppo/epochs_run',
   klCoef: 'ppo/kl_coef',
   learningRate: 'lr',
   responseLength: 'objective/response_length',

@@ -270,6 +270,7 @@ function buildMetrics(scored: ScoredRollout, adv: Advantages, stats: UpdateStats
     [MetricKeys.ratio]: stats.ratioMean,
     [MetricKeys.ratioVar]: stats.ratioVar,
     [MetricKeys.skippedMinibatches]: stats.skippedMinibatches,
+    [MetricKeys.epochsRun]: stats.epochsRun,
     [MetricKeys.klCoef]: klCoef,
     [MetricKeys.learningRate]: stats.learningRate,
     [MetricKeys.responseLength]: average(scored.responses.map((r) => r.length)),

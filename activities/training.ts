@@ -6,7 +6,8 @@
  */
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
-import type { RunConfig } from '../ml/config';
+import { DEFAULT_EVALUATION, type RunConfig } from '../ml/config';
+import { evaluatePolicies, type EvaluationReport } from '../ml/evaluation';
 import type { FeedbackExample } from '../ml/dataset';
 import { GptModel } from '../ml/model';
 import { HF_ERROR_NAMES } from '../ml/hf/errors';
@@ -52,6 +53,8 @@ export interface ExportPolicyInput extends Omit<PpoChunkInput, 'from' | 'updates
   /** Validation rows; their prompts measure the exported policy. */
   valRef: string;
 }
+
+export type EvaluatePolicyInput = ExportPolicyInput;
 
 export interface ExportPolicyOutput {
   policyRef: string;
@@ -218,6 +221,40 @@ export function createTrainingActivities(deps: ActivityDeps) {
     },
 
     ppoChunk: ppo.ppoChunk,
+
+    /**
+     * The evaluation phase (ml/evaluation): the final checkpoint's policy against its start
+     * (adapters off) on the validation prompts, with fixed seeds; the report is also written to
+     * `runs/{runId}/evaluation.json`.
+     */
+    async evaluatePolicy(input: EvaluatePolicyInput): Promise<EvaluationReport> {
+      return classified(() => heartbeating(async () => {
+        const { opened } = await ppo.openAt(input, input.checkpoint);
+        try {
+          const { config, policy, reward, tokenizer } = opened;
+          const prompts = (await readJsonl<FeedbackExample>(store, input.valRef)).map((r) => r.prompt);
+          const ev = config.evaluation ?? DEFAULT_EVALUATION;
+          await yieldToEventLoop();
+          const { report } = await evaluatePolicies({
+            policy,
+            reward,
+            tokenizer,
+            prompts,
+            generation: config.ppo.generation,
+            blockSize: config.policyModel.blockSize,
+            samplesPerPrompt: ev.samplesPerPrompt,
+            maxPrompts: ev.maxPrompts,
+            seed: config.seed + SeedOffsets.evaluation,
+          });
+          await store.writeJson(runArtifacts.evaluation(input.runId), report);
+          log.info('policy evaluated', { runId: input.runId, verdict: report.verdict, rewardGain: report.rewardGain.mean, reason: report.reason });
+          return report;
+        } finally {
+          // Not the trainer cache's live trainer: exportPolicy reopens (and frees) it.
+          opened.dispose();
+        }
+      }));
+    },
 
     /**
      * Writes the policy of the final PPO checkpoint as a standalone policy directory

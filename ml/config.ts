@@ -158,6 +158,17 @@ export interface QualityGateConfig {
   minValPearson: number;
 }
 
+/** The evaluation phase after PPO (ml/evaluation.ts). */
+export interface EvaluationConfig {
+  /** Responses sampled per held-out prompt from each of the start and the final policy. */
+  samplesPerPrompt: number;
+  /** Held-out prompts used, at most (the first distinct validation prompts). */
+  maxPrompts: number;
+}
+
+/** Used when a stored config predates the evaluation phase. */
+export const DEFAULT_EVALUATION: EvaluationConfig = { samplesPerPrompt: 4, maxPrompts: 32 };
+
 export interface RunConfig {
   seed: number;
   /** Fraction of feedback rows held out for validation (the seed used 80/20). */
@@ -169,6 +180,14 @@ export interface RunConfig {
   gate: QualityGateConfig;
   /** PPO updates per checkpointed chunk (one Temporal activity each). */
   updatesPerChunk: number;
+  /** Optional in stored configs: absent means DEFAULT_EVALUATION. */
+  evaluation?: EvaluationConfig;
+  /**
+   * Block size and generation lengths come from the feedback's token lengths (ml/data-lengths.ts)
+   * when true (the presets), instead of the preset's numbers. A config patch that sets
+   * `policyModel.blockSize` or `ppo.generation` lengths turns it off. Absent means false.
+   */
+  lengthsFromData?: boolean;
 }
 
 /** Byte-level tokenizer vocabulary: 256 bytes + BOS + EOS + PAD. */
@@ -248,6 +267,8 @@ export const PRESETS = {
     ppo: ppoOf({ totalUpdates: 20, batchSize: 16, miniBatchSize: 8 }),
     gate: { minValPearson: 0.3 },
     updatesPerChunk: 5,
+    evaluation: { samplesPerPrompt: 4, maxPrompts: 16 },
+    lengthsFromData: true,
   },
   small: {
     seed: 1234,
@@ -267,6 +288,8 @@ export const PRESETS = {
     ppo: ppoOf({ totalUpdates: 100, batchSize: 32, miniBatchSize: 8, generation: { maxNewTokens: 32, minNewTokens: 1, temperature: 1.0, topK: 0, topP: 1.0 } }),
     gate: { minValPearson: 0.3 },
     updatesPerChunk: 10,
+    evaluation: { samplesPerPrompt: 4, maxPrompts: 32 },
+    lengthsFromData: true,
   },
   medium: {
     seed: 1234,
@@ -286,6 +309,8 @@ export const PRESETS = {
     ppo: ppoOf({ totalUpdates: 1000, batchSize: 64, miniBatchSize: 16, generation: { maxNewTokens: 64, minNewTokens: 1, temperature: 1.0, topK: 0, topP: 1.0 } }),
     gate: { minValPearson: 0.3 },
     updatesPerChunk: 20,
+    evaluation: { samplesPerPrompt: 4, maxPrompts: 64 },
+    lengthsFromData: true,
   },
 } as const satisfies Record<string, RunConfig>;
 

@@ -159,12 +159,17 @@ export function createTrainingActivities(deps: ActivityDeps) {
       });
     },
 
-    /** Supervised warm start of a fresh policy on the training rows; saved to `runs/{runId}/sft/`. */
-    async sftWarmStart(input: { runId: string; configRef: string; trainRef: string }): Promise<{ policyInitRef: string; finalLoss: number; steps: number }> {
+    /**
+     * Supervised warm start of a fresh policy on the training rows; saved to `runs/{runId}/sft/`.
+     * With `valRef` (runs started since issue 11) it trains to the plateau of the validation
+     * response loss (`sft.earlyStoppingPatience`, `sft.epochs` the cap) and keeps the best epoch.
+     */
+    async sftWarmStart(input: { runId: string; configRef: string; trainRef: string; valRef?: string }): Promise<{ policyInitRef: string; finalLoss: number; steps: number }> {
       return classified(async () => {
         const ctx = Context.current();
         const config = await store.readJson<RunConfig>(input.configRef);
         const rows = await readJsonl<FeedbackExample>(store, input.trainRef);
+        const val = input.valRef === undefined ? undefined : await readJsonl<FeedbackExample>(store, input.valRef);
         const tokenizer = new ByteTokenizer();
         const rng = new Rng(config.seed + SeedOffsets.sft);
         const policy = GptModel.create(config.policyModel, rng);
@@ -173,6 +178,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
           const result = await heartbeating(() => trainSft({
             policy,
             rows,
+            val,
             config,
             tokenizer,
             rng,
@@ -186,6 +192,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
           const policyInitRef = runArtifacts.sftPolicy(input.runId);
           if (await store.exists(policyInitRef)) await store.remove(policyInitRef);
           await writePolicyDir(store.resolve(policyInitRef), policy, tokenizer, config);
+          log.info('sft trained', { runId: input.runId, epochsRun: result.epochsRun, bestEpoch: result.bestEpoch, valLoss: result.valLoss });
           return { policyInitRef, finalLoss: result.finalLoss, steps: result.steps };
         } finally {
           policy.dispose();

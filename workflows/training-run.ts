@@ -312,7 +312,7 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
     return;
   }
   enterPhase(state, RunPhases.sft);
-  const sft = await state.acts.training.sftWarmStart({ runId, configRef: plan.configRef, trainRef: split.trainRef });
+  const sft = await state.acts.training.sftWarmStart({ runId, configRef: plan.configRef, trainRef: split.trainRef, valRef: split.valRef });
   state.run.policyInitRef = sft.policyInitRef;
   state.run.sft = { finalLoss: sft.finalLoss, steps: sft.steps };
 }

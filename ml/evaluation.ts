@@ -27,7 +27,11 @@ import { packSequences, rolloutForward } from './ppo-forward';
 import { rolloutPromptIds, responseText } from './ppo-rollout';
 import type { Tokenizer } from './tokenizer';
 import { tf } from './tf';
-import { EvaluationVerdicts, type EvaluationVerdict } from '../common/names';
+import { EvaluationVerdicts } from '../common/names';
+import type { EvaluationReport, Interval, PolicyEvaluation, SamplePair } from '../common/evaluation-report';
+
+export type { EvaluationReport, Interval, PolicyEvaluation, SamplePair } from '../common/evaluation-report';
+export { EvaluationVerdicts, type EvaluationVerdict } from '../common/names';
 
 export interface EvaluationOptions {
   policy: GptModel;
@@ -47,53 +51,6 @@ export interface EvaluationOptions {
   pairsShown?: number;
   /** Rows per generation batch (memory only; the draws depend on it, so it is fixed per run). */
   batchSize?: number;
-}
-
-export interface Interval {
-  mean: number;
-  lo: number;
-  hi: number;
-}
-
-export interface PolicyEvaluation {
-  rewardMean: Interval;
-  /** Mean sequence KL to the reference, Σ_t log π(y_t) − log π_ref(y_t) over the response (nats). */
-  klToReference: Interval;
-  /** Mean response length in tokens (EOS included when emitted). */
-  responseLength: Interval;
-  /** Fraction of replies with no text (EOS first, or only EOS). */
-  emptyFraction: number;
-  /** Distinct unigram / bigram ratio over all replies' whitespace tokens (Li et al. 2016). */
-  distinct1: number;
-  distinct2: number;
-}
-
-export interface SamplePair {
-  prompt: string;
-  start: string;
-  final: string;
-  startReward: number;
-  finalReward: number;
-}
-
-export { EvaluationVerdicts, type EvaluationVerdict };
-
-export interface EvaluationReport {
-  prompts: number;
-  samplesPerPrompt: number;
-  seed: number;
-  start: PolicyEvaluation;
-  final: PolicyEvaluation;
-  /** Paired difference final − start of the reward model's score. */
-  rewardGain: Interval;
-  /** Fraction of pairs the final policy wins by the reward model (ties count ½). */
-  winRate: Interval;
-  /** The 95 % interval of `rewardGain` lies above 0. */
-  significant: boolean;
-  verdict: EvaluationVerdict;
-  /** Why the verdict is not_improved (null when improved). */
-  reason: string | null;
-  pairs: SamplePair[];
 }
 
 export interface EvaluationSamples {

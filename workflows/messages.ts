@@ -6,7 +6,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { RunPhase, UpdateMetrics } from '../common/names';
-import type { EvaluationReport } from '../ml/evaluation';
+import type { EvaluationReport } from '../common/evaluation-report';
 
 /** Workflow type name, as registered by the CPU worker. */
 export const trainingWorkflowType = 'trainPolicyWorkflow';

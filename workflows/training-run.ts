@@ -42,7 +42,7 @@ import {
   type TrainPolicyResult,
 } from './messages';
 import { estimateRemainingMs, nextChunkSize } from './progress';
-import type { EvaluationReport } from '../ml/evaluation';
+import type { EvaluationReport } from '../common/evaluation-report';
 
 type Activities = ReturnType<typeof createActivities>;
 

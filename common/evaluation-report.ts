@@ -31,7 +31,6 @@ export interface SamplePair {
   finalReward: number;
 }
 
-
 export interface EvaluationReport {
   prompts: number;
   samplesPerPrompt: number;

@@ -52,6 +52,8 @@ const tok = new ByteTokenizer();
 function learningConfig(): RunConfig {
   const cfg = resolveRunConfig('quick', { seed: SEED });
   cfg.reward.epochs = 12;
+  // trainSft gets no validation rows here, so no early stopping: the preset's cap would be the plan.
+  cfg.sft.epochs = 10;
   cfg.ppo = {
     ...cfg.ppo,
     totalUpdates: 40,

@@ -41,12 +41,12 @@ export function supportConfig(seed: number, lengths: { blockSize: number; maxNew
   const cfg = resolveRunConfig('quick', { seed });
   const model = { ...cfg.policyModel, blockSize: lengths.blockSize, nHead: 4, nEmbd: 48, lora: { rank: 8, alpha: 16, dropout: 0 } };
   cfg.policyModel = model;
-  cfg.reward = { ...cfg.reward, model: { ...model, lora: { rank: 0, alpha: 0, dropout: 0 } }, epochs: 15 };
-  cfg.sft = { ...cfg.sft, epochs: 30, earlyStoppingPatience: 2 };
+  cfg.reward = { ...cfg.reward, model: { ...model, lora: { rank: 0, alpha: 0, dropout: 0 } }, epochs: 12 };
+  cfg.sft = { ...cfg.sft, epochs: 20, earlyStoppingPatience: 2 };
   cfg.ppo = {
     ...cfg.ppo,
     optim: { ...cfg.ppo.optim, learningRate: 1e-3 },
-    totalUpdates: 24,
+    totalUpdates: 20,
     generation: { ...cfg.ppo.generation, maxNewTokens: lengths.maxNewTokens, minNewTokens: lengths.minNewTokens },
   };
   return cfg;
@@ -64,23 +64,31 @@ interface SeedResult {
   report: EvaluationReport;
 }
 
+/** Phase lines on stderr as they happen (jest holds console output until the file ends). */
+const t0 = Date.now();
+const phase = (seed: number, what: string) => process.stderr.write(`[support-learning] seed ${seed} ${what} (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+
 async function runSeed(seed: number): Promise<SeedResult> {
   const rng = new Rng(seed);
-  const rows = makeSupportFeedback(700, rng, { promptIds: TRAIN_IDS });
+  const rows = makeSupportFeedback(500, rng, { promptIds: TRAIN_IDS });
   const lengths = deriveLengths(rows, tok);
   const cfg = supportConfig(seed, lengths);
   const { train, val } = splitTrainVal(rows, cfg.valFraction, rng);
+  phase(seed, `lengths ${JSON.stringify(lengths)}; reward model`);
   const rm = await trainRewardModel({ train, val, config: cfg, tokenizer: tok, rng });
+  phase(seed, `reward model: ${rm.metrics.epochsRun} epochs, held-out val Pearson ${rm.metrics.valPearson.toFixed(3)}; SFT`);
   const fresh = makeSupportFeedback(300, new Rng(seed + 100));
   const rmPearsonTrue = pearson(rm.model.score(tok, fresh), fresh.map((r) => trueScore(r.prompt, r.response)));
 
   const policy = GptModel.create(cfg.policyModel, rng);
   const history: UpdateMetrics[] = [];
   try {
-    await trainSft({ policy, rows: train, val, config: cfg, tokenizer: tok, rng });
+    const sftResult = await trainSft({ policy, rows: train, val, config: cfg, tokenizer: tok, rng });
+    phase(seed, `SFT: ${sftResult.epochsRun} epochs (best ${sftResult.bestEpoch}), val loss ${sftResult.valLoss.toFixed(3)}; PPO`);
     const trainer = PpoTrainer.create({ config: cfg, policy, reward: rm.model, tokenizer: tok, prompts: train.map((r) => r.prompt), seed });
     for (let u = 0; u < cfg.ppo.totalUpdates; u++) history.push(await trainer.step());
     trainer.dispose();
+    phase(seed, 'PPO done; evaluation');
     const promptRng = new Rng(seed + 200);
     const heldOut = Array.from({ length: 100 - TRAIN_IDS }, (_, i) => supportPrompt(TRAIN_IDS + i, promptRng));
     const { report, samples } = await evaluatePolicies({
@@ -90,7 +98,7 @@ async function runSeed(seed: number): Promise<SeedResult> {
       prompts: heldOut,
       generation: cfg.ppo.generation,
       blockSize: cfg.policyModel.blockSize,
-      samplesPerPrompt: 6,
+      samplesPerPrompt: 4,
       maxPrompts: heldOut.length,
       seed: seed + 300,
     });

@@ -158,6 +158,29 @@ function summarise(side: Side, k: number, resamples: number, seed: number): Poli
   };
 }
 
+/**
+ * Why the final policy does not count as improved, or null when it does: degenerate replies
+ * (more than half empty, or under half the start's mean length) first, whatever the reward
+ * model says (issue 11's collapse scored the empty reply high); then a gain whose 95 % CI is
+ * not above 0.
+ */
+export function notImprovedReason(
+  start: Pick<PolicyEvaluation, 'emptyFraction' | 'responseLength'>,
+  final: Pick<PolicyEvaluation, 'emptyFraction' | 'responseLength'>,
+  rewardGain: Interval,
+): string | null {
+  if (final.emptyFraction > Math.max(0.5, start.emptyFraction)) {
+    return `${(100 * final.emptyFraction).toFixed(0)} % of the final policy's replies are empty`;
+  }
+  if (final.responseLength.mean < 0.5 * start.responseLength.mean) {
+    return `the final policy's replies average ${final.responseLength.mean.toFixed(1)} tokens, under half the start policy's ${start.responseLength.mean.toFixed(1)}`;
+  }
+  if (!(rewardGain.lo > 0)) {
+    return `the reward-model gain ${rewardGain.mean.toFixed(3)} (95 % CI ${rewardGain.lo.toFixed(3)} to ${rewardGain.hi.toFixed(3)}) is not above 0`;
+  }
+  return null;
+}
+
 /** Samples both policies on the held-out prompts and compares them (see the module comment). */
 export async function evaluatePolicies(o: EvaluationOptions): Promise<{ report: EvaluationReport; samples: EvaluationSamples }> {
   const prompts = [...new Set(o.prompts)].slice(0, o.maxPrompts);
@@ -174,16 +197,7 @@ export async function evaluatePolicies(o: EvaluationOptions): Promise<{ report: 
   const s = summarise(start, k, resamples, bootSeed);
   const f = summarise(final, k, resamples, bootSeed);
   const significant = rewardGain.lo > 0;
-  const degenerate =
-    f.emptyFraction > Math.max(0.5, s.emptyFraction) ? `${(100 * f.emptyFraction).toFixed(0)} % of the final policy's replies are empty`
-    : f.responseLength.mean < 0.5 * s.responseLength.mean
-      ? `the final policy's replies average ${f.responseLength.mean.toFixed(1)} tokens, under half the start policy's ${s.responseLength.mean.toFixed(1)}`
-      : null;
-  const reason =
-    degenerate ??
-    (significant
-      ? null
-      : `the reward-model gain ${rewardGain.mean.toFixed(3)} (95 % CI ${rewardGain.lo.toFixed(3)} to ${rewardGain.hi.toFixed(3)}) is not above 0`);
+  const reason = notImprovedReason(s, f, rewardGain);
   const shown = Math.min(o.pairsShown ?? 5, prompts.length);
   const pairs: SamplePair[] = Array.from({ length: shown }, (_, j) => {
     const i = j * k; // the first sample of each of the first prompts

@@ -1,6 +1,6 @@
 import { initBackend } from '../../ml/backend';
 import { resolveRunConfig } from '../../ml/config';
-import { clusterBootstrap, distinctN, evaluatePolicies } from '../../ml/evaluation';
+import { clusterBootstrap, distinctN, evaluatePolicies, notImprovedReason } from '../../ml/evaluation';
 import { GptModel } from '../../ml/model';
 import { RewardModel } from '../../ml/reward-model';
 import { Rng } from '../../ml/rng';
@@ -63,5 +63,16 @@ describe('evaluatePolicies on a real (untrained) model', () => {
       policy.dispose();
       reward.dispose();
     }
+  });
+});
+
+describe('the verdict', () => {
+  const side = (empty: number, length: number) => ({ emptyFraction: empty, responseLength: { mean: length, lo: length, hi: length } });
+  it('never calls a policy of empty or collapsed replies improved, whatever the reward model says', () => {
+    const bigGain = { mean: 2, lo: 1.5, hi: 2.5 };
+    expect(notImprovedReason(side(0, 60), side(0.9, 1), bigGain)).toMatch(/90 % of the final policy's replies are empty/);
+    expect(notImprovedReason(side(0, 60), side(0, 20), bigGain)).toMatch(/under half the start policy's 60.0/);
+    expect(notImprovedReason(side(0, 60), side(0, 55), bigGain)).toBeNull();
+    expect(notImprovedReason(side(0, 60), side(0, 55), { mean: 0.1, lo: -0.01, hi: 0.2 })).toMatch(/not above 0/);
   });
 });

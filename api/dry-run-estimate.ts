@@ -12,6 +12,9 @@
  *              + ppoEpochs · B · T · 6 · N_pol                       (minibatch updates)
  *   minutes    = (reward + sft + totalUpdates · ppoUpdate) / flopsPerSecond / 60
  * `flopsPerSecond` is a calibration constant for the CPU/WASM backend, not a measurement.
+ * `sft.epochs` is a cap since SFT stops at the plateau of its validation loss (issue 11), so the
+ * SFT term is an upper bound; the lengths (blockSize, maxNewTokens) are the data-derived ones when
+ * the caller applied ml/data-lengths first (the train route does).
  */
 import { derivePpoSizes, type ModelConfig, type RunConfig } from '../ml/config';
 

@@ -42,7 +42,7 @@ const MAX_LENGTH_CHANGE = 0.3;
 
 const tok = new ByteTokenizer();
 
-export function supportConfig(seed: number, lengths: { blockSize: number; maxNewTokens: number; minNewTokens: number }): RunConfig {
+function supportConfig(seed: number, lengths: { blockSize: number; maxNewTokens: number; minNewTokens: number }): RunConfig {
   const cfg = resolveRunConfig('quick', { seed });
   const model = { ...cfg.policyModel, blockSize: lengths.blockSize, nHead: 4, nEmbd: 48, lora: { rank: 8, alpha: 16, dropout: 0 } };
   cfg.policyModel = model;

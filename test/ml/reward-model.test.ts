@@ -288,9 +288,10 @@ describe('trainRewardModel control', () => {
     cfg.reward.pairwiseWeight = 0.5;
     const { model, metrics } = await trainRewardModel({ train, val, config: cfg, tokenizer: tok, rng });
     try {
-      const preds = tf.tensor1d(model.score(tok, val));
-      const bt = bradleyTerryLoss(preds, samePromptPairs(val));
-      expect(samePromptPairs(val).length).toBeGreaterThan(10);
+      const heldOut = splitSelectionTest(val).test; // the rows the metrics are measured on
+      const preds = tf.tensor1d(model.score(tok, heldOut));
+      const bt = bradleyTerryLoss(preds, samePromptPairs(heldOut));
+      expect(samePromptPairs(heldOut).length).toBeGreaterThan(10);
       expect(metrics.valLoss).toBeCloseTo(metrics.valMse + 0.5 * bt.dataSync()[0], 5);
       expect(metrics.valLoss).toBeGreaterThan(metrics.valMse);
       tf.dispose([preds, bt]);

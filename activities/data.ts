@@ -4,7 +4,9 @@
  * EntityManager; only artifact-store keys and small numbers cross Temporal payloads.
  */
 import { log as temporalLog } from '@temporalio/activity';
-import { resolveRunConfig, validateRunConfig, type PresetName, type RunConfig } from '../ml/config';
+import { BYTE_VOCAB_SIZE, resolveRunConfig, validateRunConfig, type PresetName, type RunConfig } from '../ml/config';
+import { applyDataLengths } from '../ml/data-lengths';
+import { ByteTokenizer } from '../ml/tokenizer';
 import { splitTrainVal, type FeedbackExample } from '../ml/dataset';
 import { Rng } from '../ml/rng';
 import { mean, std } from '../ml/stats';
@@ -16,6 +18,7 @@ import { checkpointKey, checkpointsKey, policyKey, runKey } from '../storage/art
 import { buildTrainingResults, writeTrainingResults, type SftSummary } from '../ml/training-results';
 import type { ConfigPatch, DatasetSummary, RunProgress } from '../workflows/messages';
 import type { UpdateMetrics } from '../common/names';
+import type { EvaluationReport } from '../ml/evaluation';
 import { runConfigForBase } from '../ml/hf/base-model';
 import { HF_ERROR_NAMES } from '../ml/hf/errors';
 import type { Gpt2HfConfig } from '../ml/hf/gpt2-config';
@@ -79,6 +82,8 @@ export interface SavePolicyInput {
   /** Mean and std of the final policy's reward on held-out prompts (exportPolicy). */
   rewardMean: number;
   rewardStd: number;
+  /** The evaluation phase's report (absent for runs that started before it existed). */
+  evaluation?: EvaluationReport;
 }
 
 export interface SavedPolicy {
@@ -108,7 +113,19 @@ export const runArtifacts = {
   checkpoint: checkpointKey,
   metrics: (runId: string, update: number) => runKey(runId, 'metrics', `update-${String(update).padStart(6, '0')}.json`),
   finalPolicy: (runId: string) => runKey(runId, 'policy'),
+  evaluation: (runId: string) => runKey(runId, 'evaluation.json'),
 };
+
+/** Whether a config patch sets a length the data would otherwise decide (ml/data-lengths). */
+function setsLengths(patch: ConfigPatch | undefined): boolean {
+  const p = patch as { policyModel?: { blockSize?: unknown }; reward?: { model?: { blockSize?: unknown } }; ppo?: { generation?: Record<string, unknown> } } | undefined;
+  return (
+    p?.policyModel?.blockSize !== undefined ||
+    p?.reward?.model?.blockSize !== undefined ||
+    p?.ppo?.generation?.maxNewTokens !== undefined ||
+    p?.ppo?.generation?.minNewTokens !== undefined
+  );
+}
 
 /** Resolves preset + overrides + patch into a validated RunConfig. Throws InvalidConfig. */
 export function buildRunConfig(input: ResolveConfigInput): RunConfig {
@@ -119,6 +136,9 @@ export function buildRunConfig(input: ResolveConfigInput): RunConfig {
       seed: input.seed,
     });
     const cfg = applyConfigPatch(base, input.configPatch);
+    if (setsLengths(input.configPatch) && (input.configPatch as { lengthsFromData?: unknown }).lengthsFromData === undefined) {
+      cfg.lengthsFromData = false; // the request's lengths win over the data's
+    }
     validateRunConfig(cfg);
     for (const [field, value] of [['ppo.totalUpdates', cfg.ppo.totalUpdates], ['updatesPerChunk', cfg.updatesPerChunk]] as const) {
       if (!Number.isInteger(value) || value < 1) throw invalidConfig(`${field} must be a positive integer, got ${value}`);
@@ -171,11 +191,20 @@ export function createDataActivities(deps: ActivityDeps) {
       return { datasetRef, count: rows.length, scoreMean: mean(scores), scoreStd: std(scores) };
     },
 
-    /** Seeded train/validation split (the seed's 80/20 by default). */
+    /**
+     * Seeded train/validation split (the seed's 80/20 by default). With `lengthsFromData` the
+     * run's config is rewritten here with lengths from the feedback (ml/data-lengths; the same
+     * rows give the same config, so a retry writes the same file).
+     */
     async splitDataset(input: { runId: string; datasetRef: string; configRef: string }): Promise<SplitDatasetResult> {
       return classified(async () => {
-        const cfg = await store.readJson<RunConfig>(input.configRef);
+        const stored = await store.readJson<RunConfig>(input.configRef);
         const rows = await readJsonl<FeedbackExample>(store, input.datasetRef);
+        const cfg = dataLengthsOrInvalid(stored, rows);
+        if (cfg !== stored) {
+          await store.writeJson(input.configRef, cfg);
+          log.info('lengths from the data', { runId: input.runId, blockSize: cfg.policyModel.blockSize, generation: cfg.ppo.generation });
+        }
         const { train, val } = splitTrainVal(rows, cfg.valFraction, new Rng(cfg.seed));
         if (val.length === 0) throw invalidFeedback('too few rows for a validation split', { count: rows.length });
         const trainRef = runArtifacts.train(input.runId);
@@ -205,7 +234,7 @@ export function createDataActivities(deps: ActivityDeps) {
         const history: UpdateMetrics[] = [];
         for (let u = 1; u <= input.trainingSteps; u++) history.push(await store.readJson<UpdateMetrics>(runArtifacts.metrics(input.runId, u)));
         const config = await store.readJson<RunConfig>(input.configRef);
-        const results = buildTrainingResults({ config, rewardModel: input.rewardModel, sft: input.sft, history });
+        const results = buildTrainingResults({ config, rewardModel: input.rewardModel, sft: input.sft, history, evaluation: input.evaluation });
         await writeTrainingResults(store.resolve(policyKey(input.agentId, version)), results);
         const row = await repo.saveForRun({
           agentId: input.agentId,
@@ -231,6 +260,21 @@ export function createDataActivities(deps: ActivityDeps) {
   };
 }
 
+/**
+ * `cfg` with the feedback's lengths (or `cfg` itself when it keeps its own). A run on a
+ * pretrained base keeps the base's block. Data that cannot fit is a non-retryable InvalidConfig.
+ */
+function dataLengthsOrInvalid(cfg: RunConfig, rows: readonly FeedbackExample[]): RunConfig {
+  try {
+    // A base's tokenizer is not byte-level; its token lengths are only known to the workers that load it.
+    if (cfg.policyModel.vocabSize !== BYTE_VOCAB_SIZE) return cfg;
+    return applyDataLengths(cfg, rows, new ByteTokenizer(), { fixedBlock: false }).config;
+  } catch (err) {
+    if (err instanceof Error && err.name === 'ConfigError') throw invalidConfig(err.message, err);
+    throw err;
+  }
+}
+
 /** The version's `metrics` JSON: what the policy list shows and training_results.json keeps. */
 function policyMetrics(input: SavePolicyInput): Record<string, unknown> {
   return {
@@ -240,6 +284,7 @@ function policyMetrics(input: SavePolicyInput): Record<string, unknown> {
     dataset: input.dataset,
     rewardModel: input.rewardModel,
     ppo: input.latestMetrics,
+    ...(input.evaluation ? { evaluation: input.evaluation } : {}),
   };
 }
 

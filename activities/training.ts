@@ -6,7 +6,8 @@
  */
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
-import type { RunConfig } from '../ml/config';
+import { DEFAULT_EVALUATION, type RunConfig } from '../ml/config';
+import { evaluatePolicies, type EvaluationReport } from '../ml/evaluation';
 import type { FeedbackExample } from '../ml/dataset';
 import { GptModel } from '../ml/model';
 import { HF_ERROR_NAMES } from '../ml/hf/errors';
@@ -58,6 +59,8 @@ export interface ExportPolicyInput extends Omit<PpoChunkInput, 'from' | 'updates
   /** Validation rows; their prompts measure the exported policy. */
   valRef: string;
 }
+
+export type EvaluatePolicyInput = ExportPolicyInput;
 
 export interface ExportPolicyOutput {
   policyRef: string;
@@ -162,12 +165,17 @@ export function createTrainingActivities(deps: ActivityDeps) {
       });
     },
 
-    /** Supervised warm start of a fresh policy on the training rows; saved to `runs/{runId}/sft/`. */
-    async sftWarmStart(input: { runId: string; configRef: string; trainRef: string }): Promise<{ policyInitRef: string; finalLoss: number; steps: number }> {
+    /**
+     * Supervised warm start of a fresh policy on the training rows; saved to `runs/{runId}/sft/`.
+     * With `valRef` (runs started since issue 11) it trains to the plateau of the validation
+     * response loss (`sft.earlyStoppingPatience`, `sft.epochs` the cap) and keeps the best epoch.
+     */
+    async sftWarmStart(input: { runId: string; configRef: string; trainRef: string; valRef?: string }): Promise<{ policyInitRef: string; finalLoss: number; steps: number }> {
       return classified(async () => {
         const ctx = Context.current();
         const config = await store.readJson<RunConfig>(input.configRef);
         const rows = await readJsonl<FeedbackExample>(store, input.trainRef);
+        const val = input.valRef === undefined ? undefined : await readJsonl<FeedbackExample>(store, input.valRef);
         const tokenizer = new ByteTokenizer();
         const rng = new Rng(config.seed + SeedOffsets.sft);
         const policy = GptModel.create(config.policyModel, rng);
@@ -176,6 +184,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
           const result = await heartbeating(() => trainSft({
             policy,
             rows,
+            val,
             config,
             tokenizer,
             rng,
@@ -189,6 +198,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
           const policyInitRef = runArtifacts.sftPolicy(input.runId);
           if (await store.exists(policyInitRef)) await store.remove(policyInitRef);
           await writePolicyDir(store.resolve(policyInitRef), policy, tokenizer, config);
+          log.info('sft trained', { runId: input.runId, epochsRun: result.epochsRun, bestEpoch: result.bestEpoch, valLoss: result.valLoss });
           return { policyInitRef, finalLoss: result.finalLoss, steps: result.steps };
         } finally {
           policy.dispose();
@@ -226,6 +236,40 @@ export function createTrainingActivities(deps: ActivityDeps) {
     },
 
     ppoChunk: ppo.ppoChunk,
+
+    /**
+     * The evaluation phase (ml/evaluation): the final checkpoint's policy against its start
+     * (adapters off) on the validation prompts, with fixed seeds; the report is also written to
+     * `runs/{runId}/evaluation.json`.
+     */
+    async evaluatePolicy(input: EvaluatePolicyInput): Promise<EvaluationReport> {
+      return classified(() => heartbeating(async () => {
+        const { opened } = await ppo.openAt(input, input.checkpoint);
+        try {
+          const { config, policy, reward, tokenizer } = opened;
+          const prompts = (await readJsonl<FeedbackExample>(store, input.valRef)).map((r) => r.prompt);
+          const ev = config.evaluation ?? DEFAULT_EVALUATION;
+          await yieldToEventLoop();
+          const { report } = await evaluatePolicies({
+            policy,
+            reward,
+            tokenizer,
+            prompts,
+            generation: config.ppo.generation,
+            blockSize: config.policyModel.blockSize,
+            samplesPerPrompt: ev.samplesPerPrompt,
+            maxPrompts: ev.maxPrompts,
+            seed: config.seed + SeedOffsets.evaluation,
+          });
+          await store.writeJson(runArtifacts.evaluation(input.runId), report);
+          log.info('policy evaluated', { runId: input.runId, verdict: report.verdict, rewardGain: report.rewardGain.mean, reason: report.reason });
+          return report;
+        } finally {
+          // Not the trainer cache's live trainer: exportPolicy reopens (and frees) it.
+          opened.dispose();
+        }
+      }));
+    },
 
     /**
      * Writes the policy of the final PPO checkpoint as a standalone policy directory

@@ -14,6 +14,9 @@
  * `flopsPerSecond` is a calibration constant per worker backend (FLOPS_PER_SECOND_BY_BACKEND), not a
  * measurement of this run; the API learns the workers' backend from configuration (workerBackendOf), never
  * by loading TensorFlow.js.
+ * `sft.epochs` is a cap since SFT stops at the plateau of its validation loss (issue 11), so the
+ * SFT term is an upper bound; the lengths (blockSize, maxNewTokens) are the data-derived ones when
+ * the caller applied ml/data-lengths first (the train route does).
  */
 import { derivePpoSizes, type ModelConfig, type RunConfig } from '../ml/config';
 

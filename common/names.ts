@@ -28,12 +28,17 @@ export const RunPhases = {
   qualityGate: 'quality_gate',
   sft: 'sft',
   ppo: 'ppo',
+  evaluation: 'evaluation',
   save: 'save',
   completed: 'completed',
   failed: 'failed',
   cancelled: 'cancelled',
 } as const;
 export type RunPhase = (typeof RunPhases)[keyof typeof RunPhases];
+
+/** The evaluation phase's verdict on a run's final policy (ml/evaluation.ts). */
+export const EvaluationVerdicts = { improved: 'improved', notImproved: 'not_improved' } as const;
+export type EvaluationVerdict = (typeof EvaluationVerdicts)[keyof typeof EvaluationVerdicts];
 
 /**
  * Training-metric keys, emitted once per PPO update (TRL's namespacing). The table with
@@ -55,6 +60,7 @@ export const MetricKeys = {
   ratioVar: 'val/ratio_var',
   skippedMinibatches: 'val/num_skipped_minibatches',
   nonFiniteSkippedSteps: 'optim/skipped_steps',
+  epochsRun: 'ppo/epochs_run',
   klCoef: 'ppo/kl_coef',
   learningRate: 'lr',
   responseLength: 'objective/response_length',

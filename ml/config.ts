@@ -58,6 +58,13 @@ export interface RewardModelConfig {
   earlyStoppingPatience: number;
   /** Weight of the optional pairwise Bradley-Terry loss on same-prompt pairs (0 = MSE only). */
   pairwiseWeight: number;
+  /**
+   * Synthesised bad replies added to the training rows, as a fraction of them (empty, truncated,
+   * repeated and word-shuffled versions of real replies, scored at the lowest training score;
+   * ml/reward-negatives.ts). A reward model never shown an empty reply scored it above every real
+   * reply in issue 11, and PPO found it. 0 turns it off. Optional in stored configs: absent means 0.
+   */
+  syntheticNegatives?: number;
 }
 
 /** Supervised warm start: teacher forcing on (prompt, response), loss on response tokens only. */
@@ -67,10 +74,28 @@ export interface SftConfig {
   batchSize: number;
   /** Train only on rows whose normalised score is at least this (−1 keeps all rows). */
   minNormalizedScore: number;
+  /**
+   * Stop after this many epochs without a lower validation response loss (the best epoch's
+   * weights are kept); `epochs` is then the cap, not the plan. 0 runs exactly `epochs` epochs.
+   * A fixed epoch count left the issue-11 support task's policy writing noise after 10 epochs
+   * while 200 reached phrase-level text: the plateau depends on the data, not on one number.
+   */
+  earlyStoppingPatience: number;
 }
 
 export interface GenerationConfig {
+  /**
+   * Longest response in tokens. A response that reaches it without EOS is cut there and scored
+   * as it is, unless `ppo.missingEosPenalty` replaces its score.
+   */
   maxNewTokens: number;
+  /**
+   * EOS is never sampled before this many response tokens (HF `min_new_tokens`: the EOS logit is
+   * set to −∞). Stops PPO's length/EOS hack, the empty reply, at the root. The log-probs PPO
+   * trains on are the unmasked policy's (as in TRL with HF's min-length processors), which differ
+   * only at those first k positions' EOS mass. Optional in stored configs: absent means 0.
+   */
+  minNewTokens?: number;
   /** TRL's newer PPOTrainer samples at 0.7; 1.0 keeps the policy's own distribution. */
   temperature: number;
   /** Keep the k most likely tokens (0 = off). */
@@ -97,7 +122,11 @@ export interface PpoConfig {
   adaptiveKl: boolean;
   /** Target KL per sequence for the adaptive controller (TRL 0.7 `target` 6). */
   klTarget: number;
-  /** Controller horizon in samples (TRL 0.7 `horizon` 10000). */
+  /**
+   * Controller horizon in samples (TRL 0.7 `horizon` 10000). 0 derives it from the run's plan
+   * (`effectiveKlHorizon`): with TRL's 10000 and a batch of 16-32, β moves by at most 0.03-0.06 %
+   * per update, so over a 20-100-update run the "adaptive" controller is a fixed β.
+   */
   klHorizon: number;
   /** Per-token KL estimator in the reward (Schulman, "Approximating KL divergence", 2020). */
   klEstimator: 'k1' | 'k3';
@@ -109,6 +138,16 @@ export interface PpoConfig {
   /** Skip a mini-batch whose mean ratio exceeds this (TRL 0.7 `ratio_threshold` 10). */
   ratioThreshold: number;
   whitenAdvantages: boolean;
+  /**
+   * Stop an update's remaining PPO epochs once the mean approxkl (½·mean (log π − log π_old)²
+   * per token) of the epoch just finished exceeds 1.5 × `targetKl` (TRL 0.7 `early_stopping`,
+   * `target_kl`, checked per epoch like TRL; TRL compares its `policykl` = mean(log π_old − log π)
+   * and defaults to off with target 1). On here, with a target healthy PPO keeps (~0.01-0.02 per
+   * token), so one update stays a trust region whatever the learning rate. Counted in
+   * `ppo/epochs_run`. Optional in stored configs: absent means off.
+   */
+  earlyStopping?: boolean;
+  targetKl?: number;
   /** Score given to a response that never emits EOS, replacing the reward model's (null = off). */
   missingEosPenalty: number | null;
   generation: GenerationConfig;
@@ -118,6 +157,17 @@ export interface QualityGateConfig {
   /** The run fails (non-retryable) when the reward model's validation Pearson is below this. */
   minValPearson: number;
 }
+
+/** The evaluation phase after PPO (ml/evaluation.ts). */
+export interface EvaluationConfig {
+  /** Responses sampled per held-out prompt from each of the start and the final policy. */
+  samplesPerPrompt: number;
+  /** Held-out prompts used, at most (the first distinct validation prompts). */
+  maxPrompts: number;
+}
+
+/** Used when a stored config predates the evaluation phase. */
+export const DEFAULT_EVALUATION: EvaluationConfig = { samplesPerPrompt: 4, maxPrompts: 32 };
 
 export interface RunConfig {
   seed: number;
@@ -130,6 +180,14 @@ export interface RunConfig {
   gate: QualityGateConfig;
   /** PPO updates per checkpointed chunk (one Temporal activity each). */
   updatesPerChunk: number;
+  /** Optional in stored configs: absent means DEFAULT_EVALUATION. */
+  evaluation?: EvaluationConfig;
+  /**
+   * Block size and generation lengths come from the feedback's token lengths (ml/data-lengths.ts)
+   * when true (the presets), instead of the preset's numbers. A config patch that sets
+   * `policyModel.blockSize` or `ppo.generation` lengths turns it off. Absent means false.
+   */
+  lengthsFromData?: boolean;
 }
 
 /** Byte-level tokenizer vocabulary: 256 bytes + BOS + EOS + PAD. */
@@ -161,13 +219,15 @@ function modelOf(nLayer: number, nHead: number, nEmbd: number, blockSize: number
 function ppoOf(partial: Partial<PpoConfig> & Pick<PpoConfig, 'totalUpdates' | 'batchSize' | 'miniBatchSize'>): PpoConfig {
   return {
     // LoRA adapters on a small model tolerate a far larger step than TRL's full-model 1.41e-5.
-    optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 2 },
+    // TRL 0.7 has no LR scheduler by default (a constant Adam step); a decay to 0 over the run
+    // left the last updates of issue 11's runs learning nothing.
+    optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 2, decay: 'none' },
     gradientAccumulationSteps: 1,
     ppoEpochs: 4,
     initKlCoef: 0.2,
     adaptiveKl: true,
     klTarget: 6,
-    klHorizon: 10000,
+    klHorizon: 0,
     klEstimator: 'k1',
     gamma: 1,
     lam: 0.95,
@@ -176,8 +236,10 @@ function ppoOf(partial: Partial<PpoConfig> & Pick<PpoConfig, 'totalUpdates' | 'b
     vfCoef: 0.1,
     ratioThreshold: 10,
     whitenAdvantages: true,
+    earlyStopping: true,
+    targetKl: 0.02,
     missingEosPenalty: null,
-    generation: { maxNewTokens: 16, temperature: 1.0, topK: 0, topP: 1.0 },
+    generation: { maxNewTokens: 16, minNewTokens: 1, temperature: 1.0, topK: 0, topP: 1.0 },
     ...partial,
   };
 }
@@ -199,11 +261,14 @@ export const PRESETS = {
       batchSize: 16,
       earlyStoppingPatience: 5,
       pairwiseWeight: 0,
+      syntheticNegatives: 0.25,
     },
-    sft: { optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 10 }, epochs: 10, batchSize: 16, minNormalizedScore: -1 },
+    sft: { optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 10 }, epochs: 40, batchSize: 16, minNormalizedScore: -1, earlyStoppingPatience: 3 },
     ppo: ppoOf({ totalUpdates: 20, batchSize: 16, miniBatchSize: 8 }),
     gate: { minValPearson: 0.3 },
     updatesPerChunk: 5,
+    evaluation: { samplesPerPrompt: 4, maxPrompts: 16 },
+    lengthsFromData: true,
   },
   small: {
     seed: 1234,
@@ -217,11 +282,14 @@ export const PRESETS = {
       batchSize: 32,
       earlyStoppingPatience: 5,
       pairwiseWeight: 0,
+      syntheticNegatives: 0.25,
     },
-    sft: { optim: { ...baseOptim, learningRate: 1e-3, warmupSteps: 20 }, epochs: 10, batchSize: 32, minNormalizedScore: -1 },
-    ppo: ppoOf({ totalUpdates: 100, batchSize: 32, miniBatchSize: 8, generation: { maxNewTokens: 32, temperature: 1.0, topK: 0, topP: 1.0 } }),
+    sft: { optim: { ...baseOptim, learningRate: 1e-3, warmupSteps: 20 }, epochs: 200, batchSize: 32, minNormalizedScore: -1, earlyStoppingPatience: 3 },
+    ppo: ppoOf({ totalUpdates: 100, batchSize: 32, miniBatchSize: 8, generation: { maxNewTokens: 32, minNewTokens: 1, temperature: 1.0, topK: 0, topP: 1.0 } }),
     gate: { minValPearson: 0.3 },
     updatesPerChunk: 10,
+    evaluation: { samplesPerPrompt: 4, maxPrompts: 32 },
+    lengthsFromData: true,
   },
   medium: {
     seed: 1234,
@@ -235,11 +303,14 @@ export const PRESETS = {
       batchSize: 32,
       earlyStoppingPatience: 5,
       pairwiseWeight: 0,
+      syntheticNegatives: 0.25,
     },
-    sft: { optim: { ...baseOptim, learningRate: 5e-4, warmupSteps: 50 }, epochs: 10, batchSize: 32, minNormalizedScore: -1 },
-    ppo: ppoOf({ totalUpdates: 1000, batchSize: 64, miniBatchSize: 16, generation: { maxNewTokens: 64, temperature: 1.0, topK: 0, topP: 1.0 } }),
+    sft: { optim: { ...baseOptim, learningRate: 5e-4, warmupSteps: 50 }, epochs: 100, batchSize: 32, minNormalizedScore: -1, earlyStoppingPatience: 3 },
+    ppo: ppoOf({ totalUpdates: 1000, batchSize: 64, miniBatchSize: 16, generation: { maxNewTokens: 64, minNewTokens: 1, temperature: 1.0, topK: 0, topP: 1.0 } }),
     gate: { minValPearson: 0.3 },
     updatesPerChunk: 20,
+    evaluation: { samplesPerPrompt: 4, maxPrompts: 64 },
+    lengthsFromData: true,
   },
 } as const satisfies Record<string, RunConfig>;
 
@@ -265,6 +336,17 @@ export interface PpoSizes {
   optimizerStepsPerEpoch: number;
   /** Optimizer steps per PPO update (all epochs). */
   optimizerStepsPerUpdate: number;
+}
+
+/**
+ * The adaptive controller's horizon in samples: `klHorizon`, or when it is 0 a tenth of the
+ * samples the run plans (batchSize × totalUpdates / 10, at least one batch). At the controller's
+ * clipped error ±0.2, β can then change by up to (1 + 0.2·10/U)^U ≈ e² ≈ 7× over U updates, so
+ * the KL control binds at this run length instead of sitting at init_kl_coef.
+ */
+export function effectiveKlHorizon(ppo: Pick<PpoConfig, 'klHorizon' | 'batchSize' | 'totalUpdates'>): number {
+  if (ppo.klHorizon > 0) return ppo.klHorizon;
+  return Math.max(ppo.batchSize, Math.round((ppo.batchSize * ppo.totalUpdates) / 10));
 }
 
 export function derivePpoSizes(ppo: PpoConfig): PpoSizes {

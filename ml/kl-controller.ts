@@ -10,7 +10,7 @@
  * Both carry their whole state as plain JSON so a checkpoint can restore β exactly, and
  * both accept `setValue`/`setTarget` so an operator can change them mid-run.
  */
-import type { PpoConfig } from './config';
+import { effectiveKlHorizon, type PpoConfig } from './config';
 
 /** Serialisable controller state; `kind` says which controller it belongs to. */
 export interface KlControllerState {
@@ -120,10 +120,13 @@ export class FixedKlController extends BaseKlController {
 }
 
 /** The controller a PPO config asks for, starting at `initKlCoef`. */
-export function createKlController(ppo: Pick<PpoConfig, 'adaptiveKl' | 'initKlCoef' | 'klTarget' | 'klHorizon'>): KlController {
+export function createKlController(
+  ppo: Pick<PpoConfig, 'adaptiveKl' | 'initKlCoef' | 'klTarget' | 'klHorizon' | 'batchSize' | 'totalUpdates'>,
+): KlController {
+  const horizon = effectiveKlHorizon(ppo);
   return ppo.adaptiveKl
-    ? new AdaptiveKlController(ppo.initKlCoef, ppo.klTarget, ppo.klHorizon)
-    : new FixedKlController(ppo.initKlCoef, ppo.klTarget, ppo.klHorizon);
+    ? new AdaptiveKlController(ppo.initKlCoef, ppo.klTarget, horizon)
+    : new FixedKlController(ppo.initKlCoef, ppo.klTarget, horizon);
 }
 
 /** A controller rebuilt from a checkpointed state. */

@@ -271,6 +271,7 @@ function buildMetrics(scored: ScoredRollout, adv: Advantages, stats: UpdateStats
     [MetricKeys.ratioVar]: stats.ratioVar,
     [MetricKeys.skippedMinibatches]: stats.skippedMinibatches,
     [MetricKeys.nonFiniteSkippedSteps]: stats.nonFiniteSkippedSteps,
+    [MetricKeys.epochsRun]: stats.epochsRun,
     [MetricKeys.klCoef]: klCoef,
     [MetricKeys.learningRate]: stats.learningRate,
     [MetricKeys.responseLength]: average(scored.responses.map((r) => r.length)),

@@ -55,9 +55,11 @@ export interface UpdateStats {
   optimizerSteps: number;
   /** Optimizer steps skipped because the accumulated gradient norm was not finite (ml/optimizer guardedStep). */
   nonFiniteSkippedSteps: number;
+  /** PPO epochs run; fewer than `ppoEpochs` when approxkl early stopping ended the update. */
+  epochsRun: number;
 }
 
-type MinibatchStats = Omit<UpdateStats, 'skippedMinibatches' | 'learningRate' | 'optimizerSteps' | 'nonFiniteSkippedSteps'>;
+type MinibatchStats = Omit<UpdateStats, 'skippedMinibatches' | 'learningRate' | 'optimizerSteps' | 'nonFiniteSkippedSteps' | 'epochsRun'>;
 
 /** Rows of every batch tensor picked by `rows`. */
 function selectRows(batch: UpdateBatch, rows: number[]): UpdateBatch {
@@ -177,17 +179,22 @@ export async function runPpoEpochs(deps: UpdateDeps, batch: UpdateBatch, rng: Rn
   let nonFiniteSkippedSteps = 0;
   let step = firstStep;
   let learningRate = deps.learningRateAt(step);
+  let epochsRun = 0;
   for (let epoch = 0; epoch < ppo.ppoEpochs; epoch++) {
     const order = rng.shuffle(Array.from({ length: batchRows }, (_, i) => i));
+    const epochStats: MinibatchStats[] = [];
     for (const backwardRows of chunk(order, sizes.backwardBatchSize)) {
       learningRate = deps.learningRateAt(step);
       const r = await backwardBatchStep(deps, batch, chunk(backwardRows, ppo.miniBatchSize), learningRate);
-      all.push(...r.stats);
+      epochStats.push(...r.stats);
       skipped += r.skipped;
       if (r.stepped) stepsTaken += 1;
       if (r.nonFinite) nonFiniteSkippedSteps += 1;
       step += 1;
     }
+    all.push(...epochStats);
+    epochsRun += 1;
+    if (klEarlyStop(ppo, epochStats)) break;
   }
   const mean = (k: keyof MinibatchStats) => all.reduce((a, s) => a + s[k], 0) / all.length;
   return {
@@ -204,5 +211,16 @@ export async function runPpoEpochs(deps: UpdateDeps, batch: UpdateBatch, rng: Rn
     learningRate,
     optimizerSteps: stepsTaken,
     nonFiniteSkippedSteps,
+    epochsRun,
   };
+}
+
+/**
+ * TRL 0.7 `_early_stop`: after an epoch, stop when its KL exceeds 1.5 × target_kl. Ours is the
+ * epoch's mean approxkl (every minibatch, not only the last one as TRL reads it).
+ */
+export function klEarlyStop(ppo: Pick<PpoConfig, 'earlyStopping' | 'targetKl'>, epochStats: readonly { approxKl: number }[]): boolean {
+  if (!ppo.earlyStopping || ppo.targetKl === undefined || epochStats.length === 0) return false;
+  const approxKl = epochStats.reduce((a, s) => a + s.approxKl, 0) / epochStats.length;
+  return approxKl > 1.5 * ppo.targetKl;
 }

@@ -27,6 +27,7 @@ import { writeCheckpoint, readCheckpoint } from './checkpoint';
 import { encodeExample, rightPadBatch, type FeedbackExample } from './dataset';
 import { EarlyStopping, gradientStep, shuffledBatches, stepsForEpochs } from './training-loop';
 import { yieldToEventLoop } from './event-loop';
+import { synthesiseNegatives } from './reward-negatives';
 
 /** A (prompt, response) pair to score. */
 export interface PromptResponse {
@@ -40,7 +41,12 @@ export interface PreferencePair {
   loser: number;
 }
 
-/** Validation metrics of a trained reward model (MSE/MAE on both scales). */
+/**
+ * Validation metrics of a trained reward model (MSE/MAE on both scales). The validation rows are
+ * split in two (`splitSelectionTest`): the first part picks the best epoch (early stopping), the
+ * `val*` figures are measured on the other part only, which did not pick the weights, so the
+ * quality gate's Pearson is not optimistically biased by the selection (issue 11).
+ */
 export interface RewardMetrics {
   /** MSE between prediction and normalised score. */
   valMse: number;
@@ -61,8 +67,14 @@ export interface RewardMetrics {
   bestEpoch: number;
   /** Training stopped early because `shouldStop()` returned true. */
   stopped: boolean;
+  /** Real training rows (synthesised negatives not counted). */
   trainRows: number;
+  /** Synthesised negatives added to the training rows (ml/reward-negatives.ts). */
+  syntheticNegativeRows: number;
+  /** Validation rows that scored the `val*` figures (the part that did not pick the epoch). */
   valRows: number;
+  /** Validation rows that picked the best epoch. */
+  selectionRows: number;
   /** Non-pad tokens through training steps per second of training wall time (validation passes included). */
   tokensPerSecond: number;
   trainSeconds: number;
@@ -354,8 +366,10 @@ export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<T
     if (opts.initialTrunk) checkInitialTrunk(opts.initialTrunk, rc.model);
     const normalization = fitScoreNormalization(opts.train.map((r) => r.score));
     model = new RewardModel(opts.initialTrunk ?? GptModel.create(rc.model, opts.rng), rc.model, normalization);
-    const metrics = await fitRewardModel(model, opts);
-    return { model, metrics, normalization };
+    // Own stream, so the negatives leave the init and batch order of `opts.rng` as they were.
+    const negatives = synthesiseNegatives(opts.train, rc.syntheticNegatives ?? 0, new Rng(opts.config.seed + NEGATIVES_SEED_OFFSET));
+    const metrics = await fitRewardModel(model, { ...opts, train: [...opts.train, ...negatives] });
+    return { model, metrics: { ...metrics, trainRows: opts.train.length, syntheticNegativeRows: negatives.length }, normalization };
   } catch (err) {
     if (model !== null) model.dispose();
     else opts.initialTrunk?.dispose();
@@ -363,12 +377,27 @@ export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<T
   }
 }
 
+const NEGATIVES_SEED_OFFSET = 7919;
+
+/**
+ * Validation rows split into the part that picks the best epoch and the part that measures it:
+ * the first half (rounded up) selects, the rest tests. Below 4 rows both are the whole set (a
+ * correlation needs 2 rows per part), which the metrics then say through equal row counts.
+ */
+export function splitSelectionTest<T>(val: readonly T[]): { selection: T[]; test: T[] } {
+  if (val.length < 4) return { selection: [...val], test: [...val] };
+  const cut = Math.ceil(val.length / 2);
+  return { selection: val.slice(0, cut), test: val.slice(cut) };
+}
+
 /** The epoch loop: trains `model` in place, restores the best epoch's weights and measures them. */
 async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions): Promise<RewardMetrics> {
-  const { train, val, config, tokenizer, rng, onProgress, shouldStop } = opts;
+  const { train, config, tokenizer, rng, onProgress, shouldStop } = opts;
   const rc = config.reward;
   const { normalization } = model;
+  const { selection, test: val } = splitSelectionTest(opts.val);
   const trainData = encodeRows(tokenizer, train, rc.model.blockSize, normalization);
+  const selectData = encodeRows(tokenizer, selection, rc.model.blockSize, normalization);
   const valData = encodeRows(tokenizer, val, rc.model.blockSize, normalization);
 
   // 'full': every weight; 'lora': adapters + scalar head (GptModel.trainableVariables).
@@ -413,7 +442,7 @@ async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions)
       if (stopped && losses.length === 0) break;
       epochsRun += 1;
       const trainLoss = mean(losses);
-      const { loss: valLoss, predictions } = await evaluate(model, valData, tokenizer.padId, rc.pairwiseWeight);
+      const { loss: valLoss, predictions } = await evaluate(model, selectData, tokenizer.padId, rc.pairwiseWeight);
       const decision = stopper.observe(epoch, valLoss);
       if (decision.improved) best = { weights: snapshotTrainable(model.trunk, vars), trainLoss, valLoss };
       await onProgress?.({
@@ -421,7 +450,7 @@ async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions)
         epochs: rc.epochs,
         trainLoss,
         valLoss,
-        valPearson: pearson(predictions, valData.targets),
+        valPearson: pearson(predictions, selectData.targets),
         bestEpoch: stopper.bestEpoch,
       });
       if (decision.stop) break;
@@ -448,7 +477,9 @@ async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions)
     bestEpoch: stopper.bestEpoch,
     stopped,
     trainRows: train.length,
+    syntheticNegativeRows: 0,
     valRows: val.length,
+    selectionRows: selection.length,
     tokensPerSecond: trainSeconds > 0 ? tokens / trainSeconds : 0,
     trainSeconds,
   };

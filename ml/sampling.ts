@@ -14,6 +14,9 @@
  * order and every row that is not done draws exactly one `rng.next()`, except with
  * temperature 0 (greedy), which draws nothing.
  *
+ * Before a row has `minNewTokens` tokens its EOS logit is −∞ (HF `min_new_tokens`), so no
+ * reply is shorter than that; the Rng contract is unchanged.
+ *
  * A row that emitted EOS is done: after its EOS it is fed PAD and its response stops growing.
  * The loop ends when every row is done or after `maxNewTokens` tokens. The cache and all
  * intermediate tensors are disposed, also when the model throws.
@@ -127,6 +130,10 @@ function checkRequest(model: DecodingModel, promptIds: number[][], opts: Generat
   if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) {
     throw new ModelInputError(`maxNewTokens must be a non-negative integer, got ${opts.maxNewTokens}`, 'maxNewTokens');
   }
+  const minNew = opts.minNewTokens ?? 0;
+  if (!Number.isInteger(minNew) || minNew < 0) {
+    throw new ModelInputError(`minNewTokens must be a non-negative integer, got ${minNew}`, 'minNewTokens');
+  }
   const longest = Math.max(...promptIds.map((p) => p.length));
   if (promptIds.some((p) => p.length === 0)) {
     throw new ModelInputError('every prompt needs at least one token (BOS)', 'promptIds');
@@ -173,9 +180,15 @@ function chooseNextTokens(
   const batch = responses.length;
   const vocab = rows.length / batch;
   const next = new Int32Array(batch).fill(opts.padId); // [B]
+  const minNew = opts.minNewTokens ?? 0;
   for (let b = 0; b < batch; b++) {
     if (endedWithEos[b]) continue;
-    const token = sampleFromLogits(rows.subarray(b * vocab, (b + 1) * vocab), opts, rng);
+    let logits = rows.subarray(b * vocab, (b + 1) * vocab);
+    if (responses[b].length < minNew && opts.eosId < vocab) {
+      logits = Float32Array.from(logits); // a copy: the backend may share `rows` with the tensor
+      logits[opts.eosId] = -Infinity;
+    }
+    const token = sampleFromLogits(logits, opts, rng);
     responses[b].push(token);
     next[b] = token;
     if (token === opts.eosId) endedWithEos[b] = true;

@@ -14,7 +14,7 @@ import { AdamW, learningRateAt } from './optimizer';
 import { mean } from './stats';
 import { fitScoreNormalization, normalize } from './score-normalization';
 import { encodeExample, trainingBatch, type EncodedExample, type FeedbackExample } from './dataset';
-import { gradientStep, shuffledBatches, stepsForEpochs } from './training-loop';
+import { EarlyStopping, gradientStep, shuffledBatches, stepsForEpochs } from './training-loop';
 import { yieldToEventLoop } from './event-loop';
 
 /**
@@ -90,6 +90,11 @@ export interface TrainSftOptions {
   tokenizer: Tokenizer;
   /** Seeds the batch order. */
   rng: Rng;
+  /**
+   * Validation rows: with `sft.earlyStoppingPatience` > 0 their response loss is measured after
+   * every epoch, training stops at its plateau and the best epoch's weights are kept.
+   */
+  val?: FeedbackExample[];
   /** Awaited once per epoch (the activity heartbeats from it). */
   onProgress?: (p: SftEpochProgress) => void | Promise<void>;
   /** Checked between batches; true ends training after the current step. */
@@ -106,6 +111,11 @@ export interface SftResult {
   stopped: boolean;
   /** Non-pad tokens processed per second of wall time. */
   tokensPerSecond: number;
+  epochsRun: number;
+  /** Validation response loss of the kept weights (NaN without validation rows). */
+  valLoss: number;
+  /** 0-based epoch whose weights were kept (the last one without early stopping). */
+  bestEpoch: number;
 }
 
 /** The base weights of the policy (what SFT trains; adapters and value head stay as they are). */
@@ -116,18 +126,38 @@ function baseVariables(policy: GptModel): tf.Variable[] {
     .map((v) => v.variable);
 }
 
+/** Copies of the base weights by name (what SFT trains), for keeping the best epoch. */
+function snapshotBase(policy: GptModel): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const v of policy.namedVariables()) if (v.group === 'base') out[v.name] = Float32Array.from(v.variable.dataSync() as Float32Array);
+  return out;
+}
+
 /** Teacher-forced fine-tuning of `policy` in place on the kept rows. */
 export async function trainSft(opts: TrainSftOptions): Promise<SftResult> {
   const { policy, config, tokenizer, rng, onProgress, shouldStop } = opts;
   const sc = config.sft;
   const rows = selectSftRows(opts.rows, sc.minNormalizedScore);
   const seqs = rows.map((r) => encodeExample(tokenizer, r, policy.config.blockSize));
-  const result: SftResult = { finalLoss: NaN, steps: 0, rowsUsed: rows.length, stopped: false, tokensPerSecond: 0 };
+  const result: SftResult = {
+    finalLoss: NaN,
+    steps: 0,
+    rowsUsed: rows.length,
+    stopped: false,
+    tokensPerSecond: 0,
+    epochsRun: 0,
+    valLoss: NaN,
+    bestEpoch: -1,
+  };
   if (seqs.length === 0) return result;
 
   const vars = baseVariables(policy);
   const optimizer = new AdamW(vars, sc.optim);
   const totalSteps = stepsForEpochs(seqs.length, sc.batchSize, sc.epochs);
+  const val = opts.val ?? [];
+  const patience = sc.earlyStoppingPatience ?? 0;
+  const stopper = patience > 0 && val.length > 0 ? new EarlyStopping(patience) : null;
+  let best: Record<string, Float32Array> | null = null;
   let tokens = 0;
   const t0 = performance.now();
   try {
@@ -154,11 +184,22 @@ export async function trainSft(opts: TrainSftOptions): Promise<SftResult> {
       }
       if (losses.length === 0) break;
       result.finalLoss = mean(losses);
+      result.epochsRun += 1;
+      result.bestEpoch = epoch;
       await onProgress?.({ epoch, epochs: sc.epochs, loss: result.finalLoss, steps: result.steps });
+      if (stopper !== null) {
+        const valLoss = evaluateSftLoss(policy, tokenizer, val, sc.batchSize);
+        const decision = stopper.observe(epoch, valLoss);
+        if (decision.improved) best = snapshotBase(policy);
+        result.bestEpoch = stopper.bestEpoch;
+        if (decision.stop) break;
+      }
     }
   } finally {
     optimizer.dispose();
   }
+  if (best !== null) policy.setWeights(best, { allowMissing: true });
+  if (val.length > 0) result.valLoss = evaluateSftLoss(policy, tokenizer, val, sc.batchSize);
   const seconds = (performance.now() - t0) / 1000;
   result.tokensPerSecond = seconds > 0 ? tokens / seconds : 0;
   return result;

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { RunConfig } from './config';
 import type { UpdateMetrics } from '../common/names';
 import { MetricKeys } from '../common/names';
+import type { EvaluationReport } from './evaluation';
 
 export const TRAINING_RESULTS_FILE = 'training_results.json';
 export const TRAINING_RESULTS_FORMAT = 'rlhf-training-results/1';
@@ -43,6 +44,8 @@ export interface TrainingResults {
   rewardModel: RewardModelSummary | null;
   sft: SftSummary | null;
   ppo: { summary: PpoSummary; history: UpdateMetrics[] };
+  /** The evaluation phase's report (ml/evaluation); null for runs without one. */
+  evaluation: EvaluationReport | null;
 }
 
 export interface TrainingResultsInput {
@@ -50,6 +53,7 @@ export interface TrainingResultsInput {
   rewardModel?: RewardModelSummary | null;
   sft?: SftSummary | null;
   history: readonly UpdateMetrics[];
+  evaluation?: EvaluationReport | null;
 }
 
 export function summarizePpoHistory(history: readonly UpdateMetrics[]): PpoSummary {
@@ -71,6 +75,7 @@ export function buildTrainingResults(input: TrainingResultsInput): TrainingResul
     rewardModel: input.rewardModel ?? null,
     sft: input.sft ?? null,
     ppo: { summary: summarizePpoHistory(input.history), history: [...input.history] },
+    evaluation: input.evaluation ?? null,
   };
 }
 

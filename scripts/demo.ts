@@ -9,7 +9,11 @@
  * 3. Posts the agent's feedback through the REST API (a synthetic set whose true score is known, or a JSONL file
  *    of {prompt, response, score} rows), then starts training through the REST API.
  * 4. Shows live progress (phase, step/total, reward, KL, ETA) from `GET /api/runs/:runId` until the run ends.
- * 5. Prints the new PolicyVersion, its artifact paths, a sample generation and the run's Temporal UI link.
+ * 5. Prints the new PolicyVersion, its artifact paths, the evaluation phase's before/after table (reward model,
+ *    win rate, KL, length, diversity, verdict, 3 sample pairs), the true score before/after on held-out prompts
+ *    (synthetic feedback only) and the run's Temporal UI link.
+ * The synthetic feedback is the support-reply task (ml/tasks/support-replies.ts); `--task vowel` uses the old
+ * vowel-density task.
  * The API and workers stop at the end; Postgres and Temporal keep running so the UI link works
  * (stop them with `npm run services:stop`).
  */
@@ -19,7 +23,9 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_PROJECT, revokeDemoApiKey, startServices, type Services } from './demo-services';
 import { renderProgressLine, type ProgressView } from './progress-line';
-import { makeSyntheticFeedback, trueScore } from '../ml/synthetic-task';
+import { makeSyntheticFeedback, trueScore as vowelTrueScore } from '../ml/synthetic-task';
+import { makeSupportFeedback, supportPrompt, trueScore as supportTrueScore } from '../ml/tasks/support-replies';
+import type { EvaluationReport } from '../ml/evaluation';
 import { Rng } from '../ml/rng';
 import { PRESET_NAMES } from '../ml/config';
 
@@ -36,12 +42,13 @@ function parseCli() {
     options: {
       agent: { type: 'string', default: 'demo-agent' },
       feedback: { type: 'string' },
-      rows: { type: 'string', default: '400' },
+      rows: { type: 'string', default: '600' },
       preset: { type: 'string', default: 'quick' },
       'max-steps': { type: 'string' },
       seed: { type: 'string', default: '7' },
       // A Hugging Face Hub id (gpt2, distilgpt2, org/name): the run starts from it (ml/hf/hub downloads it).
       'base-model': { type: 'string' },
+      task: { type: 'string', default: 'support' },
     },
   });
   if (!PRESET_NAMES.includes(values.preset as (typeof PRESET_NAMES)[number])) {
@@ -55,11 +62,27 @@ function parseCli() {
     maxSteps: values['max-steps'] === undefined ? undefined : Number(values['max-steps']),
     seed: Number(values.seed),
     baseModel: values['base-model'],
+    task: values.task === 'vowel' ? ('vowel' as const) : ('support' as const),
   };
 }
 
-function loadFeedback(file: string | undefined, n: number, seed: number): FeedbackRow[] {
-  if (!file) return makeSyntheticFeedback(n, new Rng(seed), { noiseStd: 0.1 });
+/** The synthetic task's true scorer and held-out prompts (ids the feedback never used). */
+function taskOf(task: 'support' | 'vowel') {
+  if (task === 'vowel') return { trueScore: vowelTrueScore, heldOut: Array.from({ length: 16 }, (_, i) => `Q${i * 6}: `), name: 'synthetic vowel-density task' };
+  const rng = new Rng(99);
+  return {
+    trueScore: supportTrueScore,
+    heldOut: Array.from({ length: 16 }, (_, i) => supportPrompt(DEMO_TRAIN_IDS + i, rng)),
+    name: 'synthetic support-reply task',
+  };
+}
+
+/** Support prompts #0..#79 go into the feedback; #80.. are held out for the true-score check. */
+const DEMO_TRAIN_IDS = 80;
+
+function loadFeedback(file: string | undefined, n: number, seed: number, task: 'support' | 'vowel'): FeedbackRow[] {
+  if (!file && task === 'vowel') return makeSyntheticFeedback(n, new Rng(seed), { noiseStd: 0.1 });
+  if (!file) return makeSupportFeedback(n, new Rng(seed), { promptIds: DEMO_TRAIN_IDS });
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter((line) => line.trim() !== '')
@@ -175,13 +198,13 @@ async function main(): Promise<void> {
     console.log(`Temporal ${env.TEMPORAL_ADDRESS}  (Web UI ${env.TEMPORAL_UI_URL})`);
     console.log(`project  '${DEMO_PROJECT}' (a key made for this demo run, revoked at its end; make your own with scripts/create-api-key.ts)\n`);
 
-    const rows = loadFeedback(cli.feedbackFile, cli.syntheticRows, cli.seed);
+    const rows = loadFeedback(cli.feedbackFile, cli.syntheticRows, cli.seed, cli.task);
     for (let i = 0; i < rows.length; i += 500) {
       const items = rows.slice(i, i + 500).map((r) => ({ ...r, runId: 'demo' }));
       const res = await http<unknown>(api, 'POST', `/api/policies/feedback/${cli.agentId}/batch`, { items });
       if (res.status !== 201) throw new Error(`feedback batch answered ${res.status}: ${JSON.stringify(res.body)}`);
     }
-    console.log(`posted ${rows.length} feedback rows for agent '${cli.agentId}'` + (cli.feedbackFile ? '' : ' (synthetic vowel-density task)'));
+    console.log(`posted ${rows.length} feedback rows for agent '${cli.agentId}'` + (cli.feedbackFile ? '' : ` (${taskOf(cli.task).name})`));
 
     const dry = await http<Record<string, unknown>>(api, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
       dryRun: true,
@@ -189,7 +212,8 @@ async function main(): Promise<void> {
       ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
       ...(cli.baseModel ? { baseModel: cli.baseModel } : {}),
     });
-    console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.body.estimatedSteps, estimatedTimeMinutes: dry.body.estimatedTimeMinutes })}`);
+    if (dry.status !== 200) throw new Error(`dry run answered ${dry.status}: ${JSON.stringify(dry.body)}`);
+    console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.body.estimatedSteps, estimatedTimeMinutes: dry.body.estimatedTimeMinutes, lengths: dry.body.lengths })}`);
 
     const start = await http<{ runId: string; workflowId: string }>(api, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
       preset: cli.preset,
@@ -206,7 +230,7 @@ async function main(): Promise<void> {
     if (final.status !== 'completed') {
       throw new Error(`run ended ${final.status}: ${final.error ?? 'no error recorded'}\nTemporal UI: ${uiLink}`);
     }
-    await printOutcome(api, cli.agentId, final, uiLink);
+    await printOutcome(api, cli.agentId, final, uiLink, cli.feedbackFile ? null : cli.task);
   } catch (err) {
     console.error(`\n${err instanceof Error ? err.message : String(err)}`);
     console.error(`\nlast log lines:\n${logs.slice(-25).join('\n')}`);
@@ -218,7 +242,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function printOutcome(api: ApiTarget, agentId: string, run: RunView, uiLink: string): Promise<void> {
+async function printOutcome(api: ApiTarget, agentId: string, run: RunView, uiLink: string, task: 'support' | 'vowel' | null): Promise<void> {
   const result = run.result ?? {};
   const versions = await http<{ policies?: Array<Record<string, unknown>> } | Array<Record<string, unknown>>>(api, 'GET', `/api/policies/${agentId}`);
   const list = Array.isArray(versions.body) ? versions.body : (versions.body.policies ?? []);
@@ -230,24 +254,73 @@ async function printOutcome(api: ApiTarget, agentId: string, run: RunView, uiLin
   console.log(`  feedback rows    ${String(result.feedbackCount)}`);
   console.log(`  PPO updates      ${String(result.trainingSteps)}`);
   console.log(`  reward mean/std  ${Number(result.rewardMean).toFixed(3)} / ${Number(result.rewardStd).toFixed(3)}`);
-  const sample = await sampleGeneration(String(result.modelPath ?? newest.modelPath));
-  if (sample) console.log(`  sample           ${sample}`);
+  printEvaluation(result.evaluation as EvaluationReport | undefined);
+  if (task) await printTrueScores(String(result.modelPath ?? newest.modelPath), String(result.rewardModelPath ?? newest.rewardModelPath), task);
   console.log(`  Temporal UI      ${uiLink}`);
 }
 
-/** Loads the exported policy and generates for one prompt, showing that the artifact is usable. */
-async function sampleGeneration(modelPath: string): Promise<string | null> {
+const f3 = (x: number) => x.toFixed(3);
+const ci = (i: { mean: number; lo: number; hi: number }) => `${f3(i.mean)} [${f3(i.lo)}, ${f3(i.hi)}]`;
+
+/** The evaluation phase's before/after table (GET /api/runs/:id `result.evaluation`), with 3 sample pairs. */
+function printEvaluation(ev: EvaluationReport | undefined): void {
+  if (!ev) {
+    console.log('\n(no evaluation phase in this run)');
+    return;
+  }
+  console.log(`\nevaluation: start (SFT) vs final policy on ${ev.prompts} held-out prompts × ${ev.samplesPerPrompt} samples, 95 % bootstrap CI`);
+  const rows: [string, string, string][] = [
+    ['reward model score', ci(ev.start.rewardMean), ci(ev.final.rewardMean)],
+    ['KL to reference (nats)', ci(ev.start.klToReference), ci(ev.final.klToReference)],
+    ['response length (tokens)', ci(ev.start.responseLength), ci(ev.final.responseLength)],
+    ['empty replies', f3(ev.start.emptyFraction), f3(ev.final.emptyFraction)],
+    ['distinct-1 / distinct-2', `${f3(ev.start.distinct1)} / ${f3(ev.start.distinct2)}`, `${f3(ev.final.distinct1)} / ${f3(ev.final.distinct2)}`],
+  ];
+  console.log(`  ${'metric'.padEnd(26)}${'before (start)'.padEnd(28)}after (final)`);
+  for (const [k, a, b] of rows) console.log(`  ${k.padEnd(26)}${a.padEnd(28)}${b}`);
+  console.log(`  RM gain ${ci(ev.rewardGain)}, win rate final over start ${ci(ev.winRate)}`);
+  console.log(`  verdict: ${ev.verdict}${ev.reason ? ` (${ev.reason})` : ''}`);
+  for (const p of ev.pairs.slice(0, 3)) {
+    console.log(`  prompt ${JSON.stringify(p.prompt)}`);
+    console.log(`    before (RM ${f3(p.startReward)}) ${JSON.stringify(p.start)}`);
+    console.log(`    after  (RM ${f3(p.finalReward)}) ${JSON.stringify(p.final)}`);
+  }
+}
+
+/**
+ * The synthetic task's TRUE score before (adapters off = the start policy) and after, on held-out
+ * prompts, from the exported policy and reward model: what the reward model cannot tell us.
+ */
+async function printTrueScores(modelPath: string, rewardModelPath: string, task: 'support' | 'vowel'): Promise<void> {
   try {
     const { initBackend } = await import('../ml/backend');
-    const { loadPolicy, generateText } = await import('../ml/policy-export');
+    const { loadPolicy } = await import('../ml/policy-export');
+    const { loadRewardModel } = await import('../ml/reward-model');
+    const { evaluatePolicies } = await import('../ml/evaluation');
     await initBackend({ log: () => undefined });
     const loaded = await loadPolicy(path.resolve(ROOT, modelPath));
-    const prompt = 'Q7: ';
-    const text = generateText(loaded.policy, loaded.tokenizer, prompt, { maxNewTokens: 16, temperature: 0.7, topK: 0, topP: 1 }, new Rng(1));
-    loaded.policy.dispose();
-    return `${JSON.stringify(prompt)} → ${JSON.stringify(text)} (true score ${trueScore(prompt, text).toFixed(2)})`;
+    const rm = await loadRewardModel(path.resolve(ROOT, rewardModelPath));
+    try {
+      const t = taskOf(task);
+      const { samples } = await evaluatePolicies({
+        policy: loaded.policy,
+        reward: rm.model,
+        tokenizer: loaded.tokenizer,
+        prompts: t.heldOut,
+        generation: loaded.config.ppo.generation,
+        blockSize: loaded.policy.config.blockSize,
+        samplesPerPrompt: 8,
+        maxPrompts: t.heldOut.length,
+        seed: 1,
+      });
+      const mean = (texts: string[]) => texts.reduce((a, x, i) => a + t.trueScore(samples.prompts[i], x), 0) / texts.length;
+      console.log(`  true score (${t.name}, ${samples.prompts.length} samples on unseen prompts): before ${f3(mean(samples.start))} → after ${f3(mean(samples.final))}`);
+    } finally {
+      loaded.policy.dispose();
+      rm.model.dispose();
+    }
   } catch (err) {
-    return `(could not load the exported policy: ${err instanceof Error ? err.message : String(err)})`;
+    console.log(`  (could not measure the true score: ${err instanceof Error ? err.message : String(err)})`);
   }
 }
 

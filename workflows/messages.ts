@@ -6,6 +6,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { RunPhase, UpdateMetrics } from '../common/names';
+import type { EvaluationReport } from '../common/evaluation-report';
 
 /** Workflow type name, as registered by the CPU worker. */
 export const trainingWorkflowType = 'trainPolicyWorkflow';
@@ -191,4 +192,11 @@ export interface TrainPolicyResult {
   trainingSteps: number;
   rewardMean: number;
   rewardStd: number;
+  /**
+   * The evaluation phase's report (ml/evaluation): start vs final policy on held-out prompts.
+   * `verdict` is `not_improved` when the final policy does not beat its start on the reward
+   * model (or is degenerate); the policy is saved either way. Absent for runs that started
+   * before the phase existed.
+   */
+  evaluation?: EvaluationReport;
 }

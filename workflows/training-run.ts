@@ -4,7 +4,8 @@
  *
  * Phases: load feedback → split → reward model → quality gate → SFT warm start (or, with a
  * Hugging Face base, the base as the starting policy) → PPO in checkpointed chunks (pausable,
- * KL adjustable, continue-as-new every N chunks) → save.
+ * KL adjustable, continue-as-new every N chunks) → evaluation (start vs final policy on held-out
+ * prompts; a final policy that does not beat its start is saved with verdict not_improved) → save.
  * On cancellation the run record becomes `cancelled` and the last checkpoint stays; on
  * failure it becomes `failed` with the error, and the failure is rethrown.
  */
@@ -16,6 +17,7 @@ import {
   ContinueAsNew,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -40,8 +42,12 @@ import {
   type TrainPolicyResult,
 } from './messages';
 import { estimateRemainingMs, nextChunkSize } from './progress';
+import type { EvaluationReport } from '../common/evaluation-report';
 
 type Activities = ReturnType<typeof createActivities>;
+
+/** patched() id of the evaluation activity between PPO and save (issue 11). */
+export const EVALUATION_PHASE_PATCH = 'evaluation-phase';
 
 /** Default PPO chunks per execution before continue-as-new: ~10 history events per chunk. */
 export const DEFAULT_CHUNKS_PER_EXECUTION = 20;
@@ -168,6 +174,7 @@ function installHandlers(input: TrainPolicyInput, state: RunState): void {
 function progressOf(input: TrainPolicyInput, state: RunState): RunProgress {
   const run = state.run;
   const inPpo = state.phase === RunPhases.ppo;
+  const afterPpo = state.phase === RunPhases.evaluation || state.phase === RunPhases.save || state.phase === RunPhases.completed;
   const done = run.lastCheckpoint?.update ?? 0;
   const total = run.totalUpdates ?? 0;
   return {
@@ -175,8 +182,8 @@ function progressOf(input: TrainPolicyInput, state: RunState): RunProgress {
     agentId: input.agentId,
     phase: state.phase,
     paused: run.paused,
-    step: inPpo || state.phase === RunPhases.save || state.phase === RunPhases.completed ? done : 0,
-    total: inPpo || state.phase === RunPhases.save || state.phase === RunPhases.completed ? total : 1,
+    step: inPpo || afterPpo ? done : 0,
+    total: inPpo || afterPpo ? total : 1,
     elapsedMs: Date.now() - run.startedAtMs,
     etaMs: inPpo ? estimateRemainingMs(run.chunkTimings, done, total) : state.phase === RunPhases.completed ? 0 : null,
     latestMetrics: run.latestMetrics ?? null,
@@ -200,6 +207,12 @@ async function runPhases(input: TrainPolicyInput, state: RunState): Promise<Trai
   enterPhase(state, RunPhases.ppo);
   const continued = await ppoChunks(input, state, run);
   if (continued) return continued;
+  // The evaluation phase (issue 11) came after histories were recorded: patched() keeps those replaying.
+  let evaluation: EvaluationReport | undefined;
+  if (patched(EVALUATION_PHASE_PATCH)) {
+    enterPhase(state, RunPhases.evaluation);
+    evaluation = await state.acts.training.evaluatePolicy({ ...artifactsOf(input, run), checkpoint: requireCheckpoint(run), valRef: run.valRef });
+  }
   enterPhase(state, RunPhases.save);
   const exported = await state.acts.training.exportPolicy({ ...artifactsOf(input, run), checkpoint: requireCheckpoint(run), valRef: run.valRef });
   const saved = await state.acts.data.savePolicy({
@@ -215,6 +228,7 @@ async function runPhases(input: TrainPolicyInput, state: RunState): Promise<Trai
     latestMetrics: run.latestMetrics,
     rewardMean: exported.rewardMean,
     rewardStd: exported.rewardStd,
+    ...(evaluation ? { evaluation } : {}),
   });
   await state.acts.data.setRunStatus({ runId: input.runId, status: 'completed' });
   enterPhase(state, RunPhases.completed);
@@ -229,6 +243,7 @@ async function runPhases(input: TrainPolicyInput, state: RunState): Promise<Trai
     trainingSteps: run.totalUpdates,
     rewardMean: saved.rewardMean,
     rewardStd: saved.rewardStd,
+    ...(evaluation ? { evaluation } : {}),
   };
 }
 
@@ -299,7 +314,7 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
     return;
   }
   enterPhase(state, RunPhases.sft);
-  const sft = await state.acts.training.sftWarmStart({ runId, configRef: plan.configRef, trainRef: split.trainRef });
+  const sft = await state.acts.training.sftWarmStart({ runId, configRef: plan.configRef, trainRef: split.trainRef, valRef: split.valRef });
   state.run.policyInitRef = sft.policyInitRef;
   state.run.sft = { finalLoss: sft.finalLoss, steps: sft.steps };
 }

@@ -4,7 +4,10 @@
  * the HTTP request for the whole training).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { resolveRunConfig, type PresetName } from '../../ml/config';
+import { ConfigError, resolveRunConfig, type PresetName, type RunConfig } from '../../ml/config';
+import { applyDataLengths, type DataLengths } from '../../ml/data-lengths';
+import type { FeedbackExample } from '../../ml/dataset';
+import { ByteTokenizer } from '../../ml/tokenizer';
 import { isFinishedStatus } from '../../db/entities';
 import { ActiveRunExistsError } from '../../db/errors';
 import { resolveBaseModelDir, runConfigForBase } from '../../ml/hf/base-model';
@@ -69,6 +72,16 @@ async function requestedHubModel(body: { baseModel?: string; baseModelRevision?:
   }
 }
 
+/** The config with the feedback's lengths (ml/data-lengths); data that cannot fit is a 400 naming the field. */
+function lengthsOr400(config: RunConfig, rows: readonly FeedbackExample[]): { config: RunConfig; lengths: DataLengths | null } {
+  try {
+    return applyDataLengths(config, rows, new ByteTokenizer(), { fixedBlock: false });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new HttpError(400, 'feedback_does_not_fit', err.message, err.field);
+    throw err;
+  }
+}
+
 /** The operator's training heartbeat timeout, when set (else the workflow's defaults apply). */
 function heartbeatTimeoutOf(env: Env): Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs'> {
   const seconds = env.RLHF_TRAINING_HEARTBEAT_TIMEOUT_S;
@@ -104,7 +117,12 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const base = hub ? null : await requestedBaseModel(fastify.appConfig.env.RLHF_BASE_MODEL_ROOT, request.body.baseModelDir);
       const resolved = resolveRunConfig(preset, { maxSteps, learningRate, seed });
       const baseConfig = hub?.hfConfig ?? base?.hfConfig;
-      const config = baseConfig ? runConfigForBase(resolved, baseConfig) : resolved;
+      // The workers derive the run's lengths from the same rows (activities/data splitDataset);
+      // deriving them here shows them in the dry run and refuses data that cannot fit with a 400.
+      // A pretrained base keeps its own context length, so only the byte-level default is derived.
+      const { config, lengths } = baseConfig
+        ? { config: runConfigForBase(resolved, baseConfig), lengths: null }
+        : lengthsOr400(resolved, await request.repos.feedback.listForTraining(agentId));
 
       if (dryRun) {
         const estimate = estimateDryRun(config, stats.count, flopsPerSecond);
@@ -115,6 +133,12 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           scoreMean: stats.mean ?? 0,
           scoreStd: stats.std ?? 0,
           modelConfig: { preset, policy: config.policyModel, rewardModel: config.reward.model, parameters: estimate.parameters },
+          lengths: lengths && {
+            ...lengths,
+            maxNewTokens: config.ppo.generation.maxNewTokens,
+            minNewTokens: config.ppo.generation.minNewTokens ?? 0,
+            blockSize: config.policyModel.blockSize,
+          },
         });
       }
 

@@ -2,7 +2,7 @@
 import { Type, type Static } from 'typebox';
 import { PRESET_NAMES } from '../../ml/config';
 import { HUB_REPO_ID_PATTERN, HUB_REVISION_PATTERN } from '../../ml/hf/hub';
-import { RunPhases } from '../../common/names';
+import { EvaluationVerdicts, RunPhases } from '../../common/names';
 import { TrainingRunStatuses } from '../../db/entities';
 import type { RunProgress, TrainPolicyResult } from '../../workflows/messages';
 
@@ -44,6 +44,8 @@ export const TrainBody = Type.Object(
   { additionalProperties: false },
 );
 
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
 const ModelConfigView = Type.Object({
   vocabSize: Type.Integer(),
   blockSize: Type.Integer(),
@@ -69,6 +71,17 @@ export const DryRunBody = Type.Object({
     rewardModel: ModelConfigView,
     parameters: Type.Object({ policy: Type.Integer(), rewardModel: Type.Integer() }),
   }),
+  /** Token lengths of the feedback (95th/5th percentiles) and the lengths derived from them; null on a pretrained base. */
+  lengths: Nullable(
+    Type.Object({
+      promptP95: Type.Integer(),
+      responseP5: Type.Integer(),
+      responseP95: Type.Integer(),
+      maxNewTokens: Type.Integer(),
+      minNewTokens: Type.Integer(),
+      blockSize: Type.Integer(),
+    }),
+  ),
 });
 
 const RunLinks = Type.Object({
@@ -87,7 +100,6 @@ export const RunStartedBody = Type.Object({
   links: RunLinks,
 });
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 
 export const RunProgressView = Type.Object({
   runId: Type.String(),
@@ -109,6 +121,33 @@ export const RunProgressView = Type.Object({
   error: Nullable(Type.String()),
 });
 
+const IntervalView = Type.Object({ mean: Type.Number(), lo: Type.Number(), hi: Type.Number() });
+const PolicyEvaluationView = Type.Object({
+  rewardMean: IntervalView,
+  klToReference: IntervalView,
+  responseLength: IntervalView,
+  emptyFraction: Type.Number(),
+  distinct1: Type.Number(),
+  distinct2: Type.Number(),
+});
+
+/** The evaluation phase's report (ml/evaluation.ts): start vs final policy on held-out prompts. */
+export const EvaluationView = Type.Object({
+  prompts: Type.Number(),
+  samplesPerPrompt: Type.Number(),
+  seed: Type.Number(),
+  start: PolicyEvaluationView,
+  final: PolicyEvaluationView,
+  rewardGain: IntervalView,
+  winRate: IntervalView,
+  significant: Type.Boolean(),
+  verdict: Type.Enum(EvaluationVerdicts),
+  reason: Nullable(Type.String()),
+  pairs: Type.Array(
+    Type.Object({ prompt: Type.String(), start: Type.String(), final: Type.String(), startReward: Type.Number(), finalReward: Type.Number() }),
+  ),
+});
+
 export const TrainResultView = Type.Object({
   status: Type.Literal('trained'),
   runId: Type.String(),
@@ -120,6 +159,8 @@ export const TrainResultView = Type.Object({
   trainingSteps: Type.Number(),
   rewardMean: Type.Number(),
   rewardStd: Type.Number(),
+  /** Absent for runs that started before the evaluation phase existed. */
+  evaluation: Type.Optional(EvaluationView),
 });
 
 // The views above restate workflow contracts for serialisation; these lines fail to compile if they drift.

@@ -9,6 +9,8 @@ import { estimateDryRun, FLOPS_PER_SECOND_BY_BACKEND, workerBackendOf } from '..
 import { loadEnv } from '../../common/env';
 import { TaskQueues } from '../../common/names';
 import { resolveRunConfig } from '../../ml/config';
+import { applyDataLengths } from '../../ml/data-lengths';
+import { ByteTokenizer } from '../../ml/tokenizer';
 import { TrainingRunRepository } from '../../db/repositories';
 import type { TrainPolicyInput } from '../../workflows/messages';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
@@ -65,15 +67,28 @@ describe('POST /api/policies/train_policy/:agentId', () => {
     const body = res.json();
     const mean = scores.reduce((a, b) => a + b, 0) / scores.length;
     const std = Math.sqrt(scores.reduce((a, s) => a + (s - mean) ** 2, 0) / scores.length);
-    // At the rate of the workers' backend that the API's environment names (here the test process's).
+    // At the rate of the workers' backend that the API's environment names (here the test process's);
+    // the lengths come from the rows ('q0'.., 'a0'..: 2-3 bytes), not from the preset's block of 128.
     const rate = FLOPS_PER_SECOND_BY_BACKEND[workerBackendOf(loadEnv({ ...process.env, DATABASE_URL: db.url }))];
-    const expected = estimateDryRun(resolveRunConfig('small', { maxSteps: 7 }), 12, rate);
+    const rows = scores.map((score, i) => ({ prompt: `q${i}`, response: `a${i}`, score }));
+    const derived = applyDataLengths(resolveRunConfig('small', { maxSteps: 7 }), rows, new ByteTokenizer(), { fixedBlock: false }).config;
+    const expected = estimateDryRun(derived, 12, rate);
     expect(body).toMatchObject({ status: 'dry_run', feedbackCount: 12, estimatedSteps: 7, estimatedTimeMinutes: expected.estimatedTimeMinutes });
     expect(body.scoreMean).toBeCloseTo(mean, 10);
     expect(body.scoreStd).toBeCloseTo(std, 10);
     expect(body.modelConfig.preset).toBe('small');
-    expect(body.modelConfig.policy).toMatchObject({ nLayer: 2, nHead: 4, nEmbd: 64 });
+    expect(body.modelConfig.policy).toMatchObject({ nLayer: 2, nHead: 4, nEmbd: 64, blockSize: 32 });
+    expect(body.lengths).toEqual({ promptP95: 3, responseP5: 2, responseP95: 3, maxNewTokens: 5, minNewTokens: 1, blockSize: 32 });
     expect(await new TrainingRunRepository(db.orm.em.fork()).findActive('agent-dry')).toBeNull();
+  });
+
+  it('answers 400 naming the field and the numbers when the feedback cannot fit the model', async () => {
+    const items = Array.from({ length: 10 }, (_, i) => ({ prompt: 'p'.repeat(900), response: 'r'.repeat(200 + i), score: i, runId: 'rt-long' }));
+    expect((await post('/api/policies/feedback/agent-long/batch', { items })).statusCode).toBe(201);
+    const res = await post('/api/policies/train_policy/agent-long', { dryRun: true });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'feedback_does_not_fit', field: 'policyModel.blockSize' });
+    expect(res.json().message).toMatch(/95th-percentile prompt 900 tokens \+ maxNewTokens 232 \+ BOS = 1133 > policyModel.blockSize 1024/);
   });
 
   it('rejects bad knobs naming the field', async () => {

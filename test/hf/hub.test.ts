@@ -139,7 +139,7 @@ test('a small file is verified against its git blob sha1 etag: a mismatch is ref
   const cacheDir = await makeTempDir('hub-bad-git');
   const err = await downloadHubConfig({ repo: 'org/bad-git-sum' }, { endpoint, cacheDir, progressBar: false }).catch((e: Error) => e);
   expect(err).toMatchObject({ name: 'HfHubChecksumError', file: 'config.json' });
-  expect(err.message).toMatch(/config\.json: git blob sha1 [0-9a-f]{40} .* does not match the hub's [0-9a-f]{40}/);
+  expect((err as Error).message).toMatch(/config\.json: git blob sha1 [0-9a-f]{40} .* does not match the hub's [0-9a-f]{40}/);
   const left = await fs.readdir(hubSnapshotDir({ repo: 'org/bad-git-sum' }, cacheDir));
   expect(left).toEqual([]);
 });

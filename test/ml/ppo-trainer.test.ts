@@ -1,5 +1,6 @@
 import { MetricKeys, type UpdateMetrics } from '../../common/names';
 import { initBackend } from '../../ml/backend';
+import { effectiveKlHorizon } from '../../ml/config';
 import { padSequences } from '../../ml/dataset';
 import { packSequences, rolloutForward } from '../../ml/ppo-forward';
 import { PromptCursor, rolloutPromptIds, scoreResponses } from '../../ml/ppo-rollout';
@@ -125,7 +126,8 @@ describe('PpoTrainer', () => {
     expect(m1[MetricKeys.responseLength]).toBeLessThanOrEqual(opts.config.ppo.generation.maxNewTokens);
     expect(trainer.updatesDone).toBe(1);
     // Adaptive controller (Ziegler et al. 2019): KL 0 < target, so β shrinks by the clipped 20% × n/horizon.
-    const { initKlCoef, batchSize, klHorizon } = opts.config.ppo;
+    const { initKlCoef, batchSize } = opts.config.ppo;
+    const klHorizon = effectiveKlHorizon(opts.config.ppo); // klHorizon 0: derived from the planned updates
     expect(trainer.klCoef).toBe(initKlCoef * (1 + (-0.2 * batchSize) / klHorizon));
     const m2 = await trainer.step();
     expect(m2[MetricKeys.klObjective]).not.toBe(0); // the adapters moved

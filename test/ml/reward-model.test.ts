@@ -17,6 +17,7 @@ import {
   rewardObjective,
   samePromptPairs,
   saveRewardModel,
+  splitSelectionTest,
   trainRewardModel,
   type TrainRewardModelResult,
 } from '../../ml/reward-model';
@@ -167,9 +168,11 @@ describe('trainRewardModel on the synthetic vowel-density task', () => {
     const rng = new Rng(SEED);
     const rows = makeSyntheticFeedback(600, rng, { noiseStd: 0.1, scoreMin: 1, scoreMax: 10 });
     const { train, val } = splitTrainVal(rows, 0.2, rng);
-    valPrompts = val.map(({ prompt, response }) => ({ prompt, response }));
-    valTrue = val.map((r) => trueScore(r.prompt, r.response));
-    valObserved = val.map((r) => r.score);
+    // The metrics are measured on the validation rows that did not pick the epoch (splitSelectionTest).
+    const heldOut = splitSelectionTest(val).test;
+    valPrompts = heldOut.map(({ prompt, response }) => ({ prompt, response }));
+    valTrue = heldOut.map((r) => trueScore(r.prompt, r.response));
+    valObserved = heldOut.map((r) => r.score);
     result = await trainRewardModel({
       train,
       val,
@@ -211,6 +214,10 @@ describe('trainRewardModel on the synthetic vowel-density task', () => {
     expect(m.bestEpoch).toBeGreaterThanOrEqual(0);
     expect(m.bestEpoch).toBeLessThan(m.epochsRun);
     expect(m.stopped).toBe(false);
+    expect(m.valRows).toBe(valPrompts.length);
+    expect(m.selectionRows + m.valRows).toBe(120);
+    expect(m.syntheticNegativeRows).toBe(120); // 0.25 × 480 training rows
+    expect(m.trainRows).toBe(480);
     // Raw predictions come back on the users' scale.
     const raw = result.model.scoreRaw(tok, valPrompts);
     expect(pearson(raw, valObserved)).toBeCloseTo(m.valPearson, 6);
@@ -281,9 +288,10 @@ describe('trainRewardModel control', () => {
     cfg.reward.pairwiseWeight = 0.5;
     const { model, metrics } = await trainRewardModel({ train, val, config: cfg, tokenizer: tok, rng });
     try {
-      const preds = tf.tensor1d(model.score(tok, val));
-      const bt = bradleyTerryLoss(preds, samePromptPairs(val));
-      expect(samePromptPairs(val).length).toBeGreaterThan(10);
+      const heldOut = splitSelectionTest(val).test; // the rows the metrics are measured on
+      const preds = tf.tensor1d(model.score(tok, heldOut));
+      const bt = bradleyTerryLoss(preds, samePromptPairs(heldOut));
+      expect(samePromptPairs(heldOut).length).toBeGreaterThan(10);
       expect(metrics.valLoss).toBeCloseTo(metrics.valMse + 0.5 * bt.dataSync()[0], 5);
       expect(metrics.valLoss).toBeGreaterThan(metrics.valMse);
       tf.dispose([preds, bt]);

@@ -103,6 +103,17 @@ describe('generate (sampling loop, fake bigram model)', () => {
     ]);
   });
 
+  it('minNewTokens: EOS is never chosen before k tokens (HF min_new_tokens), then allowed again', () => {
+    // After 2 the chain wants EOS; with k = 4 the greedy choice is the best non-EOS token instead.
+    const model = new FakeBigramModel(CHAIN_TABLE);
+    const out = generate(model, [[BOS]], { ...greedy, maxNewTokens: 8, minNewTokens: 4 }, new Rng(1));
+    expect(out.responses[0].slice(0, 4)).not.toContain(EOS);
+    expect(out.responses[0]).toEqual([1, 2, 0, 0, 0, 0, 0, 0]);
+    const free = generate(new FakeBigramModel(CHAIN_TABLE), [[BOS]], { ...greedy, maxNewTokens: 8, minNewTokens: 2 }, new Rng(1));
+    expect(free.responses[0]).toEqual([1, 2, EOS]);
+    expect(() => generate(new FakeBigramModel(CHAIN_TABLE), [[BOS]], { ...greedy, minNewTokens: -1 }, new Rng(1))).toThrow(/minNewTokens/);
+  });
+
   it('stops as soon as every row has emitted EOS', () => {
     const model = new FakeBigramModel(CHAIN_TABLE);
     const out = generate(model, [[BOS], [0, BOS]], { ...greedy, maxNewTokens: 20 }, new Rng(1));

@@ -16,6 +16,7 @@ import { MetricKeys, RunPhases } from '../../common/names';
 import { initBackend } from '../../ml/backend';
 import { generateText, loadPolicy } from '../../ml/policy-export';
 import { Rng } from '../../ml/rng';
+import { readTrainingResults } from '../../ml/training-results';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore, policyKey } from '../../storage/artifact-store';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
@@ -62,7 +63,7 @@ it('REST feedback → REST train_policy (202) → progress → completed run wit
   expect(posted.statusCode).toBe(201);
 
   await withWorkers(env, { orm: db.orm, store, queues }, async () => {
-    const started = await call({ method: 'POST', url: `/api/policies/train_policy/${agentId}`, payload: { preset: 'quick', maxSteps: 2, seed: 5 } });
+    const started = await call({ method: 'POST', url: `/api/policies/train_policy/${agentId}`, payload: { preset: 'quick', maxSteps: 2, seed: 5, learningRate: 1e-12 } });
     expect(started.statusCode).toBe(202);
     const { runId } = started.json() as { runId: string };
 
@@ -99,6 +100,18 @@ it('REST feedback → REST train_policy (202) → progress → completed run wit
 
     // models/{agentId}/{version}/ in the seed's layout, and the policy loads and generates.
     expect((await readdir(store.resolve(policyKey(agentId, 'v1')))).sort()).toEqual(['policy', 'reward_model', 'training_results.json']);
+    // The evaluation phase: its report is in the run's result, the version's metrics and
+    // training_results.json. This run's PPO step is ~0 (learningRate 1e-12), so its final policy
+    // samples what its start does: no gain, and the run is saved but marked not_improved.
+    const evaluation = finished.result?.evaluation as { verdict: string; reason: string | null; rewardGain: { mean: number }; pairs: unknown[] };
+    expect(evaluation).toMatchObject({ verdict: 'not_improved', significant: false, samplesPerPrompt: 4 });
+    expect(evaluation.reason).toMatch(/not above 0/);
+    expect(evaluation.rewardGain.mean).toBeCloseTo(0, 6);
+    expect(evaluation.pairs.length).toBeGreaterThan(0);
+    expect((policies[0].metrics as Record<string, unknown>).evaluation).toEqual(evaluation);
+    const results = await readTrainingResults(store.resolve(policyKey(agentId, 'v1')));
+    expect(results.evaluation).toEqual(evaluation);
+
     const loaded = await loadPolicy(String(finished.result?.modelPath));
     try {
       const text = generateText(loaded.policy, loaded.tokenizer, 'Q3: ', { maxNewTokens: 8, temperature: 1, topK: 0, topP: 1 }, new Rng(2));

@@ -97,7 +97,9 @@ async function scheduledHeartbeatTimeouts(run: StartedRun): Promise<Record<strin
 
 it('runs to a saved version through pause, setKl, resume and continue-as-new, answering progress throughout', async () => {
   const queues = uniqueQueues();
-  const patch = { ...TINY_CONFIG_PATCH, ppo: { ...TINY_CONFIG_PATCH.ppo, totalUpdates: 6 } };
+  // TRL's fixed horizon, so β stays at the signalled 0.05 (the default derives the horizon from the
+  // plan, and over 6 updates β then moves by tens of percent, which is what it is for).
+  const patch = { ...TINY_CONFIG_PATCH, ppo: { ...TINY_CONFIG_PATCH.ppo, totalUpdates: 6, klHorizon: 10000 } };
   await withWorkers(env, { orm: db.orm, store, queues }, async () => {
     const run = await startRun(queues, { patch, rows: learnable(1), chunksPerExecution: 1 });
     const firstRunId = run.handle.firstExecutionRunId;

@@ -14,7 +14,7 @@ import { TrainingRunRepository } from '../db/repositories/training-run-repositor
 import type { PolicyVersion, TrainingRunStatus } from '../db/entities';
 import { checkpointKey, checkpointsKey, policyKey, runKey } from '../storage/artifact-keys';
 import { buildTrainingResults, writeTrainingResults, type SftSummary } from '../ml/training-results';
-import type { ConfigPatch, DatasetSummary, RunProgress } from '../workflows/messages';
+import type { ConfigPatch, DatasetSummary, GuardrailSummary, RunProgress } from '../workflows/messages';
 import type { UpdateMetrics } from '../common/names';
 import { runConfigForBase } from '../ml/hf/base-model';
 import { HF_ERROR_NAMES } from '../ml/hf/errors';
@@ -75,6 +75,8 @@ export interface SavePolicyInput {
   /** Mean and std of the final policy's reward on held-out prompts (exportPolicy). */
   rewardMean: number;
   rewardStd: number;
+  /** Guardrail trips of the run (issue 14); absent when none. */
+  guardrails?: GuardrailSummary;
 }
 
 export interface SavedPolicy {
@@ -104,6 +106,8 @@ export const runArtifacts = {
   checkpoint: checkpointKey,
   metrics: (runId: string, update: number) => runKey(runId, 'metrics', `update-${String(update).padStart(6, '0')}.json`),
   finalPolicy: (runId: string) => runKey(runId, 'policy'),
+  /** The guardrail state (trips, remedies, events) in force at a checkpoint; written just before it. */
+  guard: (runId: string, update: number) => runKey(runId, 'guard', `update-${String(update).padStart(6, '0')}.json`),
 };
 
 /** Resolves preset + overrides + patch into a validated RunConfig. Throws InvalidConfig. */
@@ -200,7 +204,7 @@ export function createDataActivities(deps: ActivityDeps) {
         const history: UpdateMetrics[] = [];
         for (let u = 1; u <= input.trainingSteps; u++) history.push(await store.readJson<UpdateMetrics>(runArtifacts.metrics(input.runId, u)));
         const config = await store.readJson<RunConfig>(input.configRef);
-        const results = buildTrainingResults({ config, rewardModel: input.rewardModel, sft: input.sft, history });
+        const results = buildTrainingResults({ config, rewardModel: input.rewardModel, sft: input.sft, history, guardrails: input.guardrails ?? null });
         await writeTrainingResults(store.resolve(policyKey(input.agentId, version)), results);
         const row = await repo.saveForRun({
           agentId: input.agentId,
@@ -235,6 +239,7 @@ function policyMetrics(input: SavePolicyInput): Record<string, unknown> {
     dataset: input.dataset,
     rewardModel: input.rewardModel,
     ppo: input.latestMetrics,
+    ...(input.guardrails ? { guardrails: { trips: input.guardrails.trips } } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import type { RunConfig } from './config';
 import type { UpdateMetrics } from '../common/names';
 import { MetricKeys } from '../common/names';
+import type { GuardrailSummary } from './ppo-health';
 
 export const TRAINING_RESULTS_FILE = 'training_results.json';
 export const TRAINING_RESULTS_FORMAT = 'rlhf-training-results/1';
@@ -43,6 +44,8 @@ export interface TrainingResults {
   rewardModel: RewardModelSummary | null;
   sft: SftSummary | null;
   ppo: { summary: PpoSummary; history: UpdateMetrics[] };
+  /** Guardrail trips and rollbacks (issue 14); null when none. */
+  guardrails: GuardrailSummary | null;
 }
 
 export interface TrainingResultsInput {
@@ -50,6 +53,7 @@ export interface TrainingResultsInput {
   rewardModel?: RewardModelSummary | null;
   sft?: SftSummary | null;
   history: readonly UpdateMetrics[];
+  guardrails?: GuardrailSummary | null;
 }
 
 export function summarizePpoHistory(history: readonly UpdateMetrics[]): PpoSummary {
@@ -71,6 +75,7 @@ export function buildTrainingResults(input: TrainingResultsInput): TrainingResul
     rewardModel: input.rewardModel ?? null,
     sft: input.sft ?? null,
     ppo: { summary: summarizePpoHistory(input.history), history: [...input.history] },
+    guardrails: input.guardrails ?? null,
   };
 }
 

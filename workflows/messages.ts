@@ -73,6 +73,8 @@ export const TrainingFailureTypes = {
   missingArtifact: 'MissingArtifact',
   /** PPO produced a non-finite metric; a retry from the same checkpoint would repeat it. */
   trainingDiverged: 'TrainingDiverged',
+  /** The PPO health check tripped `guard.maxTrips` times; the message names the last trip. */
+  guardrailTripped: 'GuardrailTripped',
 } as const;
 export type TrainingFailureType = (typeof TrainingFailureTypes)[keyof typeof TrainingFailureTypes];
 /** Types a retry policy must not retry. */
@@ -107,6 +109,8 @@ export interface RunContinuation {
   lastCheckpoint: CheckpointInfo | null;
   /** Checkpoints rejected on resume so far (newest last, at most MAX_RECOVERIES_SHOWN); absent in older runs. */
   recoveries?: CheckpointRecovery[];
+  /** Guardrail trips so far (issue 14); absent when none and in older runs. */
+  guardrails?: GuardrailSummary;
   /** Measured workflow-time duration (ms) and update count of each PPO chunk so far. */
   chunkTimings: ChunkTiming[];
   latestMetrics: Partial<UpdateMetrics> | null;
@@ -127,6 +131,13 @@ export interface CheckpointInfo {
   ref: string;
   update: number;
 }
+
+/** Guardrail events (issue 14); defined with the health check they report. */
+export type { GuardrailEvent, GuardrailSummary } from '../ml/ppo-health';
+import type { GuardrailSummary } from '../ml/ppo-health';
+
+/** Progress and the workflow keep this many guardrail events (the newest); the guard state on disk keeps the same. */
+export const MAX_GUARDRAIL_EVENTS_SHOWN = 20;
 
 /** A checkpoint a PPO chunk refused (checksum mismatch or torn write) and where it resumed instead. */
 export interface CheckpointRecovery {
@@ -155,6 +166,8 @@ export interface RunProgress {
   lastCheckpoint: CheckpointInfo | null;
   /** Corrupt or torn checkpoints the run skipped when resuming, and where it resumed instead. */
   checkpointRecoveries: CheckpointRecovery[];
+  /** Guardrail trips (rollbacks to the last healthy checkpoint); null when none. */
+  guardrails: GuardrailSummary | null;
   rewardModel: { valMse: number; valMae: number; valPearson: number; valSpearman: number } | null;
   klCoef: number | null;
   klTarget: number | null;

@@ -89,6 +89,23 @@ export const RunProgressView = Type.Object({
   latestMetrics: Nullable(Type.Record(Type.String(), Type.Number())),
   lastCheckpoint: Nullable(Type.Object({ ref: Type.String(), update: Type.Number() })),
   checkpointRecoveries: Type.Array(Type.Object({ rejectedUpdate: Type.Number(), resumedFromUpdate: Type.Number() })),
+  guardrails: Nullable(
+    Type.Object({
+      trips: Type.Number(),
+      events: Type.Array(
+        Type.Object({
+          kind: Type.Literal('guardrail'),
+          trip: Type.Number(),
+          update: Type.Number(),
+          condition: Type.String(),
+          message: Type.String(),
+          values: Type.Record(Type.String(), Nullable(Type.Number())),
+          rolledBackTo: Type.Object({ update: Type.Number(), ref: Nullable(Type.String()) }),
+          remedy: Type.Object({ kind: Type.String(), learningRateScale: Type.Number(), temperature: Type.Number(), klCoef: Type.Number() }),
+        }),
+      ),
+    }),
+  ),
   rewardModel: Nullable(
     Type.Object({ valMse: Type.Number(), valMae: Type.Number(), valPearson: Type.Number(), valSpearman: Type.Number() }),
   ),

@@ -91,8 +91,20 @@ const conditions: [string, Partial<GuardConfig>, number][] = [
   ['entropy_floor', { faults: [fault(2, { metric: MetricKeys.entropy, value: 0.001 })] }, 2],
   ['entropy_drop', { entropyWindow: 1, faults: [fault(2, { metric: MetricKeys.entropy, value: 0.06 })] }, 2],
   ['length_drift', { faults: [fault(2, { metric: MetricKeys.responseLength, value: 1000 })] }, 2],
-  // The start is made to end every reply (update 1 is never redone), then update 2 ends none.
-  ['eos_collapse', { eosRateSigmas: 0, eosRateMinRatio: 0.5, faults: [fault(1, { metric: MetricKeys.eosRate, value: 1, whileTripsBelow: 99 }), fault(2, { metric: MetricKeys.eosRate, value: 0 })] }, 2],
+  // Every update is made to end every reply (the tiny policy itself never emits EOS in 6 tokens), except update 2's
+  // first try, which ends none (faults apply in order, the last one wins).
+  [
+    'eos_collapse',
+    {
+      eosRateSigmas: 0,
+      eosRateMinRatio: 0.5,
+      faults: [
+        ...[1, 2, 3, 4].map((u) => fault(u, { metric: MetricKeys.eosRate, value: 1, whileTripsBelow: 99 })),
+        fault(2, { metric: MetricKeys.eosRate, value: 0 }),
+      ],
+    },
+    2,
+  ],
   ['reward_hacking', { faults: [fault(2, { metric: MetricKeys.scores, value: 50 }), fault(2, { metric: MetricKeys.klObjective, value: 10 })] }, 2],
   ['non_finite', { faults: [fault(2, { metric: MetricKeys.totalLoss, value: Number.NaN })] }, 2],
 ];

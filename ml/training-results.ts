@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { RunConfig } from './config';
 import type { UpdateMetrics } from '../common/names';
 import { MetricKeys } from '../common/names';
-import type { GuardrailSummary } from './ppo-health';
+import type { GuardrailSummary } from '../common/guardrails';
 
 export const TRAINING_RESULTS_FILE = 'training_results.json';
 export const TRAINING_RESULTS_FORMAT = 'rlhf-training-results/1';

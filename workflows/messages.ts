@@ -133,8 +133,8 @@ export interface CheckpointInfo {
 }
 
 /** Guardrail events (issue 14); defined with the health check they report. */
-export type { GuardrailEvent, GuardrailSummary } from '../ml/ppo-health';
-import type { GuardrailSummary } from '../ml/ppo-health';
+export type { GuardrailEvent, GuardrailSummary } from '../common/guardrails';
+import type { GuardrailSummary } from '../common/guardrails';
 
 /** Progress and the workflow keep this many guardrail events (the newest); the guard state on disk keeps the same. */
 export const MAX_GUARDRAIL_EVENTS_SHOWN = 20;

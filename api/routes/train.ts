@@ -21,6 +21,7 @@ import { newRunId, observeRun, runIdFromKey, startTrainingWorkflowOnce, workflow
 import { identityOf, requireOwnedAgent } from '../ownership';
 import { AgentIdParams, ErrorBody, agentErrorResponses } from '../schemas/common';
 import { DEFAULT_PRESET, DryRunBody, RunStartedBody, TrainBody, runLinks } from '../schemas/runs';
+import { IdempotencyHeaders } from '../schemas/feedback';
 import type { Env } from '../../common/env';
 import { TaskQueues } from '../../common/names';
 import type { TrainPolicyInput } from '../../workflows/messages';
@@ -82,8 +83,9 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     '/api/policies/train_policy/:agentId',
     {
       schema: {
-        summary: 'Estimate (dryRun) or start training a new policy version from the agent\'s feedback',
+        summary: 'Estimate (dryRun) or start training a new policy version from the agent\'s feedback (a start is idempotent under Idempotency-Key)',
         params: AgentIdParams,
+        headers: IdempotencyHeaders,
         body: TrainBody,
         response: { 200: DryRunBody, 202: RunStartedBody, 409: ErrorBody, 422: ErrorBody, ...agentErrorResponses },
       },

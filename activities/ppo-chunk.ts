@@ -287,7 +287,9 @@ export function createPpoRuntime(deps: ActivityDeps) {
             // Back to the last healthy checkpoint (every checkpoint of a guarded run passed the check), remedy applied.
             const remedies = guard.trip({ ...step, trip: step.trip }, last, trainer.klCoef);
             opened.dispose();
-            opened = last ? (await openAt(input, last)).opened : await openTrainer(input, null);
+            const back = last;
+            // Reopening takes seconds on a loaded machine: keep heartbeating meanwhile.
+            opened = await withHeartbeatTicker(() => beat, async () => (back ? (await openAt(input, back)).opened : await openTrainer(input, null)), tickMs);
             // The operator's setKl belongs at the chunk's start: redo it when the rollback went back there or before.
             klPending = hasKl && opened.trainer.updatesDone <= chunkStart;
             if (klPending && opened.trainer.updatesDone === chunkStart) {

@@ -33,6 +33,8 @@ export interface TrainPolicyInput {
    * resolveConfig activity validates the result and rejects unknown fields.
    */
   configPatch?: ConfigPatch;
+  /** false: train the reward model even when an earlier run's was trained on the same rows and config (default: reuse it). */
+  reuseRewardModel?: boolean;
   /**
    * Activity task queues, when not the shared TaskQueues (tests use unique ones; a deployment
    * may dedicate a GPU pool to some agents). The workflow itself runs where it was started.
@@ -103,6 +105,8 @@ export interface RunContinuation {
   valRef: string;
   rewardModelRef: string;
   rewardModel: RunProgress['rewardModel'];
+  /** The earlier run whose reward model this run reuses; absent when it trained its own (and in older runs). */
+  rewardModelReusedFrom?: string;
   /** Artifact-store key of the policy PPO starts from (SFT-trained, or the base), and how SFT went (null: no SFT, a base run). */
   policyInitRef: string;
   sft: { finalLoss: number; steps: number } | null;
@@ -166,6 +170,8 @@ export interface RunProgress {
   lastCheckpoint: CheckpointInfo | null;
   /** Corrupt or torn checkpoints the run skipped when resuming, and where it resumed instead. */
   checkpointRecoveries: CheckpointRecovery[];
+  /** What the reward_model phase did: `reward_model (reused from run …)` or `reward_model (trained)`; null before it ended. */
+  rewardModelPhase: string | null;
   /** Guardrail trips (rollbacks to the last healthy checkpoint); null when none. */
   guardrails: GuardrailSummary | null;
   rewardModel: { valMse: number; valMae: number; valPearson: number; valSpearman: number } | null;

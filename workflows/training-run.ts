@@ -188,11 +188,18 @@ function progressOf(input: TrainPolicyInput, state: RunState): RunProgress {
     lastCheckpoint: run.lastCheckpoint ?? null,
     checkpointRecoveries: run.recoveries ?? [],
     guardrails: run.guardrails ?? null,
+    rewardModelPhase: rewardModelPhaseOf(run),
     rewardModel: run.rewardModel ?? null,
     klCoef: run.klCoef ?? null,
     klTarget: run.klTarget ?? null,
     error: state.error,
   };
+}
+
+/** The reward_model phase's outcome as progress shows it (issue 14: reuse is visible). */
+function rewardModelPhaseOf(run: RunState['run']): string | null {
+  if (run.rewardModelReusedFrom) return `${RunPhases.rewardModel} (reused from run ${run.rewardModelReusedFrom})`;
+  return run.rewardModelRef ? `${RunPhases.rewardModel} (trained)` : null;
 }
 
 function enterPhase(state: RunState, phase: RunPhase): void {
@@ -277,8 +284,11 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
     trainRef: split.trainRef,
     valRef: split.valRef,
     baseModelDir: input.baseModelDir,
+    agentId: input.agentId,
+    reuse: input.reuseRewardModel !== false,
   });
   state.run.rewardModelRef = reward.rewardModelRef;
+  if (reward.reusedFrom) state.run.rewardModelReusedFrom = reward.reusedFrom;
   state.run.rewardModel = reward.metrics;
 
   enterPhase(state, RunPhases.qualityGate);

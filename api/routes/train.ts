@@ -92,7 +92,7 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       const { agentId } = request.params;
-      const { dryRun = false, maxSteps, learningRate, seed } = request.body;
+      const { dryRun = false, maxSteps, learningRate, seed, reuseRewardModel } = request.body;
       const preset: PresetName = request.body.preset ?? DEFAULT_PRESET;
       await requireOwnedAgent(request, agentId);
       const stats = await request.repos.feedback.scoreStats(agentId);
@@ -126,9 +126,9 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         const runId = await runIdFor(request, repos);
         const workflowId = workflowIdOf(runId);
         // The row comes first: the partial unique index decides a race between two requests.
-        await repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir } });
+        await repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir, reuseRewardModel } });
         try {
-          await startTrainingWorkflowOnce(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, ...nonDefaultQueues(fastify.appConfig.taskQueues), ...heartbeatTimeoutOf(fastify.appConfig.env) });
+          await startTrainingWorkflowOnce(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, reuseRewardModel, ...nonDefaultQueues(fastify.appConfig.taskQueues), ...heartbeatTimeoutOf(fastify.appConfig.env) });
         } catch (err) {
           await repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
           throw err;

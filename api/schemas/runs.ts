@@ -20,6 +20,9 @@ export const TrainBody = Type.Object(
         { default: DEFAULT_PRESET },
       ),
     ),
+    reuseRewardModel: Type.Optional(
+      Type.Boolean({ description: 'Reuse an earlier run\'s reward model trained on the same feedback and reward-model config (default true); false retrains' }),
+    ),
     baseModelDir: Type.Optional(
       Type.String({
         minLength: 1,
@@ -89,6 +92,7 @@ export const RunProgressView = Type.Object({
   latestMetrics: Nullable(Type.Record(Type.String(), Type.Number())),
   lastCheckpoint: Nullable(Type.Object({ ref: Type.String(), update: Type.Number() })),
   checkpointRecoveries: Type.Array(Type.Object({ rejectedUpdate: Type.Number(), resumedFromUpdate: Type.Number() })),
+  rewardModelPhase: Nullable(Type.String()),
   guardrails: Nullable(
     Type.Object({
       trips: Type.Number(),

@@ -14,6 +14,7 @@ const progressIn = (phase: RunPhase): RunProgress => ({
   latestMetrics: null,
   lastCheckpoint: null,
   checkpointRecoveries: [],
+  rewardModelPhase: null,
   guardrails: null,
   rewardModel: null,
   klCoef: null,

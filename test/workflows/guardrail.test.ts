@@ -37,14 +37,14 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function startRun(queues: TestQueues, guard: ConfigPatch) {
+async function startRun(queues: TestQueues, guard: ConfigPatch, trainingHeartbeatTimeoutMs?: number) {
   const runId = uniqueId('run').replace(/-/g, '_');
   const agentId = uniqueId('agent');
   const rows = makeSyntheticFeedback(40, new Rng(5));
   await new FeedbackRepository(db.orm.em.fork()).insertMany(rows.map((r) => ({ ...r, agentId, runId: 'seed' })));
   const workflowId = `train-${runId}`;
   await new TrainingRunRepository(db.orm.em.fork()).create({ id: runId, workflowId, agentId, config: {} });
-  const input: TrainPolicyInput = { runId, agentId, preset: 'quick', seed: 21, configPatch: { ...TINY_CONFIG_PATCH, guard }, taskQueues: queues };
+  const input: TrainPolicyInput = { runId, agentId, preset: 'quick', seed: 21, configPatch: { ...TINY_CONFIG_PATCH, guard }, taskQueues: queues, trainingHeartbeatTimeoutMs };
   const handle = await env.client.workflow.start(trainingWorkflowType, { workflowId, taskQueue: queues.cpu, args: [input] });
   return { runId, agentId, handle };
 }
@@ -76,7 +76,7 @@ it('a trip rolls back and the run completes; the event is in progress, the memo 
 it('tripping guard.maxTrips times fails the run non-retryably, naming the last trip; its events are shown', async () => {
   const queues = uniqueQueues();
   await withWorkers(env, { orm: db.orm, store, queues }, async () => {
-    const run = await startRun(queues, { faults: [entropyFault(2, 99)], maxTrips: 2 });
+    const run = await startRun(queues, { faults: [entropyFault(2, 99)], maxTrips: 2 }, 60_000);
     const failure = await run.handle.result().then(
       () => null,
       (err: unknown) => err,

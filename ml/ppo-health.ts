@@ -177,6 +177,8 @@ export function eosCollapse(m: UpdateMetrics, ctx: HealthContext, cfg: GuardConf
   if (!ctx.baseline) return null;
   const start = ctx.baseline[MetricKeys.eosRate];
   const now = m[MetricKeys.eosRate];
+  // A run checkpointed before objective/eos_rate existed has no starting rate to compare with.
+  if (!Number.isFinite(start)) return null;
   const noise = cfg.eosRateSigmas * Math.sqrt((start * (1 - start)) / ctx.batchSize);
   if (start < cfg.eosRateMinBaseline || now >= cfg.eosRateMinRatio * start || start - now <= noise) return null;
   return trip(TripConditions.eosCollapse, `EOS rate ${fmt(now)} < ${cfg.eosRateMinRatio} × the starting policy's ${fmt(start)}`, { eosRate: now, baselineEosRate: start, noise });

@@ -84,6 +84,9 @@ it('EOS rate collapsing relative to the starting policy trips; a start that rare
   // A batch of 4: 3 σ of a 0.5 rate is 0.75, so 0.5 → 0 is noise.
   expect(check(eos(0), ctx({ baseline: eos(0.5), batchSize: 4 }))).toBeNull();
   expect(check(eos(0), ctx({ baseline: eos(0.5), batchSize: 64 }))?.condition).toBe('eos_collapse');
+  // A baseline from before the metric existed is not judged.
+  const { [MetricKeys.eosRate]: _dropped, ...older } = metrics();
+  expect(check(eos(0), ctx({ baseline: older as UpdateMetrics }))).toBeNull();
 });
 
 it('the reward-model score rising while KL explodes trips (reward hacking); either alone does not', () => {

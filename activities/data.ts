@@ -16,7 +16,7 @@ import { TrainingRunRepository } from '../db/repositories/training-run-repositor
 import type { PolicyVersion, TrainingRunStatus } from '../db/entities';
 import { checkpointKey, checkpointsKey, policyKey, runKey } from '../storage/artifact-keys';
 import { buildTrainingResults, writeTrainingResults, type SftSummary } from '../ml/training-results';
-import type { ConfigPatch, DatasetSummary, RunProgress } from '../workflows/messages';
+import type { ConfigPatch, DatasetSummary, GuardrailSummary, RunProgress } from '../workflows/messages';
 import type { UpdateMetrics } from '../common/names';
 import type { EvaluationReport } from '../ml/evaluation';
 import { runConfigForBase } from '../ml/hf/base-model';
@@ -84,6 +84,8 @@ export interface SavePolicyInput {
   rewardStd: number;
   /** The evaluation phase's report (absent for runs that started before it existed). */
   evaluation?: EvaluationReport;
+  /** Guardrail trips of the run (issue 14); absent when none. */
+  guardrails?: GuardrailSummary;
 }
 
 export interface SavedPolicy {
@@ -114,6 +116,8 @@ export const runArtifacts = {
   metrics: (runId: string, update: number) => runKey(runId, 'metrics', `update-${String(update).padStart(6, '0')}.json`),
   finalPolicy: (runId: string) => runKey(runId, 'policy'),
   evaluation: (runId: string) => runKey(runId, 'evaluation.json'),
+  /** The guardrail state (trips, remedies, events) in force at a checkpoint; written just before it. */
+  guard: (runId: string, update: number) => runKey(runId, 'guard', `update-${String(update).padStart(6, '0')}.json`),
 };
 
 /** Whether a config patch sets a length the data would otherwise decide (ml/data-lengths). */
@@ -234,7 +238,7 @@ export function createDataActivities(deps: ActivityDeps) {
         const history: UpdateMetrics[] = [];
         for (let u = 1; u <= input.trainingSteps; u++) history.push(await store.readJson<UpdateMetrics>(runArtifacts.metrics(input.runId, u)));
         const config = await store.readJson<RunConfig>(input.configRef);
-        const results = buildTrainingResults({ config, rewardModel: input.rewardModel, sft: input.sft, history, evaluation: input.evaluation });
+        const results = buildTrainingResults({ config, rewardModel: input.rewardModel, sft: input.sft, history, evaluation: input.evaluation, guardrails: input.guardrails ?? null });
         await writeTrainingResults(store.resolve(policyKey(input.agentId, version)), results);
         const row = await repo.saveForRun({
           agentId: input.agentId,
@@ -285,6 +289,7 @@ function policyMetrics(input: SavePolicyInput): Record<string, unknown> {
     rewardModel: input.rewardModel,
     ppo: input.latestMetrics,
     ...(input.evaluation ? { evaluation: input.evaluation } : {}),
+    ...(input.guardrails ? { guardrails: { trips: input.guardrails.trips } } : {}),
   };
 }
 

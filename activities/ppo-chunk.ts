@@ -27,11 +27,12 @@ import { PpoTrainer } from '../ml/ppo-trainer';
 import type { GptModel } from '../ml/model';
 import { loadRewardModel, type RewardModel } from '../ml/reward-model';
 import type { Tokenizer } from '../ml/tokenizer';
-import type { CheckpointInfo, CheckpointRecovery, SetKlArgs } from '../workflows/messages';
+import type { CheckpointInfo, CheckpointRecovery, GuardrailSummary, SetKlArgs } from '../workflows/messages';
 import { runArtifacts } from './data';
 import { ACTIVITY_DEFAULTS, type ActivityDeps, type ActivityLogger } from './deps';
 import { classified, missingArtifact } from './errors';
 import { heartbeatTickMs, withHeartbeatTicker } from './heartbeat';
+import { PpoGuard, type GuardedStep } from './ppo-guard';
 import { readJsonl } from './jsonl';
 import { artifactIdentity, sameCheckpoint, TrainerCache } from './trainer-cache';
 
@@ -58,6 +59,14 @@ export interface PpoChunkOutput {
   metrics: UpdateMetrics;
   klCoef: number;
   klTarget: number;
+  /** Guardrail trips of the run so far (cumulative); absent while there are none. */
+  guardrails?: GuardrailSummary;
+}
+
+/** One PPO update without the guard (guard.enabled false): a non-finite metric fails the chunk as before. */
+async function unguardedStep(trainer: PpoTrainer): Promise<GuardedStep> {
+  const update = trainer.updatesDone + 1;
+  return { update, metrics: await trainer.step(), trip: null };
 }
 
 /** Heartbeat details: enough for a retried attempt to resume. */
@@ -250,29 +259,54 @@ export function createPpoRuntime(deps: ActivityDeps) {
       const end = (input.from?.update ?? 0) + input.updates;
       const openStarted = performance.now();
       // Opening a large base and its checkpoint takes seconds: keep re-sending the previous attempt's details meanwhile.
-      const { opened, start, recoveries, from } = await withHeartbeatTicker(() => activity.info.heartbeatDetails, () => openFirstUsable(input, end), tickMs);
+      const first = await withHeartbeatTicker(() => activity.info.heartbeatDetails, () => openFirstUsable(input, end), tickMs);
+      const { start, recoveries, from } = first;
+      let opened = first.opened;
       logger().info('ppo chunk opened', { runId: input.runId, fromUpdate: start?.update ?? 0, from, openMs: performance.now() - openStarted });
-      const { trainer } = opened;
       let kept: CheckpointInfo | null = null;
       try {
+        const guard = opened.config.guard.enabled ? await PpoGuard.open(store, input.runId, opened.config, start) : null;
+        if (guard) opened.trainer.setRemedies(guard.remedies);
         // Only at the chunk's own start: a retry resumed mid-chunk already has the overrides
         // (and the controller's adaptation since) in its checkpoint; one that fell back to an
         // older checkpoint replays up to the chunk's start first.
         const chunkStart = input.from?.update ?? 0;
-        let klPending = (input.kl.coef !== undefined || input.kl.target !== undefined) && trainer.updatesDone <= chunkStart;
+        const hasKl = input.kl.coef !== undefined || input.kl.target !== undefined;
+        let klPending = hasKl && opened.trainer.updatesDone <= chunkStart;
         let last: CheckpointInfo | null = start;
         let metrics: UpdateMetrics | null = null;
-        while (trainer.updatesDone < end) {
+        while (opened.trainer.updatesDone < end) {
+          const trainer = opened.trainer;
           if (klPending && trainer.updatesDone === chunkStart) {
             trainer.setKl(input.kl);
             klPending = false;
           }
           const beat = heartbeatOf(last);
-          metrics = await withHeartbeatTicker(() => beat, () => trainer.step(), tickMs);
+          const step = await withHeartbeatTicker(() => beat, () => (guard ? guard.step(trainer, trainer.klTarget) : unguardedStep(trainer)), tickMs);
+          if (guard && step.trip) {
+            // Back to the last healthy checkpoint (every checkpoint of a guarded run passed the check), remedy applied.
+            const remedies = guard.trip({ ...step, trip: step.trip }, last, trainer.klCoef);
+            opened.dispose();
+            const back = last;
+            // Reopening takes seconds on a loaded machine: keep heartbeating meanwhile.
+            opened = await withHeartbeatTicker(() => beat, async () => (back ? (await openAt(input, back)).opened : await openTrainer(input, null)), tickMs);
+            // The operator's setKl belongs at the chunk's start: redo it when the rollback went back there or before.
+            klPending = hasKl && opened.trainer.updatesDone <= chunkStart;
+            if (klPending && opened.trainer.updatesDone === chunkStart) {
+              opened.trainer.setKl(input.kl);
+              klPending = false;
+            }
+            const event = await guard.resume(opened.trainer, remedies);
+            logger().warn('ppo guardrail tripped; rolled back', { runId: input.runId, ...event });
+            continue;
+          }
+          metrics = step.metrics as UpdateMetrics;
+          guard?.accept(step.update, metrics);
           const done = trainer.updatesDone;
           // Training history, one JSON per update (also what a finished retry returns).
           await store.writeJson(runArtifacts.metrics(input.runId, done), metrics);
           if (done === end || done % every === 0 || activity.cancellationSignal.aborted) {
+            await guard?.writeState(done);
             last = await saveCheckpoint(input.runId, trainer);
             activity.heartbeat(heartbeatOf(last));
           } else {
@@ -281,8 +315,20 @@ export function createPpoRuntime(deps: ActivityDeps) {
           // The heartbeat above is what delivers a cancel; the checkpoint is already on disk.
           if (activity.cancellationSignal.aborted) throw new CancelledFailure('ppo chunk cancelled');
         }
-        if (!last || last.update !== end) last = await saveCheckpoint(input.runId, trainer);
-        const output = { checkpoint: last, recoveries, metrics: metrics ?? (await lastMetrics(last, input.runId)), klCoef: trainer.klCoef, klTarget: trainer.klTarget };
+        const trainer = opened.trainer;
+        if (!last || last.update !== end) {
+          await guard?.writeState(trainer.updatesDone);
+          last = await saveCheckpoint(input.runId, trainer);
+        }
+        const guardrails = guard?.summary;
+        const output = {
+          checkpoint: last,
+          recoveries,
+          metrics: metrics ?? (await lastMetrics(last, input.runId)),
+          klCoef: trainer.klCoef,
+          klTarget: trainer.klTarget,
+          ...(guardrails ? { guardrails } : {}),
+        };
         kept = last;
         return output;
       } finally {

@@ -28,6 +28,7 @@ import { classified, invalidConfig } from './errors';
 import { heartbeatTickMs, heartbeatingStopCheck, withHeartbeatTicker } from './heartbeat';
 import { readJsonl } from './jsonl';
 import { createPpoRuntime, type PpoChunkInput } from './ppo-chunk';
+import { findReusableRewardModel, recordRewardModel, rewardModelFingerprint } from './reward-model-reuse';
 
 export interface TrainRewardModelInput {
   runId: string;
@@ -38,6 +39,10 @@ export interface TrainRewardModelInput {
   baseModelDir?: string;
   /** The base by hub id instead (activities/base-model). */
   baseModel?: HubModelRef;
+  /** The run's agent: with it, an earlier run's reward model trained on the same rows and config is reused (reward-model-reuse.ts). */
+  agentId?: string;
+  /** false forces training even when a reusable reward model exists (the train request's `reuseRewardModel`). */
+  reuse?: boolean;
 }
 
 export interface BasePolicyInitInput {
@@ -51,6 +56,8 @@ export interface BasePolicyInitInput {
 export interface TrainRewardModelOutput {
   rewardModelRef: string;
   metrics: NonNullable<RunProgress['rewardModel']>;
+  /** The earlier run whose reward model this is, when it was reused rather than trained. */
+  reusedFrom?: string;
 }
 
 export interface ExportPolicyInput extends Omit<PpoChunkInput, 'from' | 'updates' | 'kl'> {
@@ -134,6 +141,14 @@ export function createTrainingActivities(deps: ActivityDeps) {
       return withBaseModelErrors(async () => {
         const ctx = Context.current();
         const config = await store.readJson<RunConfig>(input.configRef);
+        const fingerprint = input.agentId ? await rewardModelFingerprint(store, input, config) : null;
+        if (input.agentId && fingerprint && input.reuse !== false) {
+          const earlier = await findReusableRewardModel(store, input.agentId, fingerprint);
+          if (earlier) {
+            log.info('reward model reused', { runId: input.runId, from: earlier.runId });
+            return { rewardModelRef: earlier.rewardModelRef, metrics: earlier.metrics, ...(earlier.runId === input.runId ? {} : { reusedFrom: earlier.runId }) };
+          }
+        }
         let latest: unknown = { phase: 'reward_model', epoch: -1 };
         const train = await readJsonl<FeedbackExample>(store, input.trainRef);
         const val = await readJsonl<FeedbackExample>(store, input.valRef);
@@ -158,7 +173,9 @@ export function createTrainingActivities(deps: ActivityDeps) {
           await saveRewardModel(store.resolve(rewardModelRef), model, normalization, metrics, config, { tokenizer: start.tokenizer });
           log.info('reward model trained', { runId: input.runId, valPearson: metrics.valPearson, epochs: metrics.epochsRun });
           const { valMse, valMae, valPearson, valSpearman } = metrics;
-          return { rewardModelRef, metrics: { valMse, valMae, valPearson, valSpearman } };
+          const summary = { valMse, valMae, valPearson, valSpearman };
+          if (input.agentId && fingerprint) await recordRewardModel(store, input.agentId, fingerprint, { runId: input.runId, rewardModelRef, metrics: summary });
+          return { rewardModelRef, metrics: summary };
         } finally {
           model.dispose();
         }

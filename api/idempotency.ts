@@ -42,7 +42,7 @@ export class IdempotencyKeyReusedError extends HttpError {
 }
 
 /** What identifies "the same request": method, route, path parameters and body. */
-function requestHash(request: FastifyRequest): string {
+export function requestHash(request: FastifyRequest): string {
   return createHash('sha256')
     .update(JSON.stringify([request.method, request.routeOptions.url, request.params, request.body]))
     .digest('hex');

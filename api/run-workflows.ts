@@ -4,7 +4,7 @@
  * lost, terminated from the UI). Every call carries a short RPC deadline so a slow or
  * worker-less Temporal cannot hold an HTTP request.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, defineSearchAttributeKey, SearchAttributeType, type Payload } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { SearchAttributeKeys, TaskQueues } from '../common/names';
@@ -27,6 +27,14 @@ export function newRunId(): string {
   return `run_${randomBytes(15).toString('base64url')}`;
 }
 
+/**
+ * `run_` + 20 url-safe characters derived from an Idempotency-Key's scope (project, key, request
+ * hash): the same request under the same key always names the same run.
+ */
+export function runIdFromKey(projectId: string, key: string, requestHash: string): string {
+  return `run_${createHash('sha256').update(JSON.stringify([projectId, key, requestHash])).digest('base64url').slice(0, 20)}`;
+}
+
 export function workflowIdOf(runId: string): string {
   return `train-${runId}`;
 }
@@ -45,6 +53,19 @@ export async function startTrainingWorkflow(client: Client, input: TrainPolicyIn
     }),
   );
   return handle.workflowId;
+}
+
+/**
+ * Starts the run's workflow; one already started under this run id (by an earlier attempt of the
+ * same idempotent request whose transaction rolled back) counts as started.
+ */
+export async function startTrainingWorkflowOnce(client: Client, input: TrainPolicyInput): Promise<string> {
+  try {
+    return await startTrainingWorkflow(client, input);
+  } catch (err) {
+    if ((err as { name?: string } | null)?.name === 'WorkflowExecutionAlreadyStartedError') return workflowIdOf(input.runId);
+    throw err;
+  }
 }
 
 /** DB status for a closed Temporal execution, or null while it is open. */

@@ -64,6 +64,8 @@ export const MetricKeys = {
   klCoef: 'ppo/kl_coef',
   learningRate: 'lr',
   responseLength: 'objective/response_length',
+  eosRate: 'objective/eos_rate',
+  klStdErr: 'objective/kl_stderr',
   timeRollout: 'time/rollout',
   timeUpdate: 'time/update',
   timeTotal: 'time/total',

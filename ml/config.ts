@@ -153,6 +153,98 @@ export interface PpoConfig {
   generation: GenerationConfig;
 }
 
+/** What a guardrail trip changes before the run continues from the last healthy checkpoint. */
+export const GuardRemedies = {
+  /** Multiply the learning rate by 0.5 (from the next update on). */
+  halveLearningRate: 'halve_lr',
+  /** Multiply the KL coefficient β by `klRaiseFactor` (the adaptive controller continues from there). */
+  raiseKlCoef: 'raise_kl',
+  /** Multiply the sampling temperature by `temperatureFactor` (rollout and the PPO forward both use it). */
+  lowerTemperature: 'lower_temperature',
+} as const;
+export type GuardRemedy = (typeof GuardRemedies)[keyof typeof GuardRemedies];
+
+/**
+ * A test hook (fault injection through the run config): after update `atUpdate`, while the run
+ * has tripped fewer than `whileTripsBelow` times, overwrite `metric` with `value` and/or set a
+ * trainable weight to NaN. Deterministic, so a replay from the checkpoints trips the same way.
+ */
+export interface GuardFault {
+  atUpdate: number;
+  whileTripsBelow: number;
+  metric?: string;
+  value?: number;
+  nanWeight?: boolean;
+}
+
+/**
+ * Health check per PPO update and its rollback (ml/ppo-health.ts, activities/ppo-guard.ts).
+ * Defaults are loose enough that a healthy quick/small/medium run never trips (the presets'
+ * KL stays near or below the target of 6, entropy ~1-3 nats/token) and tight enough to stop
+ * what issue 14 reports: length 71 → 1.6 tokens, KL 9–14 against 6, entropy 0.03.
+ */
+export interface GuardConfig {
+  /** false: no check, no rollback (a non-finite metric then fails the run, as before). */
+  enabled: boolean;
+  /** Trip when KL > klFactor × target for klPatience updates in a row. 2 ×: the adaptive controller moves β by at most ±20 % × n/horizon per update, so a KL twice the target that persists means the controller is losing. */
+  klFactor: number;
+  /** 3: one or two high-KL batches are noise at batch 16-64. */
+  klPatience: number;
+  /** Negative-KL tolerance in standard errors of the batch-mean KL: 4 σ, a false trip under 1 in 30,000 updates for a Gaussian mean. */
+  negativeKlSigmas: number;
+  /** …and at least this many nats: 0.05, so a batch of near-identical sequences (tiny standard error) does not trip on rounding. */
+  negativeKlMinEpsilon: number;
+  /** Mean per-token entropy floor, nats. 0.05: the issue's collapse reached 0.03; a byte-level SFT policy starts near 1-2. */
+  entropyFloor: number;
+  /** Trip when entropy falls by more than entropyMaxDrop (fraction) over entropyWindow updates: 0.6 over 3, a collapse rather than sharpening. */
+  entropyMaxDrop: number;
+  entropyWindow: number;
+  /** Allowed mean response length relative to the starting policy's (update 1's rollout): 0.3–3 ×. 71 → 1.6 tokens is 0.02 ×. */
+  lengthRatioMin: number;
+  lengthRatioMax: number;
+  /** EOS-rate collapse: below eosRateMinRatio (0.3) × the starting policy's rate, checked only when the start ended at least eosRateMinBaseline (0.2) of its replies. */
+  eosRateMinRatio: number;
+  eosRateMinBaseline: number;
+  /** …and by more than eosRateSigmas (3) binomial standard errors of the batch, so small batches do not trip on noise. */
+  eosRateSigmas: number;
+  /** Reward hacking: the reward model's score up by more than this (normalised units, 0.5 = a quarter of the [-1, 1] range)… */
+  rewardHackScoreRise: number;
+  /** …while KL > rewardHackKlFactor × target (1.5). */
+  rewardHackKlFactor: number;
+  remedy: GuardRemedy;
+  /** β × this for `raise_kl` (2: doubles the penalty, TRL's controller would need many updates to get there). */
+  klRaiseFactor: number;
+  /** Temperature × this for `lower_temperature` (0.8). */
+  temperatureFactor: number;
+  /** The run fails (non-retryable) at this many trips (3): a run that needs more rollbacks needs a person. */
+  maxTrips: number;
+  /** Fault injection for tests; empty in every preset. */
+  faults: GuardFault[];
+}
+
+export const DEFAULT_GUARD: GuardConfig = {
+  enabled: true,
+  klFactor: 2,
+  klPatience: 3,
+  negativeKlSigmas: 4,
+  negativeKlMinEpsilon: 0.05,
+  entropyFloor: 0.05,
+  entropyMaxDrop: 0.6,
+  entropyWindow: 3,
+  lengthRatioMin: 0.3,
+  lengthRatioMax: 3,
+  eosRateMinRatio: 0.3,
+  eosRateMinBaseline: 0.2,
+  eosRateSigmas: 3,
+  rewardHackScoreRise: 0.5,
+  rewardHackKlFactor: 1.5,
+  remedy: GuardRemedies.halveLearningRate,
+  klRaiseFactor: 2,
+  temperatureFactor: 0.8,
+  maxTrips: 3,
+  faults: [],
+};
+
 export interface QualityGateConfig {
   /** The run fails (non-retryable) when the reward model's validation Pearson is below this. */
   minValPearson: number;
@@ -178,6 +270,8 @@ export interface RunConfig {
   sft: SftConfig;
   ppo: PpoConfig;
   gate: QualityGateConfig;
+  /** Health check per PPO update and rollback to the last healthy checkpoint. */
+  guard: GuardConfig;
   /** PPO updates per checkpointed chunk (one Temporal activity each). */
   updatesPerChunk: number;
   /** Optional in stored configs: absent means DEFAULT_EVALUATION. */
@@ -266,6 +360,7 @@ export const PRESETS = {
     sft: { optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 10 }, epochs: 40, batchSize: 16, minNormalizedScore: -1, earlyStoppingPatience: 3 },
     ppo: ppoOf({ totalUpdates: 20, batchSize: 16, miniBatchSize: 8 }),
     gate: { minValPearson: 0.3 },
+    guard: DEFAULT_GUARD,
     updatesPerChunk: 5,
     evaluation: { samplesPerPrompt: 4, maxPrompts: 16 },
     lengthsFromData: true,
@@ -287,6 +382,7 @@ export const PRESETS = {
     sft: { optim: { ...baseOptim, learningRate: 1e-3, warmupSteps: 20 }, epochs: 200, batchSize: 32, minNormalizedScore: -1, earlyStoppingPatience: 3 },
     ppo: ppoOf({ totalUpdates: 100, batchSize: 32, miniBatchSize: 8, generation: { maxNewTokens: 32, minNewTokens: 1, temperature: 1.0, topK: 0, topP: 1.0 } }),
     gate: { minValPearson: 0.3 },
+    guard: DEFAULT_GUARD,
     updatesPerChunk: 10,
     evaluation: { samplesPerPrompt: 4, maxPrompts: 32 },
     lengthsFromData: true,
@@ -308,6 +404,7 @@ export const PRESETS = {
     sft: { optim: { ...baseOptim, learningRate: 5e-4, warmupSteps: 50 }, epochs: 100, batchSize: 32, minNormalizedScore: -1, earlyStoppingPatience: 3 },
     ppo: ppoOf({ totalUpdates: 1000, batchSize: 64, miniBatchSize: 16, generation: { maxNewTokens: 64, minNewTokens: 1, temperature: 1.0, topK: 0, topP: 1.0 } }),
     gate: { minValPearson: 0.3 },
+    guard: DEFAULT_GUARD,
     updatesPerChunk: 20,
     evaluation: { samplesPerPrompt: 4, maxPrompts: 64 },
     lengthsFromData: true,
@@ -412,4 +509,19 @@ export function validateRunConfig(cfg: RunConfig): void {
     );
   }
   derivePpoSizes(cfg.ppo);
+  validateGuardConfig(cfg.guard);
+}
+
+/** Checks the guardrail thresholds; throws ConfigError naming the field. */
+export function validateGuardConfig(g: GuardConfig): void {
+  const remedies = Object.values(GuardRemedies) as string[];
+  if (!remedies.includes(g.remedy)) throw new ConfigError(`guard.remedy must be one of ${remedies.join(', ')}`, 'guard.remedy');
+  for (const k of ['klPatience', 'maxTrips', 'entropyWindow'] as const) {
+    if (!Number.isInteger(g[k]) || g[k] < (k === 'entropyWindow' ? 0 : 1)) throw new ConfigError(`guard.${k} must be an integer ≥ ${k === 'entropyWindow' ? 0 : 1}`, `guard.${k}`);
+  }
+  for (const k of ['klFactor', 'negativeKlSigmas', 'negativeKlMinEpsilon', 'entropyFloor', 'entropyMaxDrop', 'lengthRatioMin', 'lengthRatioMax', 'eosRateMinRatio', 'eosRateMinBaseline', 'eosRateSigmas', 'rewardHackScoreRise', 'rewardHackKlFactor', 'klRaiseFactor'] as const) {
+    if (!Number.isFinite(g[k]) || g[k] < 0) throw new ConfigError(`guard.${k} must be a finite number ≥ 0`, `guard.${k}`);
+  }
+  if (!(g.temperatureFactor > 0 && g.temperatureFactor <= 1)) throw new ConfigError('guard.temperatureFactor must be in (0, 1]', 'guard.temperatureFactor');
+  if (!(g.lengthRatioMin <= g.lengthRatioMax)) throw new ConfigError('guard.lengthRatioMin must not exceed guard.lengthRatioMax', 'guard.lengthRatioMin');
 }

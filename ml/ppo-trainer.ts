@@ -49,6 +49,14 @@ export interface PpoTrainerOptions {
   seed: number;
 }
 
+/** What a guardrail remedy may change in a running trainer. */
+export interface TrainerRemedies {
+  /** Multiplies the scheduled learning rate. */
+  learningRateScale: number;
+  /** Sampling (and PPO forward) temperature; null keeps the config's. */
+  temperature: number | null;
+}
+
 export interface SetKlArgs {
   coef?: number;
   target?: number;
@@ -56,6 +64,12 @@ export interface SetKlArgs {
 
 const nowSeconds = () => performance.now() / 1000;
 const average = (xs: readonly number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+/** Standard error of the mean, sample std / √n (0 for n < 2): the health check's negative-KL tolerance. */
+const standardError = (xs: readonly number[]) => {
+  if (xs.length < 2) return 0;
+  const mean = average(xs);
+  return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1) / xs.length);
+};
 
 export class PpoTrainer {
   private readonly sizes: PpoSizes;
@@ -64,6 +78,8 @@ export class PpoTrainer {
   private readonly frozenSha256: string;
   private readonly promptsSha256: string;
   private done = 0;
+  /** Guardrail remedies (issue 14), from the next update on; the guard state beside each checkpoint carries them. */
+  private remedies: TrainerRemedies = { learningRateScale: 1, temperature: null };
 
   private constructor(
     private readonly opts: PpoTrainerOptions,
@@ -122,6 +138,20 @@ export class PpoTrainer {
     if (args.target !== undefined) this.kl.setTarget(args.target);
   }
 
+  /** Applies guardrail remedies from the next update on. */
+  setRemedies(remedies: TrainerRemedies): void {
+    this.remedies = { ...remedies };
+  }
+
+  /** The variables PPO trains (LoRA + value head), for the guard's finiteness check. */
+  get trainableVariables(): readonly tf.Variable[] {
+    return this.trainable.map((v) => v.variable);
+  }
+
+  private get temperature(): number {
+    return this.remedies.temperature ?? this.opts.config.ppo.generation.temperature;
+  }
+
   /**
    * One PPO update. Throws NonFiniteMetricError when a metric is NaN/∞; the trainer is then
    * unusable and the caller resumes from the last checkpoint.
@@ -158,7 +188,7 @@ export class PpoTrainer {
   private prepareBatch(scored: ScoredRollout, klCoef: number): { batch: UpdateBatch; advantages: Advantages } {
     const { ppo } = this.opts.config;
     const packed = packSequences(scored, this.opts.tokenizer.padId);
-    const fwd = rolloutForward(this.opts.policy, packed, ppo.generation.temperature);
+    const fwd = rolloutForward(this.opts.policy, packed, this.temperature);
     const advantages = computeAdvantages(fwd, packed.responseMask, scored.scores, klCoef, ppo);
     tf.dispose(fwd.refLogprobs);
     const batch: UpdateBatch = {
@@ -180,7 +210,7 @@ export class PpoTrainer {
       reward,
       tokenizer,
       prompts,
-      generation: config.ppo.generation,
+      generation: { ...config.ppo.generation, temperature: this.temperature },
       blockSize: config.policyModel.blockSize,
       missingEosPenalty: config.ppo.missingEosPenalty,
     };
@@ -195,8 +225,8 @@ export class PpoTrainer {
       optimizer: this.optimizer,
       ppo,
       sizes: this.sizes,
-      temperature: ppo.generation.temperature,
-      learningRateAt: (step: number) => learningRateAt(step, totalSteps, ppo.optim),
+      temperature: this.temperature,
+      learningRateAt: (step: number) => this.remedies.learningRateScale * learningRateAt(step, totalSteps, ppo.optim),
     };
   }
 
@@ -275,6 +305,8 @@ function buildMetrics(scored: ScoredRollout, adv: Advantages, stats: UpdateStats
     [MetricKeys.klCoef]: klCoef,
     [MetricKeys.learningRate]: stats.learningRate,
     [MetricKeys.responseLength]: average(scored.responses.map((r) => r.length)),
+    [MetricKeys.eosRate]: average(scored.endedWithEos.map((e) => (e ? 1 : 0))),
+    [MetricKeys.klStdErr]: standardError(adv.klPerSequence),
     [MetricKeys.timeRollout]: t.tRollout,
     [MetricKeys.timeUpdate]: t.tUpdate,
     [MetricKeys.timeTotal]: t.tTotal,

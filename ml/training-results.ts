@@ -10,6 +10,7 @@ import type { RunConfig } from './config';
 import type { UpdateMetrics } from '../common/names';
 import { MetricKeys } from '../common/names';
 import type { EvaluationReport } from './evaluation';
+import type { GuardrailSummary } from '../common/guardrails';
 
 export const TRAINING_RESULTS_FILE = 'training_results.json';
 export const TRAINING_RESULTS_FORMAT = 'rlhf-training-results/1';
@@ -46,6 +47,8 @@ export interface TrainingResults {
   ppo: { summary: PpoSummary; history: UpdateMetrics[] };
   /** The evaluation phase's report (ml/evaluation); null for runs without one. */
   evaluation: EvaluationReport | null;
+  /** Guardrail trips and rollbacks (issue 14); null when none. */
+  guardrails: GuardrailSummary | null;
 }
 
 export interface TrainingResultsInput {
@@ -54,6 +57,7 @@ export interface TrainingResultsInput {
   sft?: SftSummary | null;
   history: readonly UpdateMetrics[];
   evaluation?: EvaluationReport | null;
+  guardrails?: GuardrailSummary | null;
 }
 
 export function summarizePpoHistory(history: readonly UpdateMetrics[]): PpoSummary {
@@ -76,6 +80,7 @@ export function buildTrainingResults(input: TrainingResultsInput): TrainingResul
     sft: input.sft ?? null,
     ppo: { summary: summarizePpoHistory(input.history), history: [...input.history] },
     evaluation: input.evaluation ?? null,
+    guardrails: input.guardrails ?? null,
   };
 }
 

@@ -70,3 +70,12 @@ export function checkpointKey(runId: string, update: number): string {
   if (!Number.isInteger(update) || update < 0) throw new InvalidArtifactKeyError(String(update), 'update must be a non-negative integer');
   return runKey(runId, 'checkpoints', `update-${String(update).padStart(CHECKPOINT_DIGITS, '0')}`);
 }
+
+/**
+ * `reward-models/{agentId}/{fingerprint}.json`: which run's reward model was trained on exactly
+ * these rows with this config (activities/reward-model-reuse.ts). `fingerprint` is hex sha256.
+ */
+export function rewardModelIndexKey(agentId: string, fingerprint: string): string {
+  if (!/^[0-9a-f]{64}$/.test(fingerprint)) throw new RangeError('reward-model fingerprint must be 64 hex digits');
+  return joinKey('reward-models', assertSafeId(agentId, 'agentId'), `${fingerprint}.json`);
+}

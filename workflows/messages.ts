@@ -40,6 +40,8 @@ export interface TrainPolicyInput {
    * resolveConfig activity validates the result and rejects unknown fields.
    */
   configPatch?: ConfigPatch;
+  /** false: train the reward model even when an earlier run's was trained on the same rows and config (default: reuse it). */
+  reuseRewardModel?: boolean;
   /**
    * Activity task queues, when not the shared TaskQueues (tests use unique ones; a deployment
    * may dedicate a GPU pool to some agents). The workflow itself runs where it was started.
@@ -80,6 +82,8 @@ export const TrainingFailureTypes = {
   missingArtifact: 'MissingArtifact',
   /** PPO produced a non-finite metric; a retry from the same checkpoint would repeat it. */
   trainingDiverged: 'TrainingDiverged',
+  /** The PPO health check tripped `guard.maxTrips` times; the message names the last trip. */
+  guardrailTripped: 'GuardrailTripped',
 } as const;
 export type TrainingFailureType = (typeof TrainingFailureTypes)[keyof typeof TrainingFailureTypes];
 /** Types a retry policy must not retry. */
@@ -108,12 +112,16 @@ export interface RunContinuation {
   valRef: string;
   rewardModelRef: string;
   rewardModel: RunProgress['rewardModel'];
+  /** The earlier run whose reward model this run reuses; absent when it trained its own (and in older runs). */
+  rewardModelReusedFrom?: string;
   /** Artifact-store key of the policy PPO starts from (SFT-trained, or the base), and how SFT went (null: no SFT, a base run). */
   policyInitRef: string;
   sft: { finalLoss: number; steps: number } | null;
   lastCheckpoint: CheckpointInfo | null;
   /** Checkpoints rejected on resume so far (newest last, at most MAX_RECOVERIES_SHOWN); absent in older runs. */
   recoveries?: CheckpointRecovery[];
+  /** Guardrail trips so far (issue 14); absent when none and in older runs. */
+  guardrails?: GuardrailSummary;
   /** Measured workflow-time duration (ms) and update count of each PPO chunk so far. */
   chunkTimings: ChunkTiming[];
   latestMetrics: Partial<UpdateMetrics> | null;
@@ -134,6 +142,13 @@ export interface CheckpointInfo {
   ref: string;
   update: number;
 }
+
+/** Guardrail events (issue 14); defined with the health check they report. */
+export type { GuardrailEvent, GuardrailSummary } from '../common/guardrails';
+import type { GuardrailSummary } from '../common/guardrails';
+
+/** Progress and the workflow keep this many guardrail events (the newest); the guard state on disk keeps the same. */
+export const MAX_GUARDRAIL_EVENTS_SHOWN = 20;
 
 /** A checkpoint a PPO chunk refused (checksum mismatch or torn write) and where it resumed instead. */
 export interface CheckpointRecovery {
@@ -162,6 +177,10 @@ export interface RunProgress {
   lastCheckpoint: CheckpointInfo | null;
   /** Corrupt or torn checkpoints the run skipped when resuming, and where it resumed instead. */
   checkpointRecoveries: CheckpointRecovery[];
+  /** What the reward_model phase did: `reward_model (reused from run …)` or `reward_model (trained)`; null before it ended. */
+  rewardModelPhase: string | null;
+  /** Guardrail trips (rollbacks to the last healthy checkpoint); null when none. */
+  guardrails: GuardrailSummary | null;
   rewardModel: { valMse: number; valMae: number; valPearson: number; valSpearman: number } | null;
   klCoef: number | null;
   klTarget: number | null;

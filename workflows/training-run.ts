@@ -20,6 +20,7 @@ import {
   patched,
   proxyActivities,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
   type ActivityOptions,
   type RetryPolicy,
@@ -29,12 +30,15 @@ import type { createActivities } from '../activities';
 import { RunPhases, SearchAttributeKeys, TaskQueues, type RunPhase } from '../common/names';
 import {
   MAX_RECOVERIES_SHOWN,
+  MAX_GUARDRAIL_EVENTS_SHOWN,
   NON_RETRYABLE_FAILURE_TYPES,
   TrainingFailureTypes,
   pauseSignal,
   progressQuery,
   resumeSignal,
   setKlSignal,
+  type GuardrailEvent,
+  type GuardrailSummary,
   type RunContinuation,
   type RunProgress,
   type SetKlArgs,
@@ -189,11 +193,19 @@ function progressOf(input: TrainPolicyInput, state: RunState): RunProgress {
     latestMetrics: run.latestMetrics ?? null,
     lastCheckpoint: run.lastCheckpoint ?? null,
     checkpointRecoveries: run.recoveries ?? [],
+    guardrails: run.guardrails ?? null,
+    rewardModelPhase: rewardModelPhaseOf(run),
     rewardModel: run.rewardModel ?? null,
     klCoef: run.klCoef ?? null,
     klTarget: run.klTarget ?? null,
     error: state.error,
   };
+}
+
+/** The reward_model phase's outcome as progress shows it (issue 14: reuse is visible). */
+function rewardModelPhaseOf(run: RunState['run']): string | null {
+  if (run.rewardModelReusedFrom) return `${RunPhases.rewardModel} (reused from run ${run.rewardModelReusedFrom})`;
+  return run.rewardModelRef ? `${RunPhases.rewardModel} (trained)` : null;
 }
 
 function enterPhase(state: RunState, phase: RunPhase): void {
@@ -226,6 +238,7 @@ async function runPhases(input: TrainPolicyInput, state: RunState): Promise<Trai
     rewardModel: run.rewardModel,
     sft: run.sft,
     latestMetrics: run.latestMetrics,
+    ...(run.guardrails ? { guardrails: run.guardrails } : {}),
     rewardMean: exported.rewardMean,
     rewardStd: exported.rewardStd,
     ...(evaluation ? { evaluation } : {}),
@@ -287,8 +300,11 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
     valRef: split.valRef,
     baseModelDir: input.baseModelDir,
     baseModel: input.baseModel,
+    agentId: input.agentId,
+    reuse: input.reuseRewardModel !== false,
   });
   state.run.rewardModelRef = reward.rewardModelRef;
+  if (reward.reusedFrom) state.run.rewardModelReusedFrom = reward.reusedFrom;
   state.run.rewardModel = reward.metrics;
 
   enterPhase(state, RunPhases.qualityGate);
@@ -338,10 +354,15 @@ async function ppoChunks(input: TrainPolicyInput, state: RunState, run: RunConti
     const kl = run.pendingKl ?? {};
     run.pendingKl = null;
     const startedAt = Date.now();
-    const chunk = await state.acts.training.ppoChunk({ ...artifactsOf(input, run), from: run.lastCheckpoint, updates, kl });
+    const chunk = await state.acts.training.ppoChunk({ ...artifactsOf(input, run), from: run.lastCheckpoint, updates, kl }).catch((err: unknown) => {
+      const tripped = guardrailFailureOf(err);
+      if (tripped) recordGuardrails(run, tripped);
+      throw err;
+    });
     run.chunkTimings.push({ updates: chunk.checkpoint.update - done, durationMs: Date.now() - startedAt });
     run.lastCheckpoint = chunk.checkpoint;
     run.latestMetrics = chunk.metrics;
+    if (chunk.guardrails) recordGuardrails(run, chunk.guardrails);
     if (chunk.recoveries?.length) run.recoveries = [...(run.recoveries ?? []), ...chunk.recoveries].slice(-MAX_RECOVERIES_SHOWN);
     // A setKl that arrived during the chunk stays pending and wins over the chunk's values.
     const pending = pendingKlOf(run);
@@ -349,6 +370,32 @@ async function ppoChunks(input: TrainPolicyInput, state: RunState, run: RunConti
     if (pending?.target === undefined) run.klTarget = chunk.klTarget;
     chunksThisExecution += 1;
   }
+}
+
+/** Patch id of the guardrail memo (issue 14): histories from before it never recorded a trip. */
+export const GUARDRAIL_MEMO_PATCH = 'guardrail-memo';
+
+/**
+ * Keeps the run's guardrail record (progress shows it; continue-as-new carries it) and, when the
+ * trips changed, shows them in the Temporal UI as the `guardrails` memo.
+ */
+function recordGuardrails(run: RunContinuation, summary: GuardrailSummary): void {
+  const before = run.guardrails?.trips ?? 0;
+  run.guardrails = { trips: summary.trips, events: summary.events.slice(-MAX_GUARDRAIL_EVENTS_SHOWN) };
+  if (summary.trips === before || !patched(GUARDRAIL_MEMO_PATCH)) return;
+  const last = summary.events[summary.events.length - 1];
+  upsertMemo({ guardrails: { trips: summary.trips, last: last ? { update: last.update, condition: last.condition, rolledBackTo: last.rolledBackTo.update, remedy: last.remedy.kind } : null } });
+}
+
+/**
+ * The guardrail record in a GuardrailTripped failure (the chunk's details: earlier events, and
+ * the trip that ended the run, which rolled back nowhere), or null for any other failure.
+ */
+function guardrailFailureOf(err: unknown): GuardrailSummary | null {
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (!(cause instanceof ApplicationFailure) || cause.type !== TrainingFailureTypes.guardrailTripped) return null;
+  const detail = cause.details?.[0] as { trips?: number; events?: GuardrailEvent[] } | undefined;
+  return detail?.events ? { trips: detail.trips ?? detail.events.length, events: detail.events } : null;
 }
 
 /** Read through a call: the signal handler may have set it while the chunk ran. */

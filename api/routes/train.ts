@@ -4,6 +4,9 @@
  * the HTTP request for the whole training).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Static } from 'typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Repositories } from '../../db/repositories';
 import { ConfigError, resolveRunConfig, type PresetName, type RunConfig } from '../../ml/config';
 import { applyDataLengths, type DataLengths } from '../../ml/data-lengths';
 import type { FeedbackExample } from '../../ml/dataset';
@@ -17,10 +20,12 @@ import { readGpt2Config } from '../../ml/hf/load';
 import { downloadHubConfig, type HubModelRef } from '../../ml/hf/hub';
 import { estimateDryRun } from '../dry-run-estimate';
 import { HttpError, InsufficientFeedbackError } from '../errors';
-import { newRunId, observeRun, startTrainingWorkflow, workflowIdOf } from '../run-workflows';
-import { requireOwnedAgent } from '../ownership';
+import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, idempotentWrite, requestHash } from '../idempotency';
+import { newRunId, observeRun, runIdFromKey, startTrainingWorkflowOnce, workflowIdOf } from '../run-workflows';
+import { identityOf, requireOwnedAgent } from '../ownership';
 import { AgentIdParams, ErrorBody, agentErrorResponses } from '../schemas/common';
 import { DEFAULT_PRESET, DryRunBody, RunStartedBody, TrainBody, runLinks } from '../schemas/runs';
+import { IdempotencyHeaders } from '../schemas/feedback';
 import type { Env } from '../../common/env';
 import { TaskQueues } from '../../common/names';
 import type { TrainPolicyInput } from '../../workflows/messages';
@@ -93,6 +98,26 @@ function nonDefaultQueues(queues: { cpu: string; gpu: string }): Pick<TrainPolic
   return queues.cpu === TaskQueues.cpu && queues.gpu === TaskQueues.gpu ? {} : { taskQueues: { ...queues } };
 }
 
+/**
+ * The run id of a start. Under an Idempotency-Key it is derived from (project, key, request), so
+ * a retry whose first attempt started the workflow but lost its COMMIT (the row and the key's
+ * record roll back together) starts the same workflow id again and finds it already started,
+ * instead of starting a second run. A key reused after its record expired (IDEMPOTENCY_KEY_TTL_HOURS)
+ * finds that id taken by the earlier run and gets a fresh one.
+ */
+async function runIdFor(request: FastifyRequest, repos: Repositories): Promise<string> {
+  const key = request.headers[IDEMPOTENCY_KEY_HEADER];
+  if (typeof key !== 'string') return newRunId();
+  const { projectId } = identityOf(request);
+  const derived = runIdFromKey(projectId, key, requestHash(request));
+  return (await repos.trainingRuns.get(derived)) ? newRunId() : derived;
+}
+
+/** A keyed start's transaction hit the one-active-run index (or the same derived run id) and could not look further. */
+function lostRaceInTransaction(err: unknown): boolean {
+  return (err as { name?: string } | null)?.name === 'ActiveRunExistsError' && (err as ActiveRunExistsError).activeRunId === null;
+}
+
 const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { minFeedbackForTraining, flopsPerSecond } = fastify.appConfig;
 
@@ -100,15 +125,16 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     '/api/policies/train_policy/:agentId',
     {
       schema: {
-        summary: 'Estimate (dryRun) or start training a new policy version from the agent\'s feedback',
+        summary: 'Estimate (dryRun) or start training a new policy version from the agent\'s feedback (a start is idempotent under Idempotency-Key)',
         params: AgentIdParams,
+        headers: IdempotencyHeaders,
         body: TrainBody,
-        response: { 200: DryRunBody, 202: RunStartedBody, 409: ErrorBody, 502: ErrorBody, ...agentErrorResponses },
+        response: { 200: DryRunBody, 202: RunStartedBody, 409: ErrorBody, 422: ErrorBody, 502: ErrorBody, ...agentErrorResponses },
       },
     },
     async (request, reply) => {
       const { agentId } = request.params;
-      const { dryRun = false, maxSteps, learningRate, seed } = request.body;
+      const { dryRun = false, maxSteps, learningRate, seed, reuseRewardModel } = request.body;
       const preset: PresetName = request.body.preset ?? DEFAULT_PRESET;
       await requireOwnedAgent(request, agentId);
       const stats = await request.repos.feedback.scoreStats(agentId);
@@ -142,27 +168,34 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         });
       }
 
-      // An active row whose workflow already closed (worker lost, terminated) must not block the agent forever.
-      const active = await request.repos.trainingRuns.findActive(agentId);
-      if (active) {
-        const observed = await observeRun(fastify.temporal, request.repos, active);
-        if (!isFinishedStatus(observed.run.status)) {
-          throw new ActiveRunExistsError(agentId, active.id);
+      const startRun = () => idempotentWrite(request, async (repos) => {
+        // An active row whose workflow already closed (worker lost, terminated) must not block the agent forever.
+        const active = await repos.trainingRuns.findActive(agentId);
+        if (active) {
+          const observed = await observeRun(fastify.temporal, repos, active);
+          if (!isFinishedStatus(observed.run.status)) {
+            throw new ActiveRunExistsError(agentId, active.id);
+          }
         }
-      }
 
-      const runId = newRunId();
-      const workflowId = workflowIdOf(runId);
-      // The row comes first: the partial unique index decides a race between two requests.
-      await request.repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir, baseModel: hub?.ref } });
-      try {
-        await startTrainingWorkflow(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, baseModel: hub?.ref, ...nonDefaultQueues(fastify.appConfig.taskQueues), ...heartbeatTimeoutOf(fastify.appConfig.env) });
-      } catch (err) {
-        await request.repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
-        throw err;
-      }
-      request.log.info({ runId, agentId, preset }, 'training run started');
-      return reply.status(202).send({ runId, workflowId, status: 'started', links: runLinks(runId) });
+        const runId = await runIdFor(request, repos);
+        const workflowId = workflowIdOf(runId);
+        // The row comes first: the partial unique index decides a race between two requests.
+        await repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir, baseModel: hub?.ref, reuseRewardModel } });
+        try {
+          await startTrainingWorkflowOnce(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, baseModel: hub?.ref, reuseRewardModel, ...nonDefaultQueues(fastify.appConfig.taskQueues), ...heartbeatTimeoutOf(fastify.appConfig.env) });
+        } catch (err) {
+          await repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
+          throw err;
+        }
+        request.log.info({ runId, agentId, preset }, 'training run started');
+        return { status: 202, body: { runId, workflowId, status: 'started', links: runLinks(runId) } };
+      });
+      // A keyed start that lost a race rolled back without seeing the winner: once more, it replays the
+      // winner's answer (same key and request) or answers the 409 naming the active run.
+      const answer = await startRun().catch((err: unknown) => (lostRaceInTransaction(err) ? startRun() : Promise.reject(err)));
+      if (answer.replayed) reply.header(REPLAYED_HEADER, 'true');
+      return reply.status(answer.status).send(answer.body as Static<typeof RunStartedBody>);
     },
   );
 };

@@ -21,6 +21,9 @@ export const TrainBody = Type.Object(
         { default: DEFAULT_PRESET },
       ),
     ),
+    reuseRewardModel: Type.Optional(
+      Type.Boolean({ description: 'Reuse an earlier run\'s reward model trained on the same feedback and reward-model config (default true); false retrains' }),
+    ),
     baseModelDir: Type.Optional(
       Type.String({
         minLength: 1,
@@ -113,6 +116,24 @@ export const RunProgressView = Type.Object({
   latestMetrics: Nullable(Type.Record(Type.String(), Type.Number())),
   lastCheckpoint: Nullable(Type.Object({ ref: Type.String(), update: Type.Number() })),
   checkpointRecoveries: Type.Array(Type.Object({ rejectedUpdate: Type.Number(), resumedFromUpdate: Type.Number() })),
+  rewardModelPhase: Nullable(Type.String()),
+  guardrails: Nullable(
+    Type.Object({
+      trips: Type.Number(),
+      events: Type.Array(
+        Type.Object({
+          kind: Type.Literal('guardrail'),
+          trip: Type.Number(),
+          update: Type.Number(),
+          condition: Type.String(),
+          message: Type.String(),
+          values: Type.Record(Type.String(), Nullable(Type.Number())),
+          rolledBackTo: Type.Object({ update: Type.Number(), ref: Nullable(Type.String()) }),
+          remedy: Type.Object({ kind: Type.String(), learningRateScale: Type.Number(), temperature: Type.Number(), klCoef: Type.Number() }),
+        }),
+      ),
+    }),
+  ),
   rewardModel: Nullable(
     Type.Object({ valMse: Type.Number(), valMae: Type.Number(), valPearson: Type.Number(), valSpearman: Type.Number() }),
   ),

@@ -31,6 +31,8 @@ export class TrainingRunRepository {
       await this.em.flush();
     } catch (err) {
       if (err instanceof UniqueConstraintViolationException) {
+        // Inside a transaction the failed INSERT aborted it: no lookup is possible until it rolls back.
+        if (this.em.isInTransaction()) throw new ActiveRunExistsError(input.agentId, null);
         this.em.clear();
         const active = await this.findActive(input.agentId);
         throw new ActiveRunExistsError(input.agentId, active?.id ?? null);

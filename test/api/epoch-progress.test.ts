@@ -14,6 +14,8 @@ const progressIn = (phase: RunPhase): RunProgress => ({
   latestMetrics: null,
   lastCheckpoint: null,
   checkpointRecoveries: [],
+  rewardModelPhase: null,
+  guardrails: null,
   rewardModel: null,
   klCoef: null,
   klTarget: null,

@@ -15,7 +15,7 @@ import type { PolicyVersion, TrainingRunStatus } from '../db/entities';
 import { checkpointKey, checkpointsKey, policyKey, runKey } from '../storage/artifact-keys';
 import { buildTrainingResults, writeTrainingResults, type SftSummary } from '../ml/training-results';
 import type { ConfigPatch, DatasetSummary, RunProgress } from '../workflows/messages';
-import type { UpdateMetrics } from '../common/names';
+import { RunPhases, type UpdateMetrics } from '../common/names';
 import { runConfigForBase } from '../ml/hf/base-model';
 import { HF_ERROR_NAMES } from '../ml/hf/errors';
 import type { Gpt2HfConfig } from '../ml/hf/gpt2-config';
@@ -24,6 +24,7 @@ import { applyConfigPatch } from './config-patch';
 import { ACTIVITY_DEFAULTS, type ActivityDeps } from './deps';
 import { classified, invalidConfig, invalidFeedback } from './errors';
 import { readJsonl, writeJsonl } from './jsonl';
+import { NO_RUN_EVENTS } from './run-events';
 
 export interface ResolveConfigInput {
   runId: string;
@@ -130,10 +131,12 @@ export function createDataActivities(deps: ActivityDeps) {
   const { orm, store } = deps;
   const log = deps.log ?? temporalLog;
   const minRows = deps.minFeedbackRows ?? ACTIVITY_DEFAULTS.minFeedbackRows;
+  const events = deps.runEvents ?? NO_RUN_EVENTS;
 
   return {
     /** Resolves and stores the run's config; returns the plan the workflow needs. */
     async resolveConfig(input: ResolveConfigInput): Promise<RunPlan> {
+      await events.phase(input.runId, RunPhases.loadFeedback);
       const resolved = buildRunConfig(input);
       const cfg = input.baseModelDir === undefined ? resolved : runConfigForBase(resolved, await readBaseConfig(input.baseModelDir));
       const configRef = runArtifacts.config(input.runId);
@@ -169,6 +172,7 @@ export function createDataActivities(deps: ActivityDeps) {
     /** Seeded train/validation split (the seed's 80/20 by default). */
     async splitDataset(input: { runId: string; datasetRef: string; configRef: string }): Promise<SplitDatasetResult> {
       return classified(async () => {
+        await events.phase(input.runId, RunPhases.splitDataset);
         const cfg = await store.readJson<RunConfig>(input.configRef);
         const rows = await readJsonl<FeedbackExample>(store, input.datasetRef);
         const { train, val } = splitTrainVal(rows, cfg.valFraction, new Rng(cfg.seed));

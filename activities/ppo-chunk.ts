@@ -17,7 +17,7 @@
  */
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
-import type { UpdateMetrics } from '../common/names';
+import { RunPhases, type UpdateMetrics } from '../common/names';
 import { findLatestVerified, readCheckpoint, updateOfCheckpointDir, writeCheckpoint } from '../ml/checkpoint';
 import type { RunConfig } from '../ml/config';
 import type { FeedbackExample } from '../ml/dataset';
@@ -33,6 +33,7 @@ import { ACTIVITY_DEFAULTS, type ActivityDeps, type ActivityLogger } from './dep
 import { classified, missingArtifact } from './errors';
 import { heartbeatTickMs, withHeartbeatTicker } from './heartbeat';
 import { readJsonl } from './jsonl';
+import { NO_RUN_EVENTS } from './run-events';
 import { artifactIdentity, sameCheckpoint, TrainerCache } from './trainer-cache';
 
 export interface PpoChunkInput {
@@ -98,6 +99,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
   const { store } = deps;
   const logger = (): ActivityLogger => deps.log ?? temporalLog;
   const every = deps.checkpointEvery ?? ACTIVITY_DEFAULTS.checkpointEvery;
+  const events = deps.runEvents ?? NO_RUN_EVENTS;
   const cache = new TrainerCache<TrainerContext>(deps.trainerCacheSize ?? ACTIVITY_DEFAULTS.trainerCacheSize);
 
   /** Builds the trainer for `input`, restored from `start` when given. */
@@ -252,6 +254,8 @@ export function createPpoRuntime(deps: ActivityDeps) {
       // Opening a large base and its checkpoint takes seconds: keep re-sending the previous attempt's details meanwhile.
       const { opened, start, recoveries, from } = await withHeartbeatTicker(() => activity.info.heartbeatDetails, () => openFirstUsable(input, end), tickMs);
       logger().info('ppo chunk opened', { runId: input.runId, fromUpdate: start?.update ?? 0, from, openMs: performance.now() - openStarted });
+      await events.phase(input.runId, RunPhases.ppo);
+      await events.recoveries(input.runId, recoveries);
       const { trainer } = opened;
       let kept: CheckpointInfo | null = null;
       try {
@@ -272,8 +276,11 @@ export function createPpoRuntime(deps: ActivityDeps) {
           const done = trainer.updatesDone;
           // Training history, one JSON per update (also what a finished retry returns).
           await store.writeJson(runArtifacts.metrics(input.runId, done), metrics);
+          // The same metrics, and a few completions, for the API's history and event stream.
+          await events.update(input.runId, { update: done, total: opened.config.ppo.totalUpdates, metrics, samples: trainer.lastSamples });
           if (done === end || done % every === 0 || activity.cancellationSignal.aborted) {
             last = await saveCheckpoint(input.runId, trainer);
+            await events.checkpoint(input.runId, last);
             activity.heartbeat(heartbeatOf(last));
           } else {
             activity.heartbeat(heartbeatOf(last));
@@ -281,7 +288,10 @@ export function createPpoRuntime(deps: ActivityDeps) {
           // The heartbeat above is what delivers a cancel; the checkpoint is already on disk.
           if (activity.cancellationSignal.aborted) throw new CancelledFailure('ppo chunk cancelled');
         }
-        if (!last || last.update !== end) last = await saveCheckpoint(input.runId, trainer);
+        if (!last || last.update !== end) {
+          last = await saveCheckpoint(input.runId, trainer);
+          await events.checkpoint(input.runId, last);
+        }
         const output = { checkpoint: last, recoveries, metrics: metrics ?? (await lastMetrics(last, input.runId)), klCoef: trainer.klCoef, klTarget: trainer.klTarget };
         kept = last;
         return output;

@@ -25,6 +25,8 @@ import { classified, invalidConfig } from './errors';
 import { heartbeatTickMs, heartbeatingStopCheck, withHeartbeatTicker } from './heartbeat';
 import { readJsonl } from './jsonl';
 import { createPpoRuntime, type PpoChunkInput } from './ppo-chunk';
+import { NO_RUN_EVENTS } from './run-events';
+import { RunPhases } from '../common/names';
 
 export interface TrainRewardModelInput {
   runId: string;
@@ -107,6 +109,7 @@ async function rewardModelStart(baseModelDir: string | undefined, config: RunCon
 export function createTrainingActivities(deps: ActivityDeps) {
   const { store } = deps;
   const log = deps.log ?? temporalLog;
+  const events = deps.runEvents ?? NO_RUN_EVENTS;
   const ppo = createPpoRuntime(deps);
   /**
    * Runs `fn` re-sending `details()` at the ticker period: every activity on the training queue
@@ -124,6 +127,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
     async trainRewardModel(input: TrainRewardModelInput): Promise<TrainRewardModelOutput> {
       return withBaseModelErrors(async () => {
         const ctx = Context.current();
+        await events.phase(input.runId, RunPhases.rewardModel);
         const config = await store.readJson<RunConfig>(input.configRef);
         let latest: unknown = { phase: 'reward_model', epoch: -1 };
         const train = await readJsonl<FeedbackExample>(store, input.trainRef);
@@ -149,6 +153,9 @@ export function createTrainingActivities(deps: ActivityDeps) {
           await saveRewardModel(store.resolve(rewardModelRef), model, normalization, metrics, config, { tokenizer: start.tokenizer });
           log.info('reward model trained', { runId: input.runId, valPearson: metrics.valPearson, epochs: metrics.epochsRun });
           const { valMse, valMae, valPearson, valSpearman } = metrics;
+          const { minValPearson } = config.gate;
+          // The same comparison as the workflow's quality gate, so the stream shows its verdict.
+          await events.rewardModel(input.runId, { valMse, valMae, valPearson, valSpearman, minValPearson, passed: valPearson >= minValPearson });
           return { rewardModelRef, metrics: { valMse, valMae, valPearson, valSpearman } };
         } finally {
           model.dispose();
@@ -160,6 +167,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
     async sftWarmStart(input: { runId: string; configRef: string; trainRef: string }): Promise<{ policyInitRef: string; finalLoss: number; steps: number }> {
       return classified(async () => {
         const ctx = Context.current();
+        await events.phase(input.runId, RunPhases.sft);
         const config = await store.readJson<RunConfig>(input.configRef);
         const rows = await readJsonl<FeedbackExample>(store, input.trainRef);
         const tokenizer = new ByteTokenizer();
@@ -227,6 +235,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
      */
     async exportPolicy(input: ExportPolicyInput): Promise<ExportPolicyOutput> {
       return classified(() => heartbeating(async () => {
+        await events.phase(input.runId, RunPhases.save);
         // The last chunk's live trainer when this process ran it (freed below: the run is done).
         const openStarted = performance.now();
         const { opened, from } = await ppo.openAt(input, input.checkpoint);

@@ -12,7 +12,9 @@ import {
   type TrainingRun,
   type TrainingRunStatus,
 } from '../entities';
-import { ActiveRunExistsError, RunNotFoundError } from '../errors';
+import { RunEventKinds } from '../../common/run-events';
+import { ActiveRunExistsError, InvalidCursorError, RunNotFoundError } from '../errors';
+import { RunEventRepository } from './run-event-repository';
 
 export interface NewTrainingRun {
   id: string;
@@ -50,24 +52,80 @@ export class TrainingRunRepository {
 
   /**
    * Moves a run to `status` (recording `error`, and finishedAt for a finished status) in one
-   * conditional UPDATE. A finished run keeps its status: the call then returns the row
-   * unchanged, so a retried or late writer cannot resurrect or relabel a finished run.
-   * Throws RunNotFoundError for an unknown id.
+   * conditional UPDATE, and records the change on the run's event stream (a `status` event, and
+   * the `end` event for a finished status) in the same transaction. A finished run keeps its
+   * status: the call then returns the row unchanged, so a retried or late writer cannot
+   * resurrect or relabel a finished run. Throws RunNotFoundError for an unknown id.
    */
   async setStatus(runId: string, status: TrainingRunStatus, error?: string | null): Promise<TrainingRun> {
     const now = new Date();
-    await this.em.nativeUpdate(
-      TrainingRunSchema,
-      { id: runId, status: { $nin: [...FINISHED_RUN_STATUSES] } },
-      {
-        status,
-        updatedAt: now,
-        ...(error !== undefined ? { error } : {}),
-        ...(isFinishedStatus(status) ? { finishedAt: now } : {}),
-      },
-    );
+    await this.em.transactional(async (tx) => {
+      const changed = await tx.nativeUpdate(
+        TrainingRunSchema,
+        { id: runId, status: { $nin: [...FINISHED_RUN_STATUSES] } },
+        {
+          status,
+          updatedAt: now,
+          ...(error !== undefined ? { error } : {}),
+          ...(isFinishedStatus(status) ? { finishedAt: now } : {}),
+        },
+      );
+      if (changed === 0) return;
+      const events = new RunEventRepository(tx);
+      const data = { status, error: error ?? null };
+      await events.append(runId, { kind: RunEventKinds.status, data });
+      if (isFinishedStatus(status)) await events.append(runId, { kind: RunEventKinds.end, data, dedupKey: RunEventKinds.end });
+    });
     const row = await this.get(runId);
     if (!row) throw new RunNotFoundError(runId);
     return row;
   }
+
+  /**
+   * A page of the project's runs, newest first, optionally of one agent, one status, or created
+   * at or after `since`. `cursor` is the previous page's nextCursor: the runId of its last run.
+   * Throws InvalidCursorError when that names no run of the project.
+   */
+  async page(projectId: string, filter: RunFilter, cursor: string | null, limit: number): Promise<RunPage> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const and = (condition: string, value: unknown) => {
+      where.push(condition);
+      params.push(value);
+    };
+    and('a.project_id = ?', projectId);
+    if (filter.agentId !== undefined) and('r.agent_id = ?', filter.agentId);
+    if (filter.status !== undefined) and('r.status = ?', filter.status);
+    if (filter.since !== undefined) and('r.created_at >= ?', filter.since);
+    if (cursor !== null) {
+      const [after] = await this.em.execute<{ id: string }[]>(
+        'select r.id from training_run r join agent a on a.id = r.agent_id where r.id = ? and a.project_id = ?',
+        [cursor, projectId],
+      );
+      if (!after) throw new InvalidCursorError(cursor);
+      // Keyset on (created_at, id), read from the row itself so no timestamp precision is lost.
+      and('(r.created_at, r.id) < (select created_at, id from training_run where id = ?)', cursor);
+    }
+    const ids = await this.em.execute<{ id: string }[]>(
+      `select r.id from training_run r join agent a on a.id = r.agent_id where ${where.join(' and ')} order by r.created_at desc, r.id desc limit ?`,
+      [...params, limit + 1],
+    );
+    const pageIds = ids.slice(0, limit).map((r) => r.id);
+    const rows = pageIds.length ? await this.em.find(TrainingRunSchema, { id: { $in: pageIds } }, { refresh: true }) : [];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const items = pageIds.flatMap((id) => byId.get(id) ?? []);
+    return { items, nextCursor: ids.length > limit ? pageIds[pageIds.length - 1] : null };
+  }
+}
+
+export interface RunFilter {
+  agentId?: string;
+  status?: TrainingRunStatus;
+  since?: Date;
+}
+
+export interface RunPage {
+  items: TrainingRun[];
+  /** The runId of the page's last run; null on the last page. */
+  nextCursor: string | null;
 }

@@ -8,8 +8,10 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
  * Text Postgres can store and give back verbatim: no NUL (text columns reject U+0000) and
  * no lone UTF-16 surrogate (UTF-8 cannot encode one; it would come back as U+FFFD). TypeBox
  * compiles patterns with the `u` flag, so a valid surrogate pair is one code point here.
+ * Written as the allowed code-point ranges rather than a negated surrogate class: Rust's
+ * regex (jsonschema-rs, which schemathesis validates with) cannot express surrogates at all.
  */
-export const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
+export const STORABLE_TEXT_PATTERN = '^[\\u0001-\\uD7FF\\uE000-\\u{10FFFF}]*$';
 /** Bounds on feedback text, in characters (JSON Schema maxLength counts code points). */
 export const MAX_TEXT_CHARS = 32 * 1024;
 export const MAX_NOTES_CHARS = 4 * 1024;

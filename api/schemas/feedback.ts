@@ -1,5 +1,6 @@
 /** Feedback request and response schemas. The score schema is built from the configured range. */
 import { Type } from 'typebox';
+import { FEEDBACK_CURSOR_PATTERN } from '../../db/repositories/feedback-repository';
 import type { ScoreRange } from '../plugins/app/config';
 import { ErrorBody, MAX_NOTES_CHARS, MAX_TEXT_CHARS, STORABLE_TEXT_PATTERN, SafeId, agentErrorResponses } from './common';
 
@@ -40,7 +41,7 @@ export const FeedbackBatchCreated = Type.Object({ ids: Type.Array(Type.String())
 
 export const FeedbackPageQuery = Type.Object(
   {
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'nextCursor of the previous page' })),
+    cursor: Type.Optional(Type.String({ pattern: FEEDBACK_CURSOR_PATTERN, description: 'nextCursor of the previous page: the decimal id of its last row (rows after it are returned)' })),
     // Optional: the TypeBox validator converts but does not apply defaults; the route does.
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT })),
   },

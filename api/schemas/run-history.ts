@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import { TrainingRunStatuses } from '../../db/entities';
 import { RunEventKinds } from '../../common/run-events';
-import { SAFE_ID_PATTERN } from '../../common/ids';
+import { RUNS_CURSOR_PATTERN } from '../../db/repositories/training-run-repository';
 import { SafeId } from './common';
 
 export const DEFAULT_RUNS_LIMIT = 50;
@@ -19,8 +19,8 @@ export const RunListQuery = Type.Object(
     since: Type.Optional(Type.String({ format: 'date-time', description: 'Only runs created at or after this instant (RFC 3339)' })),
     cursor: Type.Optional(
       Type.String({
-        pattern: SAFE_ID_PATTERN,
-        description: 'nextCursor of the previous page: the runId of its last run (400 invalid_cursor when that is not a run of the project)',
+        pattern: RUNS_CURSOR_PATTERN,
+        description: 'nextCursor of the previous page: `<createdAt in µs since the epoch>_<runId>` of its last run; runs before that position are returned',
       }),
     ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RUNS_LIMIT, default: DEFAULT_RUNS_LIMIT })),

@@ -83,39 +83,49 @@ export class TrainingRunRepository {
 
   /**
    * A page of the project's runs, newest first, optionally of one agent, one status, or created
-   * at or after `since`. `cursor` is the previous page's nextCursor: the runId of its last run.
-   * Throws InvalidCursorError when that names no run of the project.
+   * at or after `since`. `cursor` is the previous page's nextCursor (RUNS_CURSOR_PATTERN): the
+   * position (created_at in µs since the epoch, runId) of its last run. Every such value is a
+   * valid position, so a schema-valid cursor is never refused, and the project filter applies
+   * whatever it names.
    */
   async page(projectId: string, filter: RunFilter, cursor: string | null, limit: number): Promise<RunPage> {
     const where: string[] = [];
     const params: unknown[] = [];
-    const and = (condition: string, value: unknown) => {
+    const and = (condition: string, ...values: unknown[]) => {
       where.push(condition);
-      params.push(value);
+      params.push(...values);
     };
     and('a.project_id = ?', projectId);
     if (filter.agentId !== undefined) and('r.agent_id = ?', filter.agentId);
     if (filter.status !== undefined) and('r.status = ?', filter.status);
     if (filter.since !== undefined) and('r.created_at >= ?', filter.since);
     if (cursor !== null) {
-      const [after] = await this.em.execute<{ id: string }[]>(
-        'select r.id from training_run r join agent a on a.id = r.agent_id where r.id = ? and a.project_id = ?',
-        [cursor, projectId],
-      );
-      if (!after) throw new InvalidCursorError(cursor);
-      // Keyset on (created_at, id), read from the row itself so no timestamp precision is lost.
-      and('(r.created_at, r.id) < (select created_at, id from training_run where id = ?)', cursor);
+      const { micros, id } = decodeRunsCursor(cursor);
+      // Exact µs arithmetic (no float seconds), so the keyset boundary is the row's own timestamp.
+      and("(r.created_at, r.id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?)", micros, id);
     }
-    const ids = await this.em.execute<{ id: string }[]>(
-      `select r.id from training_run r join agent a on a.id = r.agent_id where ${where.join(' and ')} order by r.created_at desc, r.id desc limit ?`,
+    const rows = await this.em.execute<{ id: string; micros: string }[]>(
+      `select r.id, (extract(epoch from r.created_at) * 1000000)::bigint::text as micros from training_run r join agent a on a.id = r.agent_id ` +
+        `where ${where.join(' and ')} order by r.created_at desc, r.id desc limit ?`,
       [...params, limit + 1],
     );
-    const pageIds = ids.slice(0, limit).map((r) => r.id);
-    const rows = pageIds.length ? await this.em.find(TrainingRunSchema, { id: { $in: pageIds } }, { refresh: true }) : [];
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    const items = pageIds.flatMap((id) => byId.get(id) ?? []);
-    return { items, nextCursor: ids.length > limit ? pageIds[pageIds.length - 1] : null };
+    const pageRows = rows.slice(0, limit);
+    const found = pageRows.length ? await this.em.find(TrainingRunSchema, { id: { $in: pageRows.map((r) => r.id) } }, { refresh: true }) : [];
+    const byId = new Map(found.map((r) => [r.id, r]));
+    const items = pageRows.flatMap((r) => byId.get(r.id) ?? []);
+    const last = pageRows[pageRows.length - 1];
+    return { items, nextCursor: rows.length > limit ? `${last.micros}_${last.id}` : null };
   }
+}
+
+/** `<created_at in µs since the epoch>_<runId>` of the previous page's last run. */
+export const RUNS_CURSOR_PATTERN = '^[0-9]{1,17}_[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
+const RUNS_CURSOR_RE = new RegExp(RUNS_CURSOR_PATTERN);
+
+function decodeRunsCursor(cursor: string): { micros: string; id: string } {
+  if (!RUNS_CURSOR_RE.test(cursor)) throw new InvalidCursorError(cursor);
+  const at = cursor.indexOf('_');
+  return { micros: cursor.slice(0, at), id: cursor.slice(at + 1) };
 }
 
 export interface RunFilter {
@@ -126,6 +136,6 @@ export interface RunFilter {
 
 export interface RunPage {
   items: TrainingRun[];
-  /** The runId of the page's last run; null on the last page. */
+  /** The position of the page's last run (RUNS_CURSOR_PATTERN); null on the last page. */
   nextCursor: string | null;
 }

@@ -106,13 +106,13 @@ describe('GET /api/runs', () => {
   it('pages with nextCursor until null, seeing every run once', async () => {
     const first = (await get('/api/runs?limit=2')).json();
     expect(first.items.map((r: { runId: string }) => r.runId)).toEqual([b1, a2]);
-    expect(first.nextCursor).toBe(a2);
+    expect(first.nextCursor).toMatch(new RegExp(`^[0-9]+_${a2}$`));
     const second = (await get(`/api/runs?limit=2&cursor=${first.nextCursor}`)).json();
     expect(second.items.map((r: { runId: string }) => r.runId)).toEqual([a1]);
     expect(second.nextCursor).toBeNull();
   });
 
-  it('rejects bad filters and another project\'s cursor with 400 naming the field', async () => {
+  it('rejects bad filters with 400 naming the field; a cursor is a position, never another project\'s rows', async () => {
     for (const [qs, field] of [
       ['status=exploded', 'status'],
       ['since=yesterday', 'since'],
@@ -120,12 +120,14 @@ describe('GET /api/runs', () => {
       ['limit=true', 'limit'],
       ['agent=../x', 'agent'],
       [`cursor=${other}`, 'cursor'],
-      ['cursor=run_unknown', 'cursor'],
+      ['cursor=0', 'cursor'],
     ]) {
       const res = await get(`/api/runs?${qs}`);
       expect([qs, res.statusCode]).toEqual([qs, 400]);
       expect(res.json().field).toBe(field);
     }
+    const theirPage = (await get('/api/runs?limit=1', theirs)).json();
+    expect((await get(`/api/runs?cursor=${theirPage.items[0] ? `9${'0'.repeat(16)}_${other}` : ''}`)).json().items.map((r: { runId: string }) => r.runId)).toEqual([b1, a2, a1]);
   });
 
   it('needs a key', async () => {

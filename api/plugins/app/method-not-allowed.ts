@@ -6,10 +6,10 @@
  * Public so that the answer is the same with or without a key: the path and its methods are
  * in the public OpenAPI document anyway.
  */
-import type { FastifyInstance, FastifyPluginAsync, HTTPMethods, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods, RouteOptions } from 'fastify';
 
-/** Methods a 405 is given for (RFC 9110 §9 plus PATCH, RFC 5789). */
-const METHODS: readonly HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'];
+/** Methods a 405 is given for (RFC 9110 §9, PATCH of RFC 5789, and QUERY, draft-ietf-httpbis-safe-method-w-body, which Fastify routes). */
+const METHODS: readonly HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'QUERY'];
 
 export interface RouteTracker {
   /** Declared methods per documented route pattern. */
@@ -34,13 +34,16 @@ export const methodNotAllowed: FastifyPluginAsync<{ tracker: RouteTracker }> = a
     const missing = METHODS.filter((m) => !declared.has(m));
     if (missing.length === 0) continue;
     const allow = [...declared].sort().join(', ');
+    const refuse = async (request: FastifyRequest, reply: FastifyReply) =>
+      reply.status(405).header('allow', allow).send({ error: 'method_not_allowed', message: `${request.method} is not allowed on ${url}; allowed: ${allow}` });
     fastify.route({
       method: missing,
       url,
       config: { public: true },
       schema: { hide: true },
-      handler: async (request, reply) =>
-        reply.status(405).header('allow', allow).send({ error: 'method_not_allowed', message: `${request.method} is not allowed on ${url}; allowed: ${allow}` }),
+      // In onRequest: Fastify refuses a QUERY without Content-Type (400) before it reaches a handler.
+      onRequest: refuse,
+      handler: refuse,
     });
   }
 };

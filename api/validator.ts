@@ -8,7 +8,9 @@
  */
 import type { FastifySchemaCompiler } from 'fastify';
 import { Compile } from 'typebox/compile';
+import { Format } from 'typebox/format';
 import type { TSchema } from 'typebox';
+import { STORABLE_TEXT_FORMAT } from './schemas/common';
 
 /** JSON's number grammar (RFC 8259 §6), which is also what the document's `integer`/`number` mean. */
 const DECIMAL = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
@@ -39,7 +41,16 @@ function convertObject(schema: { properties?: Record<string, PropertySchema> }, 
   return out;
 }
 
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one (no `u` flag: code units). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Registers the formats the schemas use (TypeBox's registry is process-wide; setting it again is harmless). */
+export function registerFormats(): void {
+  Format.Set(STORABLE_TEXT_FORMAT, (value) => !LONE_SURROGATE.test(value));
+}
+
 export const strictValidatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
+  registerFormats();
   const check = Compile(schema);
   return (value) => {
     const converted = httpPart === 'body' ? value : convertObject(schema as { properties?: Record<string, PropertySchema> }, value);

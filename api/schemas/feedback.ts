@@ -2,7 +2,7 @@
 import { Type } from 'typebox';
 import { FEEDBACK_CURSOR_PATTERN } from '../../db/repositories/feedback-repository';
 import type { ScoreRange } from '../plugins/app/config';
-import { ErrorBody, MAX_NOTES_CHARS, MAX_TEXT_CHARS, STORABLE_TEXT_PATTERN, SafeId, agentErrorResponses } from './common';
+import { ErrorBody, MAX_NOTES_CHARS, MAX_TEXT_CHARS, SafeId, storableText, agentErrorResponses } from './common';
 
 /** Most items one batch request may carry (all-or-nothing). */
 export const MAX_BATCH_ITEMS = 1000;
@@ -22,11 +22,11 @@ export function scoreSchema(range: ScoreRange) {
 export function feedbackItemSchema(range: ScoreRange) {
   return Type.Object(
     {
-      prompt: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, pattern: STORABLE_TEXT_PATTERN }),
-      response: Type.String({ maxLength: MAX_TEXT_CHARS, pattern: STORABLE_TEXT_PATTERN }),
+      prompt: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, ...storableText }),
+      response: Type.String({ maxLength: MAX_TEXT_CHARS, ...storableText }),
       score: scoreSchema(range),
       runId: SafeId('The agent-runtime run that produced the response'),
-      notes: Type.Optional(Type.String({ maxLength: MAX_NOTES_CHARS, pattern: STORABLE_TEXT_PATTERN })),
+      notes: Type.Optional(Type.String({ maxLength: MAX_NOTES_CHARS, ...storableText })),
     },
     { additionalProperties: false },
   );

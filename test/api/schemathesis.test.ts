@@ -46,8 +46,8 @@ let auth: TestProjectKey;
     const { port } = app.server.address() as { port: number };
     const base = `http://127.0.0.1:${port}`;
     const args = [
-      'run', `${base}/docs/json`,
       '--config-file', path.join(ROOT, 'schemathesis.toml'),
+      'run', `${base}/docs/json`,
       '--checks', 'all',
       '--header', `Authorization: Bearer ${auth.key}`,
       '--max-examples', '6',
@@ -59,8 +59,8 @@ let auth: TestProjectKey;
         resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: `${stdout}\n${stderr}` });
       });
     });
-    // On failure the report (which names each failing check and a curl to reproduce it) is the assertion message.
-    expect({ code, summary: output.split('\n').filter((l) => /failure|ST\d{3}|passed|error/i.test(l)).slice(-40) }).toEqual({ code: 0, summary: expect.any(Array) });
-    expect(output).not.toMatch(/\d+ failures?/);
+    // On failure the report's tail (each failing check, with a curl to reproduce it) is the assertion message.
+    expect(code === 0 ? 'exit 0' : `exit ${code}\n${output.slice(-12_000)}`).toBe('exit 0');
+    expect(output).not.toMatch(/[1-9]\d* failures?/);
   });
 });

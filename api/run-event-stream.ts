@@ -31,6 +31,8 @@ export interface EventStreamOptions {
   client: Client;
   run: TrainingRun;
   afterSeq: number;
+  /** False: end once the events recorded so far are sent. */
+  follow: boolean;
   /** Aborted when the server closes. */
   closing: AbortSignal;
 }
@@ -75,6 +77,7 @@ export async function streamRunEvents(request: FastifyRequest, reply: FastifyRep
         if (e.kind === RunEventKinds.end) return;
       }
       if (events.length === BATCH) continue;
+      if (!opts.follow) return;
       if (Date.now() - lastWrite >= HEARTBEAT_MS) {
         res.write(': heartbeat\n\n');
         lastWrite = Date.now();

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { TrainingRun } from '../../db/entities';
-import { identityOf, loadOwnedRun } from '../ownership';
+import { identityOf, loadOwnedRun, requireOwnedAgent } from '../ownership';
 import { streamRunEvents } from '../run-event-stream';
 import { ErrorBody, RunIdParams, authErrorResponses } from '../schemas/common';
 import {
@@ -47,12 +47,13 @@ const runHistoryRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         summary: 'The project\'s training runs, newest first, filtered by agent, status and creation time',
         querystring: RunListQuery,
-        response: { 200: RunListBody, ...authErrorResponses },
+        response: { 200: RunListBody, 404: ErrorBody, ...authErrorResponses },
       },
     },
     async (request) => {
-      const { agent, status, since, cursor, limit = DEFAULT_RUNS_LIMIT } = request.query;
-      const filter = { agentId: agent, status, since: since === undefined ? undefined : new Date(since) };
+      const { agentId, status, since, cursor, limit = DEFAULT_RUNS_LIMIT } = request.query;
+      if (agentId !== undefined) await requireOwnedAgent(request, agentId);
+      const filter = { agentId, status, since: since === undefined ? undefined : new Date(since) };
       const page = await request.repos.trainingRuns.page(identityOf(request).projectId, filter, cursor ?? null, limit);
       return { items: page.items.map(summaryOf), nextCursor: page.nextCursor };
     },
@@ -99,7 +100,7 @@ const runHistoryRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const run = await loadOwnedRun(request, request.params.runId);
       const header = request.headers['last-event-id'];
       const afterSeq = header !== undefined ? Number(header) : (request.query.after ?? 0);
-      await streamRunEvents(request, reply, { client: fastify.temporal, run, afterSeq, closing: closing.signal });
+      await streamRunEvents(request, reply, { client: fastify.temporal, run, afterSeq, follow: request.query.follow ?? true, closing: closing.signal });
     },
   );
 };

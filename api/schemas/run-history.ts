@@ -14,7 +14,7 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => T
 
 export const RunListQuery = Type.Object(
   {
-    agent: Type.Optional(SafeId('Only runs of this agent')),
+    agentId: Type.Optional(SafeId('Only runs of this agent (404 when it is not an agent of the project, as on every agent route)')),
     status: Type.Optional(Type.Enum(TrainingRunStatuses, { description: 'Only runs with this status' })),
     since: Type.Optional(Type.String({ format: 'date-time', description: 'Only runs created at or after this instant (RFC 3339)' })),
     cursor: Type.Optional(
@@ -72,6 +72,9 @@ export const MetricsBody = Type.Object({
 
 export const EventsQuery = Type.Object(
   {
+    follow: Type.Optional(
+      Type.Boolean({ default: true, description: 'false: send the events recorded so far and end, instead of following the run to its end' }),
+    ),
     after: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, description: 'Resume after this event id; the Last-Event-ID header wins when both are sent' }),
     ),

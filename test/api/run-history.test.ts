@@ -4,6 +4,7 @@
  * the workers use (a live run's stream is test/workflows/run-events.test.ts).
  */
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { runEventLog } from '../../activities/run-events';
 import { buildApp } from '../../api/app';
 import { loadEnv } from '../../common/env';
 import { MetricKeys, RunPhases } from '../../common/names';
@@ -95,12 +96,13 @@ describe('GET /api/runs', () => {
 
   it('filters by agent, status and since', async () => {
     const ids = async (qs: string) => ((await get(`/api/runs?${qs}`)).json().items as { runId: string }[]).map((r) => r.runId);
-    expect(await ids('agent=hist-agent-a')).toEqual([a2, a1]);
+    expect(await ids('agentId=hist-agent-a')).toEqual([a2, a1]);
     expect(await ids('status=failed')).toEqual([a1]);
-    expect(await ids('status=queued&agent=hist-agent-a')).toEqual([a2]);
+    expect(await ids('status=queued&agentId=hist-agent-a')).toEqual([a2]);
     expect(await ids(`since=${encodeURIComponent(new Date(Date.now() - 15_000).toISOString())}`)).toEqual([b1]);
-    // Another project's agent is simply empty: nothing says it exists.
-    expect(await ids('agent=hist-agent-theirs')).toEqual([]);
+    // Another project's agent answers as an unknown one does, as on every agent route.
+    const foreign = await get('/api/runs?agentId=hist-agent-theirs');
+    expect({ status: foreign.statusCode, body: foreign.json() }).toEqual({ status: 404, body: { error: 'not_found', message: 'agent hist-agent-theirs not found', field: 'agentId' } });
   });
 
   it('pages with nextCursor until null, seeing every run once', async () => {
@@ -118,7 +120,7 @@ describe('GET /api/runs', () => {
       ['since=yesterday', 'since'],
       ['limit=0', 'limit'],
       ['limit=true', 'limit'],
-      ['agent=../x', 'agent'],
+      ['agentId=../x', 'agentId'],
       [`cursor=${other}`, 'cursor'],
       ['cursor=0', 'cursor'],
     ]) {
@@ -153,6 +155,14 @@ describe('GET /api/runs/:runId/metrics', () => {
     expect(rest.nextFrom).toBeNull();
   });
 
+  it('stores a sampled completion with byte 0 (which jsonb refuses) with U+FFFD in its place', async () => {
+    const nul = await makeRun(mine, 'hist-agent-nul');
+    const samples = [{ prompt: 'Q1: ', response: 'a\u0000b', score: 0.5 }];
+    await runEventLog(db.orm).update(nul, { update: 1, total: 1, metrics: metricsOf(1) as never, samples });
+    const body = (await get(`/api/runs/${nul}/metrics`)).json();
+    expect(body.items[0].samples).toEqual([{ prompt: 'Q1: ', response: 'a\uFFFDb', score: 0.5 }]);
+  });
+
   it('is a 404 for another project and for an unknown run', async () => {
     expect((await get(`/api/runs/${runId}/metrics`, theirs)).statusCode).toBe(404);
     expect((await get('/api/runs/run_nope/metrics')).statusCode).toBe(404);
@@ -176,6 +186,13 @@ describe('GET /api/runs/:runId/events (finished run)', () => {
     expect(events.map((e) => e.kind)).toEqual(['status', 'phase', 'update', 'update', 'update', 'status', 'end']);
     expect(events[2].data).toMatchObject({ update: 1, total: 3, samples: [{ prompt: 'p1' }] });
     expect(events[6].data).toEqual({ status: 'completed', error: null });
+  });
+
+  it('follow=false sends what is recorded and ends (also for a run still going)', async () => {
+    const live = await makeRun(mine, 'hist-agent-live');
+    await repos().trainingRuns.setStatus(live, 'running');
+    const res = await get(`/api/runs/${live}/events?follow=false`);
+    expect(parseSse(res.body).map((e) => e.kind)).toEqual(['status']);
   });
 
   it('resumes after Last-Event-ID (or ?after=) with nothing missed or repeated', async () => {

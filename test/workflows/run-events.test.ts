@@ -88,7 +88,7 @@ it('streams a live run: disconnect, resume with Last-Event-ID, nothing missed or
     // While disconnected, the run goes on: wait until it has recorded more events.
     await eventually(
       async () => {
-        const list = (await api(`/api/runs?agent=${agentId}`)).body.items as { runId: string; lastEventId: number }[];
+        const list = (await api(`/api/runs?agentId=${agentId}`)).body.items as { runId: string; lastEventId: number }[];
         return list[0].lastEventId > lastSeen + 1 ? true : undefined;
       },
       'more events while disconnected',

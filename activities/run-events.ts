@@ -17,6 +17,8 @@ export interface RunEventSink {
   update(runId: string, update: { update: number; total: number; metrics: UpdateMetrics; samples: UpdateSample[] }): Promise<void>;
   checkpoint(runId: string, checkpoint: CheckpointInfo): Promise<void>;
   recoveries(runId: string, recoveries: readonly CheckpointRecovery[]): Promise<void>;
+  /** The run's before/after evaluation block (once per run). */
+  evaluation(runId: string, data: RunEventData['evaluation']): Promise<void>;
 }
 
 /** Records on the database of `orm`, one unit of work per record. */
@@ -36,6 +38,9 @@ export function runEventLog(orm: MikroORM): RunEventSink {
     },
     async checkpoint(runId, c) {
       await repo().append(runId, { kind: RunEventKinds.checkpoint, data: { update: c.update, ref: c.ref }, dedupKey: `checkpoint:${c.update}` });
+    },
+    async evaluation(runId, data) {
+      await repo().append(runId, { kind: RunEventKinds.evaluation, data, dedupKey: RunEventKinds.evaluation });
     },
     async recoveries(runId, recoveries) {
       for (const r of recoveries) {
@@ -61,4 +66,5 @@ export const NO_RUN_EVENTS: RunEventSink = {
   update: async () => undefined,
   checkpoint: async () => undefined,
   recoveries: async () => undefined,
+  evaluation: async () => undefined,
 };

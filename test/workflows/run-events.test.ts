@@ -62,6 +62,9 @@ const api = async (url: string, init: RequestInit = {}, key: TestProjectKey = au
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 
+// A whole quick run on 2 shared cores: minutes (rest-to-policy.test.ts allows 280 s for one under light load).
+const RUN_LIMIT_MS = 600_000;
+
 it('streams a live run: disconnect, resume with Last-Event-ID, nothing missed or repeated', async () => {
   const agentId = uniqueId('sse-agent');
   const rows = makeSyntheticFeedback(100, new Rng(41), { noiseStd: 0.05 });
@@ -92,7 +95,7 @@ it('streams a live run: disconnect, resume with Last-Event-ID, nothing missed or
         return list[0].lastEventId > lastSeen + 1 ? true : undefined;
       },
       'more events while disconnected',
-      240_000,
+      RUN_LIMIT_MS,
     );
 
     // Second connection resumes after the last event seen and reads to the end of the run.
@@ -134,4 +137,4 @@ it('streams a live run: disconnect, resume with Last-Event-ID, nothing missed or
     // The progress answer read mid-PPO was at least the update the stream had shown.
     expect(stepsSeen.every((s) => s >= firstUpdate.update)).toBe(true);
   });
-});
+}, RUN_LIMIT_MS + 60_000);

@@ -9,9 +9,9 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }] },
-  // typebox 1.x, its Fastify type provider and `cookie` (used by app.inject) ship ESM only; jest 30 on
+  // typebox 1.x, its Fastify type provider, `cookie` (used by app.inject) and the OpenAPI validator ship ESM only; jest 30 on
   // Node 20 cannot require them untransformed, so they go through SWC too.
-  transformIgnorePatterns: ['/node_modules/(?!(typebox|@fastify/type-provider-typebox|cookie)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(typebox|@fastify/type-provider-typebox|cookie|@seriousme/openapi-schema-validator)/)'],
   // Training tests are CPU-bound; two cores here, so at most two files at once.
   maxWorkers: 2,
   // Generous: workflow and training tests run real servers and CPU training on 2 shared cores; a

@@ -17,7 +17,7 @@ import type { PolicyVersion, TrainingRunStatus } from '../db/entities';
 import { checkpointKey, checkpointsKey, policyKey, runKey } from '../storage/artifact-keys';
 import { buildTrainingResults, writeTrainingResults, type SftSummary } from '../ml/training-results';
 import type { ConfigPatch, DatasetSummary, GuardrailSummary, RunProgress } from '../workflows/messages';
-import type { UpdateMetrics } from '../common/names';
+import { RunPhases, type UpdateMetrics } from '../common/names';
 import type { EvaluationReport } from '../ml/evaluation';
 import { runConfigForBase } from '../ml/hf/base-model';
 import { HF_ERROR_NAMES } from '../ml/hf/errors';
@@ -29,6 +29,7 @@ import { applyConfigPatch } from './config-patch';
 import { ACTIVITY_DEFAULTS, type ActivityDeps } from './deps';
 import { classified, invalidConfig, invalidFeedback } from './errors';
 import { readJsonl, writeJsonl } from './jsonl';
+import { NO_RUN_EVENTS } from './run-events';
 
 export interface ResolveConfigInput {
   runId: string;
@@ -158,10 +159,12 @@ export function createDataActivities(deps: ActivityDeps) {
   const { orm, store } = deps;
   const log = deps.log ?? temporalLog;
   const minRows = deps.minFeedbackRows ?? ACTIVITY_DEFAULTS.minFeedbackRows;
+  const events = deps.runEvents ?? NO_RUN_EVENTS;
 
   return {
     /** Resolves and stores the run's config; returns the plan the workflow needs. */
     async resolveConfig(input: ResolveConfigInput): Promise<RunPlan> {
+      await events.phase(input.runId, RunPhases.loadFeedback);
       const resolved = buildRunConfig(input);
       const baseDir = await withHubErrors(() => baseModelDirOf(input, 'config'));
       const cfg = baseDir === undefined ? resolved : runConfigForBase(resolved, await readBaseConfig(baseDir));
@@ -202,6 +205,7 @@ export function createDataActivities(deps: ActivityDeps) {
      */
     async splitDataset(input: { runId: string; datasetRef: string; configRef: string }): Promise<SplitDatasetResult> {
       return classified(async () => {
+        await events.phase(input.runId, RunPhases.splitDataset);
         const stored = await store.readJson<RunConfig>(input.configRef);
         const rows = await readJsonl<FeedbackExample>(store, input.datasetRef);
         const cfg = dataLengthsOrInvalid(stored, rows);

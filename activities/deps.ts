@@ -4,6 +4,7 @@
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { ArtifactStore } from '../storage/artifact-store';
+import type { RunEventSink } from './run-events';
 
 /** The subset of a logger the activities use (Temporal's activity `log` fits). */
 export interface ActivityLogger {
@@ -14,6 +15,11 @@ export interface ActivityLogger {
 export interface ActivityDeps {
   orm: MikroORM;
   store: ArtifactStore;
+  /**
+   * The run event stream and per-update history the API serves (activities/run-events.ts
+   * `runEventLog(orm)`). Default: nothing recorded (activity tests without a database).
+   */
+  runEvents?: RunEventSink;
   /** Defaults to Temporal's activity logger (carries the activity's context). */
   log?: ActivityLogger;
   /** Fewest feedback rows a run accepts (the seed's API required 10). */

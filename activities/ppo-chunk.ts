@@ -17,7 +17,7 @@
  */
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
-import type { UpdateMetrics } from '../common/names';
+import { RunPhases, type UpdateMetrics } from '../common/names';
 import { findLatestVerified, readCheckpoint, updateOfCheckpointDir, writeCheckpoint } from '../ml/checkpoint';
 import type { RunConfig } from '../ml/config';
 import type { FeedbackExample } from '../ml/dataset';
@@ -34,6 +34,7 @@ import { classified, missingArtifact } from './errors';
 import { heartbeatTickMs, withHeartbeatTicker } from './heartbeat';
 import { PpoGuard, type GuardedStep } from './ppo-guard';
 import { readJsonl } from './jsonl';
+import { NO_RUN_EVENTS } from './run-events';
 import { artifactIdentity, sameCheckpoint, TrainerCache } from './trainer-cache';
 
 export interface PpoChunkInput {
@@ -107,6 +108,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
   const { store } = deps;
   const logger = (): ActivityLogger => deps.log ?? temporalLog;
   const every = deps.checkpointEvery ?? ACTIVITY_DEFAULTS.checkpointEvery;
+  const events = deps.runEvents ?? NO_RUN_EVENTS;
   const cache = new TrainerCache<TrainerContext>(deps.trainerCacheSize ?? ACTIVITY_DEFAULTS.trainerCacheSize);
 
   /** Builds the trainer for `input`, restored from `start` when given. */
@@ -263,6 +265,8 @@ export function createPpoRuntime(deps: ActivityDeps) {
       const { start, recoveries, from } = first;
       let opened = first.opened;
       logger().info('ppo chunk opened', { runId: input.runId, fromUpdate: start?.update ?? 0, from, openMs: performance.now() - openStarted });
+      await events.phase(input.runId, RunPhases.ppo);
+      await events.recoveries(input.runId, recoveries);
       let kept: CheckpointInfo | null = null;
       try {
         const guard = opened.config.guard.enabled ? await PpoGuard.open(store, input.runId, opened.config, start) : null;
@@ -298,6 +302,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
             }
             const event = await guard.resume(opened.trainer, remedies);
             logger().warn('ppo guardrail tripped; rolled back', { runId: input.runId, ...event });
+            await events.guardrail(input.runId, event);
             continue;
           }
           metrics = step.metrics as UpdateMetrics;
@@ -305,9 +310,12 @@ export function createPpoRuntime(deps: ActivityDeps) {
           const done = trainer.updatesDone;
           // Training history, one JSON per update (also what a finished retry returns).
           await store.writeJson(runArtifacts.metrics(input.runId, done), metrics);
+          // The same metrics, and a few completions, for the API's history and event stream.
+          await events.update(input.runId, { update: done, total: opened.config.ppo.totalUpdates, metrics, samples: trainer.lastSamples });
           if (done === end || done % every === 0 || activity.cancellationSignal.aborted) {
             await guard?.writeState(done);
             last = await saveCheckpoint(input.runId, trainer);
+            await events.checkpoint(input.runId, last);
             activity.heartbeat(heartbeatOf(last));
           } else {
             activity.heartbeat(heartbeatOf(last));
@@ -319,6 +327,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
         if (!last || last.update !== end) {
           await guard?.writeState(trainer.updatesDone);
           last = await saveCheckpoint(input.runId, trainer);
+          await events.checkpoint(input.runId, last);
         }
         const guardrails = guard?.summary;
         const output = {

@@ -29,6 +29,8 @@ import { heartbeatTickMs, heartbeatingStopCheck, withHeartbeatTicker } from './h
 import { readJsonl } from './jsonl';
 import { createPpoRuntime, type PpoChunkInput } from './ppo-chunk';
 import { findReusableRewardModel, recordRewardModel, rewardModelFingerprint } from './reward-model-reuse';
+import { NO_RUN_EVENTS } from './run-events';
+import { RunPhases } from '../common/names';
 
 export interface TrainRewardModelInput {
   runId: string;
@@ -123,6 +125,7 @@ async function rewardModelStart(baseModelDir: string | undefined, config: RunCon
 export function createTrainingActivities(deps: ActivityDeps) {
   const { store } = deps;
   const log = deps.log ?? temporalLog;
+  const events = deps.runEvents ?? NO_RUN_EVENTS;
   const ppo = createPpoRuntime(deps);
   /**
    * Runs `fn` re-sending `details()` at the ticker period: every activity on the training queue
@@ -140,6 +143,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
     async trainRewardModel(input: TrainRewardModelInput): Promise<TrainRewardModelOutput> {
       return withBaseModelErrors(async () => {
         const ctx = Context.current();
+        await events.phase(input.runId, RunPhases.rewardModel);
         const config = await store.readJson<RunConfig>(input.configRef);
         const fingerprint = input.agentId ? await rewardModelFingerprint(store, input, config) : null;
         if (input.agentId && fingerprint && input.reuse !== false) {
@@ -175,6 +179,9 @@ export function createTrainingActivities(deps: ActivityDeps) {
           const { valMse, valMae, valPearson, valSpearman } = metrics;
           const summary = { valMse, valMae, valPearson, valSpearman };
           if (input.agentId && fingerprint) await recordRewardModel(store, input.agentId, fingerprint, { runId: input.runId, rewardModelRef, metrics: summary });
+          const { minValPearson } = config.gate;
+          // The same comparison as the workflow's quality gate, so the stream shows its verdict.
+          await events.rewardModel(input.runId, { ...summary, minValPearson, passed: valPearson >= minValPearson });
           return { rewardModelRef, metrics: summary };
         } finally {
           model.dispose();
@@ -190,6 +197,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
     async sftWarmStart(input: { runId: string; configRef: string; trainRef: string; valRef?: string }): Promise<{ policyInitRef: string; finalLoss: number; steps: number }> {
       return classified(async () => {
         const ctx = Context.current();
+        await events.phase(input.runId, RunPhases.sft);
         const config = await store.readJson<RunConfig>(input.configRef);
         const rows = await readJsonl<FeedbackExample>(store, input.trainRef);
         const val = input.valRef === undefined ? undefined : await readJsonl<FeedbackExample>(store, input.valRef);
@@ -279,6 +287,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
             seed: config.seed + SeedOffsets.evaluation,
           });
           await store.writeJson(runArtifacts.evaluation(input.runId), report);
+          await events.evaluation(input.runId, { ...report });
           log.info('policy evaluated', { runId: input.runId, verdict: report.verdict, rewardGain: report.rewardGain.mean, reason: report.reason });
           return report;
         } finally {
@@ -296,6 +305,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
      */
     async exportPolicy(input: ExportPolicyInput): Promise<ExportPolicyOutput> {
       return classified(() => heartbeating(async () => {
+        await events.phase(input.runId, RunPhases.save);
         // The last chunk's live trainer when this process ran it (freed below: the run is done).
         const openStarted = performance.now();
         const { opened, from } = await ppo.openAt(input, input.checkpoint);

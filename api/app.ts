@@ -6,7 +6,6 @@
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import swagger from './plugins/external/swagger';
 import appConfig, { type AppOptions } from './plugins/app/config';
 import idempotencySweep from './plugins/app/idempotency-sweep';
@@ -20,7 +19,10 @@ import feedbackRoutes from './routes/feedback';
 import policyRoutes from './routes/policies';
 import trainRoutes from './routes/train';
 import runRoutes from './routes/runs';
+import runHistoryRoutes from './routes/run-history';
 import { handleError, handleNotFound } from './error-handler';
+import { methodNotAllowed, trackRoutes } from './plugins/app/method-not-allowed';
+import { strictValidatorCompiler } from './validator';
 import { BODY_LIMIT_BYTES } from './schemas/common';
 import { safeLoggerOptions } from './log-safety';
 
@@ -28,9 +30,8 @@ export type { AppOptions } from './plugins/app/config';
 
 export const app = fp<AppOptions>(
   async (fastify, opts) => {
-    // TypeBox's compiler converts params/querystring (strings → numbers) but never the body,
-    // so a JSON string "0.5" is not silently accepted as a score.
-    fastify.setValidatorCompiler(TypeBoxValidatorCompiler);
+    // Strict: a body as sent; query/params/headers converted only from plain literals (api/validator.ts).
+    fastify.setValidatorCompiler(strictValidatorCompiler);
     fastify.setErrorHandler(handleError);
     fastify.setNotFoundHandler(handleNotFound);
 
@@ -44,11 +45,14 @@ export const app = fp<AppOptions>(
     await fastify.register(rateLimit);
     await fastify.register(temporal);
 
+    const tracker = trackRoutes(fastify);
     await fastify.register(healthRoutes);
     await fastify.register(feedbackRoutes);
     await fastify.register(policyRoutes);
     await fastify.register(trainRoutes);
     await fastify.register(runRoutes);
+    await fastify.register(runHistoryRoutes);
+    await fastify.register(methodNotAllowed, { tracker });
   },
   { name: 'durable-rlhf-api' },
 );
@@ -60,6 +64,8 @@ export function serverOptions(logger: FastifyServerOptions['logger']): FastifySe
     bodyLimit: BODY_LIMIT_BYTES,
     // Request ids come from Fastify, never from a client header.
     requestIdHeader: false,
+    // No implicit HEAD routes: the OpenAPI document does not declare them, so HEAD answers 405.
+    exposeHeadRoutes: false,
   };
 }
 

@@ -7,11 +7,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, defineSearchAttributeKey, SearchAttributeType, type Payload } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { SearchAttributeKeys, TaskQueues } from '../common/names';
+import { RunPhases, SearchAttributeKeys, TaskQueues } from '../common/names';
 import { isFinishedStatus, type TrainingRun, type TrainingRunStatus } from '../db/entities';
 import type { Repositories } from '../db/repositories';
 import { progressQuery, trainingWorkflowType, type RunProgress, type TrainPolicyInput, type TrainPolicyResult } from '../workflows/messages';
 import { withEpochProgress } from './epoch-progress';
+import { SPEED_WINDOW_UPDATES, withUpdateProgress } from './update-progress';
 import { RunFinishedError } from './errors';
 
 /** Deadline of one Temporal RPC made while answering an HTTP request. */
@@ -125,7 +126,8 @@ export async function observeRun(client: Client, repos: Repositories, run: Train
     return { run, workflowStatus, progress: null, progressUnavailable: 'no worker has picked up the run yet', result };
   }
   const { progress, progressUnavailable } = await progressOf(client, handle);
-  return { run, workflowStatus, progress: progress && withEpochProgress(progress, heartbeats), progressUnavailable, result };
+  const recent = progress?.phase === RunPhases.ppo ? await repos.runEvents.latest(run.id, SPEED_WINDOW_UPDATES) : [];
+  return { run, workflowStatus, progress: progress && withUpdateProgress(withEpochProgress(progress, heartbeats), recent), progressUnavailable, result };
 }
 
 /** Decoded latest heartbeat details of the workflow's running activities (undecodable ones are skipped). */

@@ -21,6 +21,7 @@ import type { Tokenizer } from './tokenizer';
 import { AdamW, learningRateAt } from './optimizer';
 import { createKlController, restoreKlController, type KlController } from './kl-controller';
 import { MetricKeys, type UpdateMetrics } from '../common/names';
+import { SAMPLES_PER_UPDATE, type UpdateSample } from '../common/run-events';
 import { PromptCursor, rollout, type RolloutDeps, type ScoredRollout } from './ppo-rollout';
 import { packSequences, rolloutForward } from './ppo-forward';
 import { computeAdvantages, type Advantages } from './ppo-advantages';
@@ -80,6 +81,7 @@ export class PpoTrainer {
   private done = 0;
   /** Guardrail remedies (issue 14), from the next update on; the guard state beside each checkpoint carries them. */
   private remedies: TrainerRemedies = { learningRateScale: 1, temperature: null };
+  private samples: UpdateSample[] = [];
 
   private constructor(
     private readonly opts: PpoTrainerOptions,
@@ -124,6 +126,15 @@ export class PpoTrainer {
     return this.done;
   }
 
+  /**
+   * The first completions of the last update's rollout batch, decoded, with their scores
+   * (issue 12: completions are seen during training; trl #2099). Read-only: taking them draws
+   * no random numbers, so the run stays bit-identical. Empty before the first update.
+   */
+  get lastSamples(): UpdateSample[] {
+    return this.samples;
+  }
+
   get klCoef(): number {
     return this.kl.value;
   }
@@ -162,6 +173,7 @@ export class PpoTrainer {
     const tStart = nowSeconds();
     const scored = await rollout(this.rolloutDeps(), this.cursor, ppo.batchSize, this.rng);
     const tRollout = nowSeconds() - tStart;
+    this.samples = sampleCompletions(scored, this.opts.tokenizer, SAMPLES_PER_UPDATE);
     await yieldToEventLoop();
 
     const { batch, advantages } = this.prepareBatch(scored, klCoef);
@@ -273,6 +285,15 @@ function frozenNamed(policy: GptModel, trainable: readonly NamedVariable[]): Nam
     .namedVariables()
     .filter((n) => !trained.has(n.variable))
     .map(({ name, variable }) => ({ name, variable }));
+}
+
+/** The first `n` rows of a rollout batch as text (specials dropped by `decode`) with their scores. */
+export function sampleCompletions(scored: ScoredRollout, tokenizer: Tokenizer, n: number): UpdateSample[] {
+  return scored.queries.slice(0, n).map((query, i) => ({
+    prompt: tokenizer.decode(query),
+    response: tokenizer.decode(scored.responses[i]),
+    score: scored.scores[i],
+  }));
 }
 
 interface Timings {

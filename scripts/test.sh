@@ -114,6 +114,12 @@ native=0
 if native_line=$(bash scripts/native/provision-tensorflow.sh); then native=1; fi
 say "${native_line#\[native\] }"
 
+# The API conformance test (test/api/schemathesis.test.ts) runs schemathesis from a venv under .cache/:
+# install it once when possible (it explains itself and carries on when it cannot; the test then skips).
+if [ "${RLHF_SKIP_SCHEMATHESIS:-0}" != "1" ]; then
+  bash scripts/install-schemathesis.sh >>"$services_log" 2>&1 || say "schemathesis could not be installed (see $services_log); its test will skip"
+fi
+
 node "$ROOT/node_modules/jest/bin/jest.js" --ci --json --outputFile="$results" "$@"
 jest_rc=$?
 

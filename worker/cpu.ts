@@ -4,6 +4,7 @@
  *   npx tsx worker/cpu.ts
  */
 import { createDataActivities } from '../activities';
+import { runEventLog } from '../activities/run-events';
 import { loadEnv } from '../common/env';
 import { TaskQueues } from '../common/names';
 import { createQueueWorker, openResources, runUntilShutdown } from './create-worker';
@@ -15,7 +16,7 @@ export async function main(): Promise<void> {
     connection: resources.connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: TaskQueues.cpu,
-    activities: createDataActivities({ orm: resources.orm, store: resources.store }),
+    activities: createDataActivities({ orm: resources.orm, store: resources.store, runEvents: runEventLog(resources.orm) }),
     workflows: true,
   });
   console.info(`cpu worker polling ${TaskQueues.cpu} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);

@@ -6,6 +6,7 @@
  *   npx tsx worker/gpu.ts
  */
 import { createTrainingActivities } from '../activities';
+import { runEventLog } from '../activities/run-events';
 import { loadEnv } from '../common/env';
 import { TaskQueues } from '../common/names';
 import { backendStatus, initBackend } from '../ml/backend';
@@ -21,7 +22,7 @@ export async function main(): Promise<void> {
     connection: resources.connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: TaskQueues.gpu,
-    activities: createTrainingActivities({ orm: resources.orm, store: resources.store }),
+    activities: createTrainingActivities({ orm: resources.orm, store: resources.store, runEvents: runEventLog(resources.orm) }),
     workflows: false,
     tuning: { maxConcurrentActivityTaskExecutions: 1 },
   });

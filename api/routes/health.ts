@@ -14,7 +14,7 @@ const HealthBody = Type.Object({
 const healthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/healthz',
-    { config: { public: true }, schema: { summary: 'Health of the API and its dependencies (no API key needed)', response: { ...commonErrorResponses, 200: HealthBody, 503: HealthBody } } },
+    { config: { public: true }, schema: { summary: 'Health of the API and its dependencies (no API key needed)', security: [], response: { ...commonErrorResponses, 200: HealthBody, 503: HealthBody } } },
     async (request, reply) => {
       const [db, temporal] = await Promise.all([
         request.em.getConnection().execute('select 1').then(

@@ -5,11 +5,17 @@ import { SAFE_ID_PATTERN } from '../../common/ids';
 /** Largest accepted request body (Fastify bodyLimit). */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 /**
- * Text Postgres can store and give back verbatim: no NUL (text columns reject U+0000) and
- * no lone UTF-16 surrogate (UTF-8 cannot encode one; it would come back as U+FFFD). TypeBox
- * compiles patterns with the `u` flag, so a valid surrogate pair is one code point here.
+ * Text Postgres can store and give back verbatim: no NUL (text columns reject U+0000: the
+ * pattern) and no lone UTF-16 surrogate (UTF-8 cannot encode one; it would come back as U+FFFD:
+ * the `storable-text` format, registered in api/validator.ts, is String.prototype.isWellFormed).
+ * Two keywords, not one negated class with surrogates: Rust's regex (jsonschema-rs, which
+ * schemathesis validates with) cannot express surrogates, and other validators treat an unknown
+ * format as an annotation, so every tool reads the document the same way.
  */
-export const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
+export const STORABLE_TEXT_PATTERN = '^[^\\u0000]*$';
+export const STORABLE_TEXT_FORMAT = 'storable-text';
+/** The keywords of a storable text field. */
+export const storableText = { pattern: STORABLE_TEXT_PATTERN, format: STORABLE_TEXT_FORMAT } as const;
 /** Bounds on feedback text, in characters (JSON Schema maxLength counts code points). */
 export const MAX_TEXT_CHARS = 32 * 1024;
 export const MAX_NOTES_CHARS = 4 * 1024;

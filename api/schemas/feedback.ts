@@ -1,7 +1,8 @@
 /** Feedback request and response schemas. The score schema is built from the configured range. */
 import { Type } from 'typebox';
+import { FEEDBACK_CURSOR_PATTERN } from '../../db/repositories/feedback-repository';
 import type { ScoreRange } from '../plugins/app/config';
-import { ErrorBody, MAX_NOTES_CHARS, MAX_TEXT_CHARS, STORABLE_TEXT_PATTERN, SafeId, agentErrorResponses } from './common';
+import { ErrorBody, MAX_NOTES_CHARS, MAX_TEXT_CHARS, SafeId, storableText, agentErrorResponses } from './common';
 
 /** Most items one batch request may carry (all-or-nothing). */
 export const MAX_BATCH_ITEMS = 1000;
@@ -21,11 +22,11 @@ export function scoreSchema(range: ScoreRange) {
 export function feedbackItemSchema(range: ScoreRange) {
   return Type.Object(
     {
-      prompt: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, pattern: STORABLE_TEXT_PATTERN }),
-      response: Type.String({ maxLength: MAX_TEXT_CHARS, pattern: STORABLE_TEXT_PATTERN }),
+      prompt: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, ...storableText }),
+      response: Type.String({ maxLength: MAX_TEXT_CHARS, ...storableText }),
       score: scoreSchema(range),
       runId: SafeId('The agent-runtime run that produced the response'),
-      notes: Type.Optional(Type.String({ maxLength: MAX_NOTES_CHARS, pattern: STORABLE_TEXT_PATTERN })),
+      notes: Type.Optional(Type.String({ maxLength: MAX_NOTES_CHARS, ...storableText })),
     },
     { additionalProperties: false },
   );
@@ -40,7 +41,7 @@ export const FeedbackBatchCreated = Type.Object({ ids: Type.Array(Type.String())
 
 export const FeedbackPageQuery = Type.Object(
   {
-    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'nextCursor of the previous page' })),
+    cursor: Type.Optional(Type.String({ pattern: FEEDBACK_CURSOR_PATTERN, description: 'nextCursor of the previous page: the decimal id of its last row (rows after it are returned)' })),
     // Optional: the TypeBox validator converts but does not apply defaults; the route does.
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT })),
   },

@@ -5,9 +5,11 @@ import { FeedbackSchema } from './feedback';
 import { IdempotencyRecordSchema } from './idempotency-record';
 import { PolicyVersionSchema } from './policy-version';
 import { ProjectSchema } from './project';
+import { RunEventSchema } from './run-event';
+import { RunUpdateSchema } from './run-update';
 import { TrainingRunSchema } from './training-run';
 
-export const entities = [ProjectSchema, ApiKeySchema, AgentSchema, FeedbackSchema, PolicyVersionSchema, TrainingRunSchema, IdempotencyRecordSchema];
+export const entities = [ProjectSchema, ApiKeySchema, AgentSchema, FeedbackSchema, PolicyVersionSchema, TrainingRunSchema, IdempotencyRecordSchema, RunEventSchema, RunUpdateSchema];
 
 export * from './agent';
 export * from './api-key';
@@ -15,4 +17,6 @@ export * from './feedback';
 export * from './idempotency-record';
 export * from './policy-version';
 export * from './project';
+export * from './run-event';
+export * from './run-update';
 export * from './training-run';

@@ -34,6 +34,8 @@ export interface TrainingRun {
   createdAt: Date & Opt;
   updatedAt: Date & Opt;
   finishedAt: Date | null;
+  /** Seq of the run's newest event (run_event); the counter new events take their seq from. */
+  eventSeq: number & Opt;
 }
 
 export const ACTIVE_RUN_INDEX = 'training_run_one_active_per_agent';
@@ -51,7 +53,10 @@ export const TrainingRunSchema = new EntitySchema<TrainingRun>({
     createdAt: { type: 'datetime', length: 6, onCreate: () => new Date() },
     updatedAt: { type: 'datetime', length: 6, onCreate: () => new Date(), onUpdate: () => new Date() },
     finishedAt: { type: 'datetime', length: 6, nullable: true },
+    eventSeq: { type: 'integer', default: 0 },
   },
+  // The runs list pages newest first by (created_at, id).
+  indexes: [{ name: 'training_run_created_at_id_index', properties: ['createdAt', 'id'] }],
   uniques: [
     {
       name: ACTIVE_RUN_INDEX,

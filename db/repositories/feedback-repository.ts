@@ -15,7 +15,7 @@ export interface NewFeedback {
 
 export interface FeedbackPage {
   items: Feedback[];
-  /** Opaque; pass back unchanged for the next page. Null on the last page. */
+  /** The last row's id; pass back unchanged for the next page. Null on the last page. */
   nextCursor: string | null;
 }
 
@@ -35,28 +35,18 @@ export interface TrainingRow {
   score: number;
 }
 
-interface CursorPayload {
-  /** Agent the cursor belongs to: a cursor cannot page another agent's feedback. */
-  a: string;
-  /** Last id of the previous page (bigint as a decimal string). */
-  i: string;
-}
+/**
+ * Cursor format (documented in the OpenAPI document): the decimal id of the previous page's last
+ * row. Every such value is a valid position ("rows of this agent after id N"), so a
+ * schema-valid cursor is never refused; the page is filtered by agent, so a cursor taken from
+ * another agent's page reveals nothing.
+ */
+export const FEEDBACK_CURSOR_PATTERN = '^[0-9]{1,18}$';
+const CURSOR_RE = new RegExp(FEEDBACK_CURSOR_PATTERN);
 
-function encodeCursor(agentId: string, lastId: string): string {
-  const payload: CursorPayload = { a: agentId, i: lastId };
-  return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
-}
-
-function decodeCursor(agentId: string, cursor: string): string {
-  let payload: unknown;
-  try {
-    payload = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw new InvalidCursorError(cursor);
-  }
-  const p = payload as Partial<CursorPayload> | null;
-  if (!p || p.a !== agentId || typeof p.i !== 'string' || !/^[0-9]{1,19}$/.test(p.i)) throw new InvalidCursorError(cursor);
-  return p.i;
+function decodeCursor(cursor: string): string {
+  if (!CURSOR_RE.test(cursor)) throw new InvalidCursorError(cursor);
+  return cursor;
 }
 
 export class FeedbackRepository {
@@ -79,7 +69,7 @@ export class FeedbackRepository {
 
   /** Keyset page in insertion (id) order; `cursor` comes from a previous page's nextCursor. */
   async page(agentId: string, cursor: string | null, limit: number): Promise<FeedbackPage> {
-    const afterId = cursor ? decodeCursor(agentId, cursor) : null;
+    const afterId = cursor ? decodeCursor(cursor) : null;
     const rows = await this.em.find(
       FeedbackSchema,
       afterId ? { agentId, id: { $gt: afterId } } : { agentId },
@@ -87,7 +77,7 @@ export class FeedbackRepository {
       { orderBy: { id: 'asc' }, limit: limit + 1 },
     );
     const items = rows.slice(0, limit);
-    const nextCursor = rows.length > limit ? encodeCursor(agentId, items[items.length - 1].id) : null;
+    const nextCursor = rows.length > limit ? items[items.length - 1].id : null;
     return { items, nextCursor };
   }
 

@@ -5,6 +5,7 @@ import { FeedbackRepository } from './feedback-repository';
 import { IdempotencyRepository } from './idempotency-repository';
 import { PolicyVersionRepository } from './policy-version-repository';
 import { ProjectRepository } from './project-repository';
+import { RunEventRepository } from './run-event-repository';
 import { TrainingRunRepository } from './training-run-repository';
 
 export interface Repositories {
@@ -14,6 +15,7 @@ export interface Repositories {
   idempotency: IdempotencyRepository;
   policyVersions: PolicyVersionRepository;
   trainingRuns: TrainingRunRepository;
+  runEvents: RunEventRepository;
 }
 
 /** Pass a forked EntityManager (one per request / per activity). */
@@ -25,6 +27,7 @@ export function createRepositories(em: EntityManager): Repositories {
     idempotency: new IdempotencyRepository(em),
     policyVersions: new PolicyVersionRepository(em),
     trainingRuns: new TrainingRunRepository(em),
+    runEvents: new RunEventRepository(em),
   };
 }
 
@@ -33,4 +36,5 @@ export * from './feedback-repository';
 export * from './idempotency-repository';
 export * from './policy-version-repository';
 export * from './project-repository';
+export * from './run-event-repository';
 export * from './training-run-repository';

@@ -12,7 +12,9 @@ import {
   type TrainingRun,
   type TrainingRunStatus,
 } from '../entities';
-import { ActiveRunExistsError, RunNotFoundError } from '../errors';
+import { RunEventKinds } from '../../common/run-events';
+import { ActiveRunExistsError, InvalidCursorError, RunNotFoundError } from '../errors';
+import { RunEventRepository } from './run-event-repository';
 
 export interface NewTrainingRun {
   id: string;
@@ -52,24 +54,90 @@ export class TrainingRunRepository {
 
   /**
    * Moves a run to `status` (recording `error`, and finishedAt for a finished status) in one
-   * conditional UPDATE. A finished run keeps its status: the call then returns the row
-   * unchanged, so a retried or late writer cannot resurrect or relabel a finished run.
-   * Throws RunNotFoundError for an unknown id.
+   * conditional UPDATE, and records the change on the run's event stream (a `status` event, and
+   * the `end` event for a finished status) in the same transaction. A finished run keeps its
+   * status: the call then returns the row unchanged, so a retried or late writer cannot
+   * resurrect or relabel a finished run. Throws RunNotFoundError for an unknown id.
    */
   async setStatus(runId: string, status: TrainingRunStatus, error?: string | null): Promise<TrainingRun> {
     const now = new Date();
-    await this.em.nativeUpdate(
-      TrainingRunSchema,
-      { id: runId, status: { $nin: [...FINISHED_RUN_STATUSES] } },
-      {
-        status,
-        updatedAt: now,
-        ...(error !== undefined ? { error } : {}),
-        ...(isFinishedStatus(status) ? { finishedAt: now } : {}),
-      },
-    );
+    await this.em.transactional(async (tx) => {
+      const changed = await tx.nativeUpdate(
+        TrainingRunSchema,
+        { id: runId, status: { $nin: [...FINISHED_RUN_STATUSES] } },
+        {
+          status,
+          updatedAt: now,
+          ...(error !== undefined ? { error } : {}),
+          ...(isFinishedStatus(status) ? { finishedAt: now } : {}),
+        },
+      );
+      if (changed === 0) return;
+      const events = new RunEventRepository(tx);
+      const data = { status, error: error ?? null };
+      await events.append(runId, { kind: RunEventKinds.status, data });
+      if (isFinishedStatus(status)) await events.append(runId, { kind: RunEventKinds.end, data, dedupKey: RunEventKinds.end });
+    });
     const row = await this.get(runId);
     if (!row) throw new RunNotFoundError(runId);
     return row;
   }
+
+  /**
+   * A page of the project's runs, newest first, optionally of one agent, one status, or created
+   * at or after `since`. `cursor` is the previous page's nextCursor (RUNS_CURSOR_PATTERN): the
+   * position (created_at in µs since the epoch, runId) of its last run. Every such value is a
+   * valid position, so a schema-valid cursor is never refused, and the project filter applies
+   * whatever it names.
+   */
+  async page(projectId: string, filter: RunFilter, cursor: string | null, limit: number): Promise<RunPage> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const and = (condition: string, ...values: unknown[]) => {
+      where.push(condition);
+      params.push(...values);
+    };
+    and('a.project_id = ?', projectId);
+    if (filter.agentId !== undefined) and('r.agent_id = ?', filter.agentId);
+    if (filter.status !== undefined) and('r.status = ?', filter.status);
+    if (filter.since !== undefined) and('r.created_at >= ?', filter.since);
+    if (cursor !== null) {
+      const { micros, id } = decodeRunsCursor(cursor);
+      // Exact µs arithmetic (no float seconds), so the keyset boundary is the row's own timestamp.
+      and("(r.created_at, r.id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?)", micros, id);
+    }
+    const rows = await this.em.execute<{ id: string; micros: string }[]>(
+      `select r.id, (extract(epoch from r.created_at) * 1000000)::bigint::text as micros from training_run r join agent a on a.id = r.agent_id ` +
+        `where ${where.join(' and ')} order by r.created_at desc, r.id desc limit ?`,
+      [...params, limit + 1],
+    );
+    const pageRows = rows.slice(0, limit);
+    const found = pageRows.length ? await this.em.find(TrainingRunSchema, { id: { $in: pageRows.map((r) => r.id) } }, { refresh: true }) : [];
+    const byId = new Map(found.map((r) => [r.id, r]));
+    const items = pageRows.flatMap((r) => byId.get(r.id) ?? []);
+    const last = pageRows[pageRows.length - 1];
+    return { items, nextCursor: rows.length > limit ? `${last.micros}_${last.id}` : null };
+  }
+}
+
+/** `<created_at in µs since the epoch>_<runId>` of the previous page's last run. */
+export const RUNS_CURSOR_PATTERN = '^[0-9]{1,17}_[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
+const RUNS_CURSOR_RE = new RegExp(RUNS_CURSOR_PATTERN);
+
+function decodeRunsCursor(cursor: string): { micros: string; id: string } {
+  if (!RUNS_CURSOR_RE.test(cursor)) throw new InvalidCursorError(cursor);
+  const at = cursor.indexOf('_');
+  return { micros: cursor.slice(0, at), id: cursor.slice(at + 1) };
+}
+
+export interface RunFilter {
+  agentId?: string;
+  status?: TrainingRunStatus;
+  since?: Date;
+}
+
+export interface RunPage {
+  items: TrainingRun[];
+  /** The position of the page's last run (RUNS_CURSOR_PATTERN); null on the last page. */
+  nextCursor: string | null;
 }

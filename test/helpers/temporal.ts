@@ -9,6 +9,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { temporal } from '@temporalio/proto';
 import { createDataActivities, createTrainingActivities, type ActivityLogger } from '../../activities';
+import { runEventLog } from '../../activities/run-events';
 import type { ArtifactStore } from '../../storage/artifact-store';
 import { WORKFLOWS_PATH } from '../../worker/create-worker';
 
@@ -84,7 +85,7 @@ export async function withWorkers<T>(
   deps: { orm: MikroORM; store: ArtifactStore; queues: TestQueues },
   fn: () => Promise<T>,
 ): Promise<T> {
-  const activityDeps = { orm: deps.orm, store: deps.store, log: silentActivityLog };
+  const activityDeps = { orm: deps.orm, store: deps.store, log: silentActivityLog, runEvents: runEventLog(deps.orm) };
   const cpu = await Worker.create({
     connection: env.nativeConnection,
     namespace: env.namespace,

@@ -35,7 +35,11 @@ export const PROTECTED_ROUTES: readonly ProtectedRoute[] = [
   { path: '/api/policies/feedback/{agentId}', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/feedback/${agentId}?limit=5` }) },
   { path: '/api/policies/{agentId}', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/${agentId}` }) },
   { path: '/api/policies/train_policy/{agentId}', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/train_policy/${agentId}`, { dryRun: true }) },
+  { path: '/api/runs', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/runs?agentId=${encodeURIComponent(agentId)}` }) },
   { path: '/api/runs/{runId}', method: 'GET', subject: 'runId', request: ({ runId }) => ({ method: 'GET', url: `/api/runs/${runId}` }) },
+  { path: '/api/runs/{runId}/metrics', method: 'GET', subject: 'runId', request: ({ runId }) => ({ method: 'GET', url: `/api/runs/${runId}/metrics` }) },
+  // follow=false: the owner's run never ends in these tests (no worker), and a followed stream would not either.
+  { path: '/api/runs/{runId}/events', method: 'GET', subject: 'runId', request: ({ runId }) => ({ method: 'GET', url: `/api/runs/${runId}/events?follow=false` }) },
   { path: '/api/runs/{runId}/pause', method: 'POST', subject: 'runId', request: ({ runId }) => post(`/api/runs/${runId}/pause`, {}) },
   { path: '/api/runs/{runId}/resume', method: 'POST', subject: 'runId', request: ({ runId }) => post(`/api/runs/${runId}/resume`, {}) },
   { path: '/api/runs/{runId}/kl', method: 'POST', subject: 'runId', request: ({ runId }) => post(`/api/runs/${runId}/kl`, { coef: 0.1 }) },

@@ -7,6 +7,9 @@ export default fp(
   async (fastify) => {
     await fastify.register(swagger, {
       openapi: {
+        // 3.1: its schemas are JSON Schema 2020-12, which is what TypeBox emits (numeric
+        // exclusiveMinimum, `type: 'null'` in unions); as 3.0 the document would be invalid.
+        openapi: '3.1.0',
         info: {
           title: 'durable-rlhf API',
           description: 'Collect human feedback per agent and train better policies from it (reward model + PPO on Temporal).',

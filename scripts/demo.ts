@@ -14,22 +14,18 @@
  * (stop them with `npm run services:stop`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_PROJECT, revokeDemoApiKey, startServices, type Services } from './demo-services';
-import { renderProgressLine, type ProgressView } from './progress-line';
+import { RlhfApiClient, type FeedbackItem, type RunViewBody } from '../cli/api-client';
+import { batchesOf, batchIdempotencyKey, readFeedbackFile } from '../cli/feedback-file';
+import { followRun, pollRunViews } from '../cli/watch';
+import { createHash } from 'node:crypto';
 import { makeSyntheticFeedback, trueScore } from '../ml/synthetic-task';
 import { Rng } from '../ml/rng';
 import { PRESET_NAMES } from '../ml/config';
 
 const ROOT = path.resolve(__dirname, '..');
-
-interface FeedbackRow {
-  prompt: string;
-  response: string;
-  score: number;
-}
 
 function parseCli() {
   const { values } = parseArgs({
@@ -55,18 +51,11 @@ function parseCli() {
   };
 }
 
-function loadFeedback(file: string | undefined, n: number, seed: number): FeedbackRow[] {
-  if (!file) return makeSyntheticFeedback(n, new Rng(seed), { noiseStd: 0.1 });
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line, i) => {
-      const row = JSON.parse(line) as Partial<FeedbackRow>;
-      if (typeof row.prompt !== 'string' || typeof row.response !== 'string' || typeof row.score !== 'number') {
-        throw new Error(`${file}:${i + 1}: each line needs {"prompt": string, "response": string, "score": number}`);
-      }
-      return { prompt: row.prompt, response: row.response, score: row.score };
-    });
+/** The demo's feedback: the given JSONL file, checked line by line as `rlhf feedback import` does, or a synthetic set. */
+async function loadFeedback(client: RlhfApiClient, file: string | undefined, n: number, seed: number): Promise<{ rows: FeedbackItem[]; sha256: string }> {
+  if (file) return readFeedbackFile(file, { scoreRange: await client.feedbackScoreRange(), defaultRunId: 'demo' });
+  const rows = makeSyntheticFeedback(n, new Rng(seed), { noiseStd: 0.1 }).map((r) => ({ ...r, runId: 'demo' }));
+  return { rows, sha256: createHash('sha256').update(JSON.stringify(rows)).digest('hex') };
 }
 
 function startChild(name: string, script: string, env: NodeJS.ProcessEnv, logs: string[]): ChildProcess {
@@ -87,22 +76,6 @@ function startChild(name: string, script: string, env: NodeJS.ProcessEnv, logs: 
   return child;
 }
 
-/** Where the API listens and the project key every /api call carries. */
-interface ApiTarget {
-  base: string;
-  key: string;
-}
-
-async function http<T>(api: ApiTarget, method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${api.base}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${api.key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-}
-
 async function waitForApi(base: string, children: ChildProcess[], logs: string[]): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
@@ -118,31 +91,6 @@ async function waitForApi(base: string, children: ChildProcess[], logs: string[]
   throw new Error(`the API did not become healthy; last log lines:\n${logs.slice(-30).join('\n')}`);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** What the demo reads of `GET /api/runs/:runId`: the progress view plus the outcome. */
-interface RunView extends ProgressView {
-  result?: Record<string, unknown> | null;
-  error?: string | null;
-}
-
-async function followRun(api: ApiTarget, runId: string): Promise<RunView> {
-  const terminal = new Set(['completed', 'failed', 'cancelled']);
-  const started = Date.now();
-  for (;;) {
-    const { status, body } = await http<RunView>(api, 'GET', `/api/runs/${runId}`);
-    if (status !== 200) throw new Error(`GET /api/runs/${runId} answered ${status}: ${JSON.stringify(body)}`);
-    const line = renderProgressLine(body, Date.now() - started);
-    if (process.stdout.isTTY) process.stdout.write(`\r${line.padEnd(110)}`);
-    else console.log(line);
-    if (terminal.has(body.status)) {
-      if (process.stdout.isTTY) process.stdout.write('\n');
-      return body;
-    }
-    await sleep(process.stdout.isTTY ? 500 : 3000);
-  }
-}
-
 async function main(): Promise<void> {
   const cli = parseCli();
   const logs: string[] = [];
@@ -150,7 +98,7 @@ async function main(): Promise<void> {
   const services: Services = await startServices(ROOT);
   const env: NodeJS.ProcessEnv = { ...process.env, ...services.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
   const base = `http://${env.API_HOST}:${env.API_PORT}`;
-  const api: ApiTarget = { base, key: services.apiKey.key };
+  const api = new RlhfApiClient({ baseUrl: base, apiKey: services.apiKey.key });
   const children = [
     startChild('api', 'api/server.ts', env, logs),
     startChild('worker-cpu', 'worker/cpu.ts', env, logs),
@@ -167,32 +115,24 @@ async function main(): Promise<void> {
     console.log(`Temporal ${env.TEMPORAL_ADDRESS}  (Web UI ${env.TEMPORAL_UI_URL})`);
     console.log(`project  '${DEMO_PROJECT}' (a key made for this demo run, revoked at its end; make your own with scripts/create-api-key.ts)\n`);
 
-    const rows = loadFeedback(cli.feedbackFile, cli.syntheticRows, cli.seed);
-    for (let i = 0; i < rows.length; i += 500) {
-      const items = rows.slice(i, i + 500).map((r) => ({ ...r, runId: 'demo' }));
-      const res = await http<unknown>(api, 'POST', `/api/policies/feedback/${cli.agentId}/batch`, { items });
-      if (res.status !== 201) throw new Error(`feedback batch answered ${res.status}: ${JSON.stringify(res.body)}`);
+    const feedback = await loadFeedback(api, cli.feedbackFile, cli.syntheticRows, cli.seed);
+    const rows = feedback.rows;
+    for (const [index, items] of batchesOf(rows, 500).entries()) {
+      await api.feedbackBatch(cli.agentId, items, batchIdempotencyKey(feedback, cli.agentId, 500, index));
     }
     console.log(`posted ${rows.length} feedback rows for agent '${cli.agentId}'` + (cli.feedbackFile ? '' : ' (synthetic vowel-density task)'));
 
-    const dry = await http<Record<string, unknown>>(api, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
-      dryRun: true,
-      preset: cli.preset,
-      ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
-    });
-    console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.body.estimatedSteps, estimatedTimeMinutes: dry.body.estimatedTimeMinutes })}`);
+    const preset = cli.preset as (typeof PRESET_NAMES)[number];
+    const dry = await api.train(cli.agentId, { dryRun: true, preset, ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}) });
+    if (dry.kind === 'dry_run') console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.answer.estimatedSteps, estimatedTimeMinutes: dry.answer.estimatedTimeMinutes })}`);
 
-    const start = await http<{ runId: string; workflowId: string }>(api, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
-      preset: cli.preset,
-      seed: cli.seed,
-      ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
-    });
-    if (start.status !== 202) throw new Error(`train_policy answered ${start.status}: ${JSON.stringify(start.body)}`);
-    const { runId, workflowId } = start.body;
+    const start = await api.train(cli.agentId, { preset, seed: cli.seed, ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}) });
+    if (start.kind !== 'started') throw new Error('train_policy answered a dry run to a run request');
+    const { runId, workflowId } = start.answer;
     const uiLink = `${env.TEMPORAL_UI_URL}/namespaces/${env.TEMPORAL_NAMESPACE ?? 'default'}/workflows/${workflowId}`;
     console.log(`training run ${runId} started (workflow ${workflowId})\n`);
 
-    const final = await followRun(api, runId);
+    const final = await followRun(pollRunViews(api, runId, { intervalMs: process.stdout.isTTY ? 500 : 3000 }), process.stdout);
     if (final.status !== 'completed') {
       throw new Error(`run ended ${final.status}: ${final.error ?? 'no error recorded'}\nTemporal UI: ${uiLink}`);
     }
@@ -208,11 +148,9 @@ async function main(): Promise<void> {
   }
 }
 
-async function printOutcome(api: ApiTarget, agentId: string, run: RunView, uiLink: string): Promise<void> {
-  const result = run.result ?? {};
-  const versions = await http<{ policies?: Array<Record<string, unknown>> } | Array<Record<string, unknown>>>(api, 'GET', `/api/policies/${agentId}`);
-  const list = Array.isArray(versions.body) ? versions.body : (versions.body.policies ?? []);
-  const newest = list[0] ?? {};
+async function printOutcome(api: RlhfApiClient, agentId: string, run: RunViewBody, uiLink: string): Promise<void> {
+  const result: Partial<NonNullable<RunViewBody['result']>> = run.result ?? {};
+  const newest: Partial<(Awaited<ReturnType<RlhfApiClient['listPolicies']>>)['policies'][number]> = (await api.listPolicies(agentId)).policies[0] ?? {};
   console.log('\nnew policy version');
   console.log(`  version          ${String(result.version ?? newest.version)}`);
   console.log(`  policy           ${String(result.modelPath ?? newest.modelPath)}`);

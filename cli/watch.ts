@@ -1,0 +1,93 @@
+/**
+ * Following a run until it ends, for `rlhf runs watch`, `rlhf train --watch` and the demo. A follower
+ * consumes a stream of run views (`RunViewSource`) and draws each on the progress line; the stream today
+ * polls `GET /api/runs/:runId`. A Server-Sent-Events source (`GET /api/runs/:runId/events`, resumable with
+ * Last-Event-ID) plugs in as another `RunViewSource` that yields views as events arrive; nothing else changes.
+ */
+import type { RlhfApiClient, RunViewBody } from './api-client';
+import { renderProgressLine, TerminalLine, type LineSink } from './progress';
+
+/** Statuses after which a run never changes again. */
+export const TERMINAL_RUN_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
+
+/** Views of one run, in order, ending with the first terminal view that is final (see `isFinal`). */
+export type RunViewSource = AsyncIterable<RunViewBody>;
+
+/** A terminal view is final once a completed run carries its result (the API adds it shortly after the status). */
+export function isFinal(view: RunViewBody): boolean {
+  if (!TERMINAL_RUN_STATUSES.has(view.status)) return false;
+  return view.status !== 'completed' || view.result !== null;
+}
+
+/**
+ * Polls `GET /api/runs/:runId` every `intervalMs` until the view is final. A completed run whose result
+ * has not arrived after `resultGraceMs` is yielded as it is (the run is done either way).
+ */
+export async function* pollRunViews(client: RlhfApiClient, runId: string, opts: { intervalMs: number; resultGraceMs?: number }): RunViewSource {
+  let completedAt: number | null = null;
+  for (;;) {
+    const view = await client.getRun(runId);
+    yield view;
+    if (isFinal(view)) return;
+    if (view.status === 'completed') {
+      completedAt ??= Date.now();
+      if (Date.now() - completedAt > (opts.resultGraceMs ?? 10_000)) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, opts.intervalMs));
+  }
+}
+
+/** Draws every view of `source` on one progress line and returns the last view. */
+export async function followRun(source: RunViewSource, sink: LineSink): Promise<RunViewBody> {
+  const line = new TerminalLine(sink);
+  const started = Date.now();
+  let last: RunViewBody | null = null;
+  try {
+    for await (const view of source) {
+      last = view;
+      line.update(renderProgressLine(view, Date.now() - started));
+    }
+  } finally {
+    line.end();
+  }
+  if (!last) throw new Error('the run view stream ended before its first view');
+  return last;
+}
+
+/**
+ * The end-of-run table: the result's fields, then the evaluation's before/after rows when the result
+ * carries one (`evaluation: {before: {...}, after: {...}}`, or any nested object as key/value rows).
+ */
+export function renderResultTable(result: Record<string, unknown>): string {
+  const rows: Array<[string, string]> = [];
+  const nested: Array<[string, Record<string, unknown>]> = [];
+  for (const [key, value] of Object.entries(result)) {
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) nested.push([key, value as Record<string, unknown>]);
+    else rows.push([key, formatValue(value)]);
+  }
+  const out = [table(rows)];
+  for (const [key, obj] of nested) {
+    const before = obj.before as Record<string, unknown> | undefined;
+    const after = obj.after as Record<string, unknown> | undefined;
+    if (before && after && typeof before === 'object' && typeof after === 'object') {
+      const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+      out.push(`\n${key}\n${table([['metric', 'before', 'after'], ...keys.map((k): [string, string, string] => [k, formatValue(before[k]), formatValue(after[k])])])}`);
+    } else {
+      out.push(`\n${key}\n${table(Object.entries(obj).map(([k, v]): [string, string] => [k, formatValue(v)]))}`);
+    }
+  }
+  return out.join('\n');
+}
+
+function formatValue(value: unknown): string {
+  if (typeof value === 'number') return Number.isInteger(value) ? String(value) : value.toFixed(4);
+  if (value === undefined) return '';
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** Left-aligned columns, two spaces apart. */
+export function table(rows: Array<string[]>): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n');
+}

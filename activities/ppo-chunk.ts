@@ -17,7 +17,7 @@
  */
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
-import type { UpdateMetrics } from '../common/names';
+import { MetricKeys, type UpdateMetrics } from '../common/names';
 import { findLatestVerified, readCheckpoint, updateOfCheckpointDir, writeCheckpoint } from '../ml/checkpoint';
 import type { RunConfig } from '../ml/config';
 import type { FeedbackExample } from '../ml/dataset';
@@ -236,6 +236,14 @@ export function createPpoRuntime(deps: ActivityDeps) {
     }
   }
 
+  /** One update to the worker's training gauges, when it has them. */
+  function reportUpdate(runId: string, config: RunConfig, update: number, metrics: UpdateMetrics): void {
+    if (!deps.trainingMetrics) return;
+    const seconds = metrics[MetricKeys.timeTotal];
+    const tokens = config.ppo.batchSize * metrics[MetricKeys.responseLength];
+    deps.trainingMetrics.updateDone({ runId, update, totalUpdates: config.ppo.totalUpdates, metrics, tokensPerSecond: seconds > 0 ? tokens / seconds : 0 });
+  }
+
   async function saveCheckpoint(runId: string, trainer: PpoTrainer): Promise<CheckpointInfo> {
     const update = trainer.updatesDone;
     const ref = runArtifacts.checkpoint(runId, update);
@@ -272,6 +280,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
           const done = trainer.updatesDone;
           // Training history, one JSON per update (also what a finished retry returns).
           await store.writeJson(runArtifacts.metrics(input.runId, done), metrics);
+          reportUpdate(input.runId, opened.config, done, metrics);
           if (done === end || done % every === 0 || activity.cancellationSignal.aborted) {
             last = await saveCheckpoint(input.runId, trainer);
             activity.heartbeat(heartbeatOf(last));
@@ -282,6 +291,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
           if (activity.cancellationSignal.aborted) throw new CancelledFailure('ppo chunk cancelled');
         }
         if (!last || last.update !== end) last = await saveCheckpoint(input.runId, trainer);
+        if (end >= opened.config.ppo.totalUpdates) deps.trainingMetrics?.runEnded(input.runId);
         const output = { checkpoint: last, recoveries, metrics: metrics ?? (await lastMetrics(last, input.runId)), klCoef: trainer.klCoef, klTarget: trainer.klTarget };
         kept = last;
         return output;
@@ -291,6 +301,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
       }
     }).catch((err: unknown) => {
       cache.evict(input.runId); // a failed attempt keeps nothing of its run in memory
+      deps.trainingMetrics?.runEnded(input.runId); // a retry reports again from its first update
       throw err;
     });
   }

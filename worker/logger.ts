@@ -3,6 +3,7 @@
  * LOG_LEVEL, with the API's redaction and safe error serializer. The Temporal runtime's logger (the SDK's
  * own messages, workflow `log` and activity `log`) is routed into it by `TemporalPinoLogger`.
  */
+import { format } from 'node:util';
 import pino, { type Logger as PinoLogger } from 'pino';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { REDACTED_LOG_PATHS, serializeErrorSafely } from '../api/log-safety';
@@ -18,6 +19,19 @@ export function createWorkerLogger(env: Pick<Env, 'LOG_LEVEL'>, role: string): P
     redact: { paths: REDACTED_LOG_PATHS, censor: '[redacted]' },
     serializers: { err: (err: Error) => serializeErrorSafely(err as Error & Record<string, unknown>) },
   });
+}
+
+/**
+ * Sends `console.*` of the whole worker process to the logger (field `source: "console"`), so lines that
+ * libraries print themselves (TensorFlow.js's backend banner, for one) are JSON lines at a level too.
+ */
+export function routeConsoleToLogger(logger: PinoLogger): void {
+  const to = (level: 'debug' | 'info' | 'warn' | 'error') => (...args: unknown[]) => logger[level]({ source: 'console' }, format(...args));
+  console.log = to('info');
+  console.info = to('info');
+  console.debug = to('debug');
+  console.warn = to('warn');
+  console.error = to('error');
 }
 
 const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {

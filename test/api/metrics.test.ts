@@ -58,7 +58,7 @@ it('counts requests by route pattern and status, rows written and replays; never
   expect(replay.headers.get('idempotent-replayed')).toBe('true');
   expect((await post('/api/policies/feedback/agent-m1/batch', { items: [{ ...items(1)[0], score: 'x' }] })).status).toBe(400);
   expect((await fetch(`${base}/api/runs/run_doesnotexist12345678`, { headers: auth.headers })).status).toBe(404);
-  expect((await fetch(`${base}/no/such/route-7f3a`)).status).toBe(404);
+  expect((await fetch(`${base}/no/such/route-7f3a`, { headers: auth.headers })).status).toBe(404);
 
   const m = await scrape(`${base}/metrics`);
   expect(valueOf(m, PromMetrics.feedbackRowsWritten) - rowsBefore).toBe(8);

@@ -113,9 +113,36 @@ export class RlhfApiClient {
     for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
     const path = `/api/runs${qs.size ? `?${qs}` : ''}`;
     const res = await this.request<{ items?: RunSummary[]; runs?: RunSummary[]; nextCursor?: string | null }>('GET', path, { retryable: true });
-    if (res.status === 404 && errorCode(res.body) === 'not_found') throw new RouteUnavailableError('GET /api/runs');
+    if (isMissingRoute(res)) throw new RouteUnavailableError('GET /api/runs');
     expectStatus(res, [200], 'run list');
     return { items: res.body.items ?? res.body.runs ?? [], nextCursor: res.body.nextCursor ?? null };
+  }
+
+  /**
+   * `GET /api/runs/:runId/events` (Server-Sent Events), resuming after `lastEventId` when given: the open
+   * response body, or null when this server has no such route (an older server: poll instead).
+   */
+  async openRunEvents(runId: string, lastEventId: string | null, signal: AbortSignal): Promise<ReadableStream<Uint8Array> | null> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.config.apiKey}`, accept: 'text/event-stream' };
+    if (lastEventId !== null) headers['last-event-id'] = lastEventId;
+    let res: Response;
+    try {
+      res = await fetch(`${this.baseUrl}/api/runs/${enc(runId)}/events`, { headers, signal });
+    } catch (err) {
+      throw new ApiError(`cannot reach the API at ${this.baseUrl}: ${causeOf(err)}`, 0, 'unreachable', null);
+    }
+    if (res.status === 200 && res.body && (res.headers.get('content-type') ?? '').startsWith('text/event-stream')) return res.body;
+    const text = await res.text();
+    let body: unknown = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: reported below with the status
+    }
+    const answer = { status: res.status, body, headers: res.headers };
+    if (isMissingRoute(answer)) return null;
+    expectStatus(answer, [], `events of run ${runId}`);
+    return null;
   }
 
   /** `POST /api/runs/:runId/{pause,resume,cancel}` (202). */
@@ -191,6 +218,12 @@ interface OpenApiDoc {
 }
 
 const enc = encodeURIComponent;
+
+/** A 404 of the not-found handler (no route), unlike a 404 about an id, which names its field. */
+function isMissingRoute(res: Answer<unknown>): boolean {
+  const body = res.body as { field?: unknown } | null;
+  return res.status === 404 && errorCode(res.body) === 'not_found' && body?.field === undefined;
+}
 
 function errorCode(body: unknown): string | null {
   const code = (body as { error?: unknown } | null)?.error;

@@ -1,11 +1,17 @@
 /**
  * Following a run until it ends, for `rlhf runs watch`, `rlhf train --watch` and the demo. A follower
- * consumes a stream of run views (`RunViewSource`) and draws each on the progress line; the stream today
- * polls `GET /api/runs/:runId`. A Server-Sent-Events source (`GET /api/runs/:runId/events`, resumable with
- * Last-Event-ID) plugs in as another `RunViewSource` that yields views as events arrive; nothing else changes.
+ * consumes a stream of run views (`RunViewSource`) and draws each on the progress line. Two sources:
+ * `pollRunViews` asks `GET /api/runs/:runId` at an interval; `liveRunViews` reads the run's event stream
+ * (`GET /api/runs/:runId/events`, Server-Sent Events, resumed with Last-Event-ID after a dropped
+ * connection) and reads the view again on every event, so the bar moves when the run does. A server without
+ * the event route gets polled. The view always comes from `GET /api/runs/:runId`; events only say "now".
  */
 import type { RlhfApiClient, RunViewBody } from './api-client';
 import { renderProgressLine, TerminalLine, type LineSink } from './progress';
+import { readSse } from './sse';
+
+/** Reconnects of the event stream in a row without a new event before the follower falls back to polling. */
+const MAX_EVENT_RECONNECTS = 5;
 
 /** Statuses after which a run never changes again. */
 export const TERMINAL_RUN_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'cancelled']);
@@ -35,6 +41,38 @@ export async function* pollRunViews(client: RlhfApiClient, runId: string, opts: 
     }
     await new Promise((resolve) => setTimeout(resolve, opts.intervalMs));
   }
+}
+
+/**
+ * Views driven by the run's event stream (see the module comment). Falls back to `pollRunViews` on a server
+ * without the route, once the run is terminal but its result is not there yet, and after
+ * MAX_EVENT_RECONNECTS connections in a row that brought nothing.
+ */
+export async function* liveRunViews(client: RlhfApiClient, runId: string, opts: { intervalMs: number; resultGraceMs?: number }): RunViewSource {
+  let view = await client.getRun(runId);
+  yield view;
+  if (isFinal(view)) return;
+  const abort = new AbortController();
+  let lastEventId: string | null = null;
+  try {
+    for (let idle = 0; idle < MAX_EVENT_RECONNECTS; idle++) {
+      const stream = await client.openRunEvents(runId, lastEventId, abort.signal);
+      if (!stream) break;
+      for await (const event of readSse(stream)) {
+        idle = 0;
+        lastEventId = event.id ?? lastEventId;
+        view = await client.getRun(runId);
+        yield view;
+        if (isFinal(view)) return;
+        if (TERMINAL_RUN_STATUSES.has(view.status)) break;
+      }
+      if (TERMINAL_RUN_STATUSES.has(view.status)) break;
+      await new Promise((resolve) => setTimeout(resolve, opts.intervalMs));
+    }
+  } finally {
+    abort.abort();
+  }
+  yield* pollRunViews(client, runId, opts);
 }
 
 /** Draws every view of `source` on one progress line and returns the last view. */

@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { DEMO_PROJECT, revokeDemoApiKey, startServices, type Services } from './demo-services';
 import { RlhfApiClient, type FeedbackItem, type RunViewBody } from '../cli/api-client';
 import { batchesOf, batchIdempotencyKey, readFeedbackFile } from '../cli/feedback-file';
-import { followRun, pollRunViews } from '../cli/watch';
+import { followRun, liveRunViews } from '../cli/watch';
 import { createHash } from 'node:crypto';
 import { makeSyntheticFeedback, trueScore } from '../ml/synthetic-task';
 import { Rng } from '../ml/rng';
@@ -132,7 +132,7 @@ async function main(): Promise<void> {
     const uiLink = `${env.TEMPORAL_UI_URL}/namespaces/${env.TEMPORAL_NAMESPACE ?? 'default'}/workflows/${workflowId}`;
     console.log(`training run ${runId} started (workflow ${workflowId})\n`);
 
-    const final = await followRun(pollRunViews(api, runId, { intervalMs: process.stdout.isTTY ? 500 : 3000 }), process.stdout);
+    const final = await followRun(liveRunViews(api, runId, { intervalMs: process.stdout.isTTY ? 500 : 3000 }), process.stdout);
     if (final.status !== 'completed') {
       throw new Error(`run ended ${final.status}: ${final.error ?? 'no error recorded'}\nTemporal UI: ${uiLink}`);
     }

@@ -3,10 +3,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import type { RunControlAction } from '../api-client';
 import { positiveInt, type CliContext } from '../context';
 import { RunEndedError } from '../errors';
-import { followRun, pollRunViews, renderResultTable, table } from '../watch';
+import { followRun, liveRunViews, renderResultTable, table } from '../watch';
 import { safeId } from './feedback';
 
-/** How often `runs watch` asks for the run, ms: the bar moves per PPO update, about a second apart on `quick`. */
+/** How often `runs watch` asks for the run when the server has no event stream (and between reconnects), ms. */
 export const DEFAULT_WATCH_INTERVAL_MS = 1000;
 
 interface ListOptions {
@@ -37,7 +37,7 @@ export function runsCommand(ctx: CliContext): Command {
     .command('watch')
     .description('follow a run with a live progress bar until it ends; prints its result table')
     .argument('<runId>', 'the run', safeId)
-    .option('--interval-ms <ms>', 'how often to ask for progress', positiveInt, DEFAULT_WATCH_INTERVAL_MS)
+    .option('--interval-ms <ms>', 'how often to ask for progress when the server has no event stream', positiveInt, DEFAULT_WATCH_INTERVAL_MS)
     .action((runId: string, opts: { intervalMs: number }) => watchRun(ctx, runId, opts));
   for (const action of ['pause', 'resume', 'cancel'] as const satisfies readonly RunControlAction[]) {
     runs
@@ -60,7 +60,7 @@ async function listRuns(ctx: CliContext, opts: ListOptions): Promise<void> {
 /** Follows the run on the progress line (stderr), then prints the result table (stdout); exit 1 unless completed. */
 export async function watchRun(ctx: CliContext, runId: string, opts: { intervalMs?: number }): Promise<void> {
   const client = ctx.client();
-  const last = await followRun(pollRunViews(client, runId, { intervalMs: opts.intervalMs ?? DEFAULT_WATCH_INTERVAL_MS }), ctx.io.err);
+  const last = await followRun(liveRunViews(client, runId, { intervalMs: opts.intervalMs ?? DEFAULT_WATCH_INTERVAL_MS }), ctx.io.err);
   if (ctx.json) ctx.printJson(last);
   else if (last.result) ctx.print(renderResultTable(last.result));
   if (last.status !== 'completed') throw new RunEndedError(runId, last.status, last.error ?? last.progress?.error ?? null);

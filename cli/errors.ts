@@ -4,7 +4,7 @@
  */
 
 /**
- * Exit codes, the usual Unix conventions (BSD sysexits and commander's own usage errors aside):
+ * Exit codes, the usual convention of shells and most CLIs (bash's builtins, git, grep's 2 for misuse):
  * 0 success; 1 the command ran and failed (the API refused, the run failed, a bad row in a file);
  * 2 the command line itself is wrong (unknown command or flag, a missing argument, a flag value of
  * the wrong type, no API key configured), so nothing was attempted.

@@ -21,22 +21,34 @@ const TEMPORAL_SCRAPE_TIMEOUT_MS = 2_000;
 type RunLabels = 'run_id' | 'backend';
 
 /**
+ * How long a run's series outlive its last update on this worker. A run cancelled or failed BETWEEN two
+ * chunks (say, while paused) never reaches a chunk that could remove them, so they would stay until the
+ * worker restarts; after this long without an update they are dropped at the next scrape. A run paused for
+ * longer loses them too, and gets them back with its next update.
+ */
+export const STALE_RUN_MS = 60 * 60 * 1000;
+
+/**
  * Per-run training gauges, labelled run_id and backend (the worker's tfjs backend). A run's series exist
  * while this worker trains it: set on every PPO update, removed after its last update or when its chunk
- * fails or is cancelled (a retry, here or on another worker, reports it again). Between two chunks of a
- * run, and while it is paused, the series keep their last values.
+ * fails or is cancelled (a retry, here or on another worker, reports it again), or STALE_RUN_MS after its
+ * last update. Between two chunks of a run, and while it is paused, the series keep their last values.
  */
 export class TrainingGauges implements TrainingMetricsSink {
   private readonly gauges: Record<'update' | 'total' | 'tokensPerSecond' | 'reward' | 'kl' | 'klCoef', Gauge<RunLabels>>;
-  private readonly runs = new Set<string>();
+  /** Run id → when its last update was reported (Date.now()). */
+  private readonly runs = new Map<string, number>();
 
   constructor(
     registry: Registry,
     private readonly backend: string,
+    private readonly staleAfterMs = STALE_RUN_MS,
   ) {
     const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames: ['run_id', 'backend'], registers: [registry] });
+    const pruneStale = () => this.pruneStale();
     this.gauges = {
-      update: gauge(PromMetrics.trainingUpdate, 'PPO updates done in the run'),
+      // Collected first of the six (registration order), so a scrape never shows half a stale run.
+      update: new Gauge({ name: PromMetrics.trainingUpdate, help: 'PPO updates done in the run', labelNames: ['run_id', 'backend'], registers: [registry], collect: pruneStale }),
       total: gauge(PromMetrics.trainingTotalUpdates, 'PPO updates the run will do'),
       tokensPerSecond: gauge(PromMetrics.trainingTokensPerSecond, 'Generated tokens per second of the last update (batch × mean response length ÷ time/total)'),
       reward: gauge(PromMetrics.trainingReward, `Mean reward-model score of the last update's responses (${MetricKeys.scores})`),
@@ -47,13 +59,18 @@ export class TrainingGauges implements TrainingMetricsSink {
 
   updateDone(sample: TrainingUpdateSample): void {
     const labels = { run_id: sample.runId, backend: this.backend };
-    this.runs.add(sample.runId);
+    this.runs.set(sample.runId, Date.now());
     this.gauges.update.set(labels, sample.update);
     this.gauges.total.set(labels, sample.totalUpdates);
     this.gauges.tokensPerSecond.set(labels, sample.tokensPerSecond);
     this.gauges.reward.set(labels, sample.metrics[MetricKeys.scores]);
     this.gauges.kl.set(labels, sample.metrics[MetricKeys.klObjective]);
     this.gauges.klCoef.set(labels, sample.metrics[MetricKeys.klCoef]);
+  }
+
+  private pruneStale(): void {
+    const now = Date.now();
+    for (const [runId, at] of this.runs) if (now - at > this.staleAfterMs) this.runEnded(runId);
   }
 
   runEnded(runId: string): void {

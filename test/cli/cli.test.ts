@@ -81,9 +81,9 @@ async function feedbackCount(agentId: string): Promise<number> {
   return rows[0].n;
 }
 
-/** 1,000 synthetic rows as JSONL; `mutate` may replace a line (1-based). */
-async function writeRows(name: string, mutate?: (line: number, row: Record<string, unknown>) => string | null): Promise<string> {
-  const rows = makeSyntheticFeedback(1000, new Rng(3), { noiseStd: 0.1 });
+/** `n` (default 1,000) synthetic rows as JSONL; `mutate` may replace a line (1-based). */
+async function writeRows(name: string, mutate?: (line: number, row: Record<string, unknown>) => string | null, n = 1000): Promise<string> {
+  const rows = makeSyntheticFeedback(n, new Rng(3), { noiseStd: 0.1 });
   const lines = rows.map((row, i) => mutate?.(i + 1, { ...row }) ?? JSON.stringify(row));
   const file = path.join(dir, name);
   await writeFile(file, `${lines.join('\n')}\n`);
@@ -224,12 +224,13 @@ describe('rlhf runs', () => {
 
   it('train --dry-run prints the estimate; runs watch follows a real run to its end and prints the result; policies list shows it', async () => {
     const agentId = uniqueId('cli-run');
-    const file = await writeRows('run.jsonl');
+    // 100 rows, as test/workflows/rest-to-policy: the reward model of a 1,000-row set takes minutes on a loaded 2-core host.
+    const file = await writeRows('run.jsonl', undefined, 100);
     expect((await rlhf(['feedback', 'import', file, '--agent', agentId], apiEnv())).code).toBe(0);
     const dry = await rlhf(['train', agentId, '--preset', 'quick', '--max-steps', '2', '--dry-run'], apiEnv());
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/^PPO updates\s+2$/m);
-    expect(dry.stdout).toMatch(/^feedback rows\s+1000$/m);
+    expect(dry.stdout).toMatch(/^feedback rows\s+100$/m);
 
     await withWorkers(temporalEnv, { orm: db.orm, store: new LocalArtifactStore(artifactRoot), queues }, async () => {
       const started = await rlhf(['train', agentId, '--preset', 'quick', '--max-steps', '2', '--seed', '5'], apiEnv());
@@ -258,6 +259,6 @@ describe('rlhf runs', () => {
 
     const policies = await rlhf(['policies', 'list', agentId], apiEnv());
     expect(policies.code).toBe(0);
-    expect(policies.stdout).toMatch(/^v1\s+\S+\s+1000\s/m);
-  });
+    expect(policies.stdout).toMatch(/^v1\s+\S+\s+100\s/m);
+  }, 600_000);
 });

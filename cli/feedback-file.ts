@@ -6,7 +6,6 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { Value } from 'typebox/value';
 import { feedbackItemSchema, MAX_BATCH_ITEMS } from '../api/schemas/feedback';
 import type { ScoreRange } from '../api/plugins/app/config';
 import type { FeedbackItem } from './api-client';
@@ -36,6 +35,8 @@ export async function readFeedbackFile(path: string, opts: ReadFeedbackOptions):
   } catch (err) {
     throw new FeedbackFileError(`${path}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? String(err)})`, path, 0, null);
   }
+  // Loaded here, not at start-up: typebox's validator is most of the CLI's start time, and only import needs it.
+  const { Value } = await import('typebox/value');
   const schema = feedbackItemSchema(opts.scoreRange);
   const rows: FeedbackItem[] = [];
   const lines = bytes.toString('utf8').split('\n');

@@ -5,8 +5,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { LABEL_RE } from '../../db/api-key-format';
-import { createOrm } from '../../db/orm';
-import { ProjectRepository } from '../../db/repositories/project-repository';
+import type { ProjectRepository } from '../../db/repositories/project-repository';
 import { CliEnv, type CliContext } from '../context';
 import { NotFoundError, UsageError } from '../errors';
 import { table } from '../watch';
@@ -27,6 +26,8 @@ function keyId(value: string): string {
 async function withRepository<T>(ctx: CliContext, databaseUrl: string | undefined, fn: (repo: ProjectRepository) => Promise<T>): Promise<T> {
   const url = databaseUrl ?? ctx.io.env[CliEnv.databaseUrl];
   if (!url) throw new UsageError(`keys commands need the API's database: set ${CliEnv.databaseUrl} or pass --database-url`);
+  // Loaded here, not at start-up: MikroORM takes seconds to load and only the keys commands need it.
+  const [{ createOrm }, { ProjectRepository }] = await Promise.all([import('../../db/orm'), import('../../db/repositories/project-repository')]);
   const orm = await createOrm(url);
   try {
     return await fn(new ProjectRepository(orm.em.fork()));

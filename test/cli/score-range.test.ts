@@ -51,7 +51,7 @@ it('names the out-of-range line before sending anything; an in-range file import
     );
   const bad = await run(file);
   expect(bad.code).toBe(1);
-  expect(bad.stderr).toContain(`${file}:25: field "score" must be less or equal to 2`);
+  expect(bad.stderr).toContain(`${file}:25: field "score" must be <= 2`);
   const count = async () => (await db.orm.em.fork().getConnection().execute<{ n: number }[]>("select count(*)::int as n from feedback where agent_id = 'range-agent'"))[0].n;
   expect(await count()).toBe(0);
 

@@ -3,12 +3,15 @@
  * database and no API route hands them out (a key cannot mint keys), so these commands talk to Postgres
  * directly (`--database-url` or DATABASE_URL), like scripts/create-api-key.ts. The key is printed once.
  */
+import { createRequire } from 'node:module';
 import { Command, InvalidArgumentError } from 'commander';
 import { LABEL_RE } from '../../db/api-key-format';
 import type { ProjectRepository } from '../../db/repositories/project-repository';
 import { CliEnv, type CliContext } from '../context';
 import { NotFoundError, UsageError } from '../errors';
 import { table } from '../watch';
+
+const load = createRequire(__filename);
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -26,8 +29,10 @@ function keyId(value: string): string {
 async function withRepository<T>(ctx: CliContext, databaseUrl: string | undefined, fn: (repo: ProjectRepository) => Promise<T>): Promise<T> {
   const url = databaseUrl ?? ctx.io.env[CliEnv.databaseUrl];
   if (!url) throw new UsageError(`keys commands need the API's database: set ${CliEnv.databaseUrl} or pass --database-url`);
-  // Loaded here, not at start-up: MikroORM takes seconds to load and only the keys commands need it.
-  const [{ createOrm }, { ProjectRepository }] = await Promise.all([import('../../db/orm'), import('../../db/repositories/project-repository')]);
+  // Loaded here, not at start-up: MikroORM takes seconds to load and only the keys commands need it. A
+  // CommonJS require (how tsx and jest run this code), since tsx's CommonJS hooks do not serve import() of our .ts files.
+  const { createOrm } = load('../../db/orm') as typeof import('../../db/orm');
+  const { ProjectRepository } = load('../../db/repositories/project-repository') as typeof import('../../db/repositories/project-repository');
   const orm = await createOrm(url);
   try {
     return await fn(new ProjectRepository(orm.em.fork()));

@@ -3,6 +3,7 @@
  * or by a test. No module-level singletons: each createActivities call owns its deps.
  */
 import type { MikroORM } from '@mikro-orm/postgresql';
+import type { UpdateMetrics } from '../common/names';
 import type { ArtifactStore } from '../storage/artifact-store';
 import type { RunEventSink } from './run-events';
 
@@ -10,6 +11,24 @@ import type { RunEventSink } from './run-events';
 export interface ActivityLogger {
   info(message: string, attrs?: Record<string, unknown>): void;
   warn(message: string, attrs?: Record<string, unknown>): void;
+}
+
+/** One PPO update as the worker's training gauges see it (worker/metrics.ts). */
+export interface TrainingUpdateSample {
+  runId: string;
+  /** Updates done so far in the run. */
+  update: number;
+  totalUpdates: number;
+  metrics: UpdateMetrics;
+  /** Generated tokens per second of this update: batch × mean response length ÷ time/total. */
+  tokensPerSecond: number;
+}
+
+/** Where a PPO chunk reports each update and the end of its run's training on this worker. */
+export interface TrainingMetricsSink {
+  updateDone(sample: TrainingUpdateSample): void;
+  /** The run's last update is done, or its chunk failed or was cancelled: drop its series. */
+  runEnded(runId: string): void;
 }
 
 export interface ActivityDeps {
@@ -36,6 +55,8 @@ export interface ActivityDeps {
    * default 1: the chunks of one run follow each other on a worker; 0 turns it off).
    */
   trainerCacheSize?: number;
+  /** Per-update training gauges (the GPU worker's /metrics); none in tests that do not ask. */
+  trainingMetrics?: TrainingMetricsSink;
 }
 
 /** Defaults for the optional deps, in one place. */

@@ -7,7 +7,7 @@ import { createDataActivities } from './data';
 import type { ActivityDeps } from './deps';
 import { createTrainingActivities } from './training';
 
-export type { ActivityDeps, ActivityLogger } from './deps';
+export type { ActivityDeps, ActivityLogger, TrainingMetricsSink, TrainingUpdateSample } from './deps';
 export { createDataActivities } from './data';
 export { createTrainingActivities } from './training';
 

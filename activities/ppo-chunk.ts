@@ -17,7 +17,7 @@
  */
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
-import { RunPhases, type UpdateMetrics } from '../common/names';
+import { MetricKeys, RunPhases, type UpdateMetrics } from '../common/names';
 import { findLatestVerified, readCheckpoint, updateOfCheckpointDir, writeCheckpoint } from '../ml/checkpoint';
 import type { RunConfig } from '../ml/config';
 import type { FeedbackExample } from '../ml/dataset';
@@ -247,6 +247,14 @@ export function createPpoRuntime(deps: ActivityDeps) {
     }
   }
 
+  /** One update to the worker's training gauges, when it has them. */
+  function reportUpdate(runId: string, config: RunConfig, update: number, metrics: UpdateMetrics): void {
+    if (!deps.trainingMetrics) return;
+    const seconds = metrics[MetricKeys.timeTotal];
+    const tokens = config.ppo.batchSize * metrics[MetricKeys.responseLength];
+    deps.trainingMetrics.updateDone({ runId, update, totalUpdates: config.ppo.totalUpdates, metrics, tokensPerSecond: seconds > 0 ? tokens / seconds : 0 });
+  }
+
   async function saveCheckpoint(runId: string, trainer: PpoTrainer): Promise<CheckpointInfo> {
     const update = trainer.updatesDone;
     const ref = runArtifacts.checkpoint(runId, update);
@@ -312,6 +320,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
           await store.writeJson(runArtifacts.metrics(input.runId, done), metrics);
           // The same metrics, and a few completions, for the API's history and event stream.
           await events.update(input.runId, { update: done, total: opened.config.ppo.totalUpdates, metrics, samples: trainer.lastSamples });
+          reportUpdate(input.runId, opened.config, done, metrics);
           if (done === end || done % every === 0 || activity.cancellationSignal.aborted) {
             await guard?.writeState(done);
             last = await saveCheckpoint(input.runId, trainer);
@@ -329,6 +338,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
           last = await saveCheckpoint(input.runId, trainer);
           await events.checkpoint(input.runId, last);
         }
+        if (end >= opened.config.ppo.totalUpdates) deps.trainingMetrics?.runEnded(input.runId);
         const guardrails = guard?.summary;
         const output = {
           checkpoint: last,
@@ -346,6 +356,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
       }
     }).catch((err: unknown) => {
       cache.evict(input.runId); // a failed attempt keeps nothing of its run in memory
+      deps.trainingMetrics?.runEnded(input.runId); // a retry reports again from its first update
       throw err;
     });
   }

@@ -1,7 +1,7 @@
 /**
  * The API as one Fastify plugin (fastify/demo layout): external plugins first (OpenAPI +
  * Swagger UI at /docs), then the app plugins (config, ORM with a forked EntityManager per
- * request, repositories, API-key auth, per-key rate limit, Temporal client), then the routes.
+ * request, Prometheus metrics, repositories, API-key auth, per-key rate limit, Temporal client), then the routes.
  * `buildApp` creates the server instance with the API's server options; server.ts listens, tests use `app.inject`.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -14,12 +14,14 @@ import repositories from './plugins/app/repositories';
 import auth from './plugins/app/auth';
 import rateLimit from './plugins/app/rate-limit';
 import temporal from './plugins/app/temporal';
+import apiMetrics from './plugins/app/metrics';
 import healthRoutes from './routes/health';
 import feedbackRoutes from './routes/feedback';
 import policyRoutes from './routes/policies';
 import trainRoutes from './routes/train';
 import runRoutes from './routes/runs';
 import runHistoryRoutes from './routes/run-history';
+import metricsRoutes from './routes/metrics';
 import { handleError, handleNotFound } from './error-handler';
 import { methodNotAllowed, trackRoutes } from './plugins/app/method-not-allowed';
 import { strictValidatorCompiler } from './validator';
@@ -39,6 +41,7 @@ export const app = fp<AppOptions>(
 
     await fastify.register(appConfig, opts);
     await fastify.register(orm);
+    await fastify.register(apiMetrics);
     await fastify.register(idempotencySweep);
     await fastify.register(repositories);
     await fastify.register(auth);
@@ -53,6 +56,7 @@ export const app = fp<AppOptions>(
     await fastify.register(runRoutes);
     await fastify.register(runHistoryRoutes);
     await fastify.register(methodNotAllowed, { tracker });
+    await fastify.register(metricsRoutes);
   },
   { name: 'durable-rlhf-api' },
 );

@@ -38,6 +38,14 @@ export const EnvSchema = Type.Object({
    * is remembered for at least this long and at most an hour more. 24 h, as Stripe's API.
    */
   IDEMPOTENCY_KEY_TTL_HOURS: Type.Integer({ default: 24, minimum: 1 }),
+  /**
+   * Port of a worker's own Prometheus `/metrics` (worker/metrics.ts): prom-client's process metrics, the
+   * training gauges of its active runs, and the Temporal SDK's runtime metrics, merged on this one port.
+   * Unset: no metrics server. 0: any free port (the worker logs which). Each worker process needs its own.
+   */
+  WORKER_METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  /** Interface the worker's /metrics listens on. Loopback by default: expose it to your Prometheus deliberately. */
+  WORKER_METRICS_HOST: Type.String({ default: '127.0.0.1' }),
   /** Force a TensorFlow.js backend: tensorflow-gpu | tensorflow | wasm | cpu. */
   RLHF_BACKEND: Type.Optional(Type.Union([Type.Literal('tensorflow-gpu'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')])),
   /**

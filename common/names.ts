@@ -73,3 +73,26 @@ export const MetricKeys = {
 export type MetricKey = (typeof MetricKeys)[keyof typeof MetricKeys];
 /** One update's metrics: every key of MetricKeys, a finite number each. */
 export type UpdateMetrics = Record<MetricKey, number>;
+
+/**
+ * Prometheus metric names, defined once: the API's `/metrics` (api/plugins/app/metrics.ts) and the
+ * workers' (worker/metrics.ts) register these; docs/observability.md describes each and its labels.
+ * Temporal's own SDK metrics keep their `temporal_` names.
+ */
+export const PromMetrics = {
+  /** API: histogram of request durations, seconds; labels method, route (the pattern, never the URL), status_code. */
+  httpRequestDuration: 'rlhf_http_request_duration_seconds',
+  /** API: counter of feedback rows written (a replayed request writes none). */
+  feedbackRowsWritten: 'rlhf_feedback_rows_written_total',
+  /** API: gauge of training runs by status (all projects), read from the database at scrape time. */
+  runs: 'rlhf_runs',
+  /** API: counter of requests answered from an Idempotency-Key's stored answer; label route. */
+  idempotentReplays: 'rlhf_idempotent_replays_total',
+  /** Worker: the last PPO update done, per active run (labels run_id, backend), and the others below. */
+  trainingUpdate: 'rlhf_training_update',
+  trainingTotalUpdates: 'rlhf_training_total_updates',
+  trainingTokensPerSecond: 'rlhf_training_tokens_per_second',
+  trainingReward: 'rlhf_training_reward',
+  trainingKl: 'rlhf_training_kl',
+  trainingKlCoef: 'rlhf_training_kl_coef',
+} as const;

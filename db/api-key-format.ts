@@ -8,6 +8,9 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
+/** Project names and key labels: plain, printable, bounded labels (they appear in listings). */
+export const LABEL_RE = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
+
 const KEY_RE = /^rlhf_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const SECRET_BYTES = 32;
 const PREFIX_BYTES = 8;

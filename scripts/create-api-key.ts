@@ -9,12 +9,11 @@
  */
 import { parseArgs } from 'node:util';
 import { loadEnv } from '../common/env';
+import { LABEL_RE } from '../db/api-key-format';
 import { createOrm } from '../db/orm';
 import { ProjectRepository } from '../db/repositories/project-repository';
 
 const USAGE = 'usage: npx tsx scripts/create-api-key.ts --project <name> [--key-name <label>]';
-/** Project names and key labels are plain, printable, bounded labels (they appear in listings). */
-const LABEL_RE = /^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/;
 
 function parseCli(argv: string[]): { project: string; keyName: string } {
   const { values } = parseArgs({ args: argv, options: { project: { type: 'string' }, 'key-name': { type: 'string', default: 'default' } }, strict: true });

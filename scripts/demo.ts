@@ -18,11 +18,14 @@
  * (stop them with `npm run services:stop`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_PROJECT, revokeDemoApiKey, startServices, type Services } from './demo-services';
-import { renderProgressLine, type ProgressView } from './progress-line';
+import { RlhfApiClient, type FeedbackItem, type RunViewBody } from '../cli/api-client';
+import { batchesOf, batchIdempotencyKey, readFeedbackFile } from '../cli/feedback-file';
+import { followRun, liveRunViews } from '../cli/watch';
+import { renderEvaluation } from '../cli/evaluation-table';
+import { createHash } from 'node:crypto';
 import { makeSyntheticFeedback, trueScore as vowelTrueScore } from '../ml/synthetic-task';
 import { makeSupportFeedback, supportPrompt, trueScore as supportTrueScore } from '../ml/tasks/support-replies';
 import type { EvaluationReport } from '../ml/evaluation';
@@ -31,18 +34,12 @@ import { PRESET_NAMES } from '../ml/config';
 
 const ROOT = path.resolve(__dirname, '..');
 
-interface FeedbackRow {
-  prompt: string;
-  response: string;
-  score: number;
-}
-
 function parseCli() {
   const { values } = parseArgs({
     options: {
       agent: { type: 'string', default: 'demo-agent' },
       feedback: { type: 'string' },
-      rows: { type: 'string', default: '600' },
+      rows: { type: 'string', default: '400' },
       preset: { type: 'string', default: 'quick' },
       'max-steps': { type: 'string' },
       seed: { type: 'string', default: '7' },
@@ -80,19 +77,12 @@ function taskOf(task: 'support' | 'vowel') {
 /** Support prompts #0..#79 go into the feedback; #80.. are held out for the true-score check. */
 const DEMO_TRAIN_IDS = 80;
 
-function loadFeedback(file: string | undefined, n: number, seed: number, task: 'support' | 'vowel'): FeedbackRow[] {
-  if (!file && task === 'vowel') return makeSyntheticFeedback(n, new Rng(seed), { noiseStd: 0.1 });
-  if (!file) return makeSupportFeedback(n, new Rng(seed), { promptIds: DEMO_TRAIN_IDS });
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line, i) => {
-      const row = JSON.parse(line) as Partial<FeedbackRow>;
-      if (typeof row.prompt !== 'string' || typeof row.response !== 'string' || typeof row.score !== 'number') {
-        throw new Error(`${file}:${i + 1}: each line needs {"prompt": string, "response": string, "score": number}`);
-      }
-      return { prompt: row.prompt, response: row.response, score: row.score };
-    });
+/** The demo's feedback: the given JSONL file, checked line by line as `rlhf feedback import` does, or a synthetic set. */
+async function loadFeedback(client: RlhfApiClient, file: string | undefined, n: number, seed: number, task: 'support' | 'vowel'): Promise<{ rows: FeedbackItem[]; sha256: string }> {
+  if (file) return readFeedbackFile(file, { scoreRange: await client.feedbackScoreRange(), defaultRunId: 'demo' });
+  const synthetic = task === 'vowel' ? makeSyntheticFeedback(n, new Rng(seed), { noiseStd: 0.1 }) : makeSupportFeedback(n, new Rng(seed), { promptIds: DEMO_TRAIN_IDS });
+  const rows = synthetic.map((r) => ({ prompt: r.prompt, response: r.response, score: r.score, runId: 'demo' }));
+  return { rows, sha256: createHash('sha256').update(JSON.stringify(rows)).digest('hex') };
 }
 
 function startChild(name: string, script: string, env: NodeJS.ProcessEnv, logs: string[]): ChildProcess {
@@ -106,7 +96,8 @@ function startChild(name: string, script: string, env: NodeJS.ProcessEnv, logs: 
       if (!line.trim()) continue;
       logs.push(`[${name}] ${line}`);
       // The one worker line a user should see: which TensorFlow backend trains (native or the WASM fallback).
-      if (line.includes('tfjs backend')) console.log(`[${name}] ${line}`);
+      const backendLine = backendLineOf(line);
+      if (backendLine) console.log(`[${name}] ${backendLine}`);
     }
     if (logs.length > 400) logs.splice(0, logs.length - 400);
   };
@@ -118,20 +109,15 @@ function startChild(name: string, script: string, env: NodeJS.ProcessEnv, logs: 
   return child;
 }
 
-/** Where the API listens and the project key every /api call carries. */
-interface ApiTarget {
-  base: string;
-  key: string;
-}
-
-async function http<T>(api: ApiTarget, method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${api.base}${url}`, {
-    method,
-    headers: { authorization: `Bearer ${api.key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+/** The worker's "tfjs backend" message, from its pino JSON line (or a plain line). */
+function backendLineOf(line: string): string | null {
+  if (!line.includes('tfjs backend')) return null;
+  try {
+    const msg = (JSON.parse(line) as { msg?: unknown }).msg;
+    return typeof msg === 'string' ? msg : line;
+  } catch {
+    return line;
+  }
 }
 
 async function waitForApi(base: string, children: ChildProcess[], logs: string[]): Promise<void> {
@@ -149,43 +135,19 @@ async function waitForApi(base: string, children: ChildProcess[], logs: string[]
   throw new Error(`the API did not become healthy; last log lines:\n${logs.slice(-30).join('\n')}`);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** What the demo reads of `GET /api/runs/:runId`: the progress view plus the outcome. */
-interface RunView extends ProgressView {
-  result?: Record<string, unknown> | null;
-  error?: string | null;
-}
-
-async function followRun(api: ApiTarget, runId: string): Promise<RunView> {
-  const terminal = new Set(['completed', 'failed', 'cancelled']);
-  const started = Date.now();
-  for (;;) {
-    const { status, body } = await http<RunView>(api, 'GET', `/api/runs/${runId}`);
-    if (status !== 200) throw new Error(`GET /api/runs/${runId} answered ${status}: ${JSON.stringify(body)}`);
-    const line = renderProgressLine(body, Date.now() - started);
-    if (process.stdout.isTTY) process.stdout.write(`\r${line.padEnd(110)}`);
-    else console.log(line);
-    if (terminal.has(body.status)) {
-      if (process.stdout.isTTY) process.stdout.write('\n');
-      return body;
-    }
-    await sleep(process.stdout.isTTY ? 500 : 3000);
-  }
-}
-
 async function main(): Promise<void> {
   const cli = parseCli();
   const logs: string[] = [];
   console.log('durable-rlhf demo: feedback → reward model → PPO → new policy version\n');
   const services: Services = await startServices(ROOT);
   const env: NodeJS.ProcessEnv = { ...process.env, ...services.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
-  const base = `http://${env.API_HOST}:${env.API_PORT}`;
-  const api: ApiTarget = { base, key: services.apiKey.key };
+  const apiBase = `http://${env.API_HOST}:${env.API_PORT}`;
+  const api = new RlhfApiClient({ baseUrl: apiBase, apiKey: services.apiKey.key });
   const children = [
     startChild('api', 'api/server.ts', env, logs),
     startChild('worker-cpu', 'worker/cpu.ts', env, logs),
-    startChild('worker-gpu', 'worker/gpu.ts', env, logs),
+    // At info, so that its backend line (echoed above) is logged.
+    startChild('worker-gpu', 'worker/gpu.ts', { ...env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }, logs),
   ];
   const stopChildren = () => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
   process.on('SIGINT', () => {
@@ -193,40 +155,30 @@ async function main(): Promise<void> {
     process.exit(130);
   });
   try {
-    await waitForApi(base, children, logs);
-    console.log(`API      ${base}  (OpenAPI docs at ${base}/docs)`);
+    await waitForApi(apiBase, children, logs);
+    console.log(`API      ${apiBase}  (OpenAPI docs at ${apiBase}/docs)`);
     console.log(`Temporal ${env.TEMPORAL_ADDRESS}  (Web UI ${env.TEMPORAL_UI_URL})`);
     console.log(`project  '${DEMO_PROJECT}' (a key made for this demo run, revoked at its end; make your own with scripts/create-api-key.ts)\n`);
 
-    const rows = loadFeedback(cli.feedbackFile, cli.syntheticRows, cli.seed, cli.task);
-    for (let i = 0; i < rows.length; i += 500) {
-      const items = rows.slice(i, i + 500).map((r) => ({ ...r, runId: 'demo' }));
-      const res = await http<unknown>(api, 'POST', `/api/policies/feedback/${cli.agentId}/batch`, { items });
-      if (res.status !== 201) throw new Error(`feedback batch answered ${res.status}: ${JSON.stringify(res.body)}`);
+    const feedback = await loadFeedback(api, cli.feedbackFile, cli.syntheticRows, cli.seed, cli.task);
+    const rows = feedback.rows;
+    for (const [index, items] of batchesOf(rows, 500).entries()) {
+      await api.feedbackBatch(cli.agentId, items, batchIdempotencyKey(feedback, cli.agentId, 500, index));
     }
     console.log(`posted ${rows.length} feedback rows for agent '${cli.agentId}'` + (cli.feedbackFile ? '' : ` (${taskOf(cli.task).name})`));
 
-    const dry = await http<Record<string, unknown>>(api, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
-      dryRun: true,
-      preset: cli.preset,
-      ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
-      ...(cli.baseModel ? { baseModel: cli.baseModel } : {}),
-    });
-    if (dry.status !== 200) throw new Error(`dry run answered ${dry.status}: ${JSON.stringify(dry.body)}`);
-    console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.body.estimatedSteps, estimatedTimeMinutes: dry.body.estimatedTimeMinutes, lengths: dry.body.lengths })}`);
+    const preset = cli.preset as (typeof PRESET_NAMES)[number];
+    const base = { preset, ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}), ...(cli.baseModel ? { baseModel: cli.baseModel } : {}) };
+    const dry = await api.train(cli.agentId, { ...base, dryRun: true });
+    if (dry.kind === 'dry_run') console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.answer.estimatedSteps, estimatedTimeMinutes: dry.answer.estimatedTimeMinutes, lengths: dry.answer.lengths })}`);
 
-    const start = await http<{ runId: string; workflowId: string }>(api, 'POST', `/api/policies/train_policy/${cli.agentId}`, {
-      preset: cli.preset,
-      seed: cli.seed,
-      ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}),
-      ...(cli.baseModel ? { baseModel: cli.baseModel } : {}),
-    });
-    if (start.status !== 202) throw new Error(`train_policy answered ${start.status}: ${JSON.stringify(start.body)}`);
-    const { runId, workflowId } = start.body;
+    const start = await api.train(cli.agentId, { ...base, seed: cli.seed });
+    if (start.kind !== 'started') throw new Error('train_policy answered a dry run to a run request');
+    const { runId, workflowId } = start.answer;
     const uiLink = `${env.TEMPORAL_UI_URL}/namespaces/${env.TEMPORAL_NAMESPACE ?? 'default'}/workflows/${workflowId}`;
     console.log(`training run ${runId} started (workflow ${workflowId})\n`);
 
-    const final = await followRun(api, runId);
+    const final = await followRun(liveRunViews(api, runId, { intervalMs: process.stdout.isTTY ? 500 : 3000 }), process.stdout);
     if (final.status !== 'completed') {
       throw new Error(`run ended ${final.status}: ${final.error ?? 'no error recorded'}\nTemporal UI: ${uiLink}`);
     }
@@ -242,11 +194,9 @@ async function main(): Promise<void> {
   }
 }
 
-async function printOutcome(api: ApiTarget, agentId: string, run: RunView, uiLink: string, task: 'support' | 'vowel' | null): Promise<void> {
-  const result = run.result ?? {};
-  const versions = await http<{ policies?: Array<Record<string, unknown>> } | Array<Record<string, unknown>>>(api, 'GET', `/api/policies/${agentId}`);
-  const list = Array.isArray(versions.body) ? versions.body : (versions.body.policies ?? []);
-  const newest = list[0] ?? {};
+async function printOutcome(api: RlhfApiClient, agentId: string, run: RunViewBody, uiLink: string, task: 'support' | 'vowel' | null): Promise<void> {
+  const result: Partial<NonNullable<RunViewBody['result']>> = run.result ?? {};
+  const newest: Partial<(Awaited<ReturnType<RlhfApiClient['listPolicies']>>)['policies'][number]> = (await api.listPolicies(agentId)).policies[0] ?? {};
   console.log('\nnew policy version');
   console.log(`  version          ${String(result.version ?? newest.version)}`);
   console.log(`  policy           ${String(result.modelPath ?? newest.modelPath)}`);
@@ -258,33 +208,11 @@ async function printOutcome(api: ApiTarget, agentId: string, run: RunView, uiLin
   if (task) await printTrueScores(String(result.modelPath ?? newest.modelPath), String(result.rewardModelPath ?? newest.rewardModelPath), task);
   console.log(`  Temporal UI      ${uiLink}`);
 }
-
 const f3 = (x: number) => x.toFixed(3);
-const ci = (i: { mean: number; lo: number; hi: number }) => `${f3(i.mean)} [${f3(i.lo)}, ${f3(i.hi)}]`;
 
 /** The evaluation phase's before/after table (GET /api/runs/:id `result.evaluation`), with 3 sample pairs. */
 function printEvaluation(ev: EvaluationReport | undefined): void {
-  if (!ev) {
-    console.log('\n(no evaluation phase in this run)');
-    return;
-  }
-  console.log(`\nevaluation: start (SFT) vs final policy on ${ev.prompts} held-out prompts × ${ev.samplesPerPrompt} samples, 95 % bootstrap CI`);
-  const rows: [string, string, string][] = [
-    ['reward model score', ci(ev.start.rewardMean), ci(ev.final.rewardMean)],
-    ['KL to reference (nats)', ci(ev.start.klToReference), ci(ev.final.klToReference)],
-    ['response length (tokens)', ci(ev.start.responseLength), ci(ev.final.responseLength)],
-    ['empty replies', f3(ev.start.emptyFraction), f3(ev.final.emptyFraction)],
-    ['distinct-1 / distinct-2', `${f3(ev.start.distinct1)} / ${f3(ev.start.distinct2)}`, `${f3(ev.final.distinct1)} / ${f3(ev.final.distinct2)}`],
-  ];
-  console.log(`  ${'metric'.padEnd(26)}${'before (start)'.padEnd(28)}after (final)`);
-  for (const [k, a, b] of rows) console.log(`  ${k.padEnd(26)}${a.padEnd(28)}${b}`);
-  console.log(`  RM gain ${ci(ev.rewardGain)}, win rate final over start ${ci(ev.winRate)}`);
-  console.log(`  verdict: ${ev.verdict}${ev.reason ? ` (${ev.reason})` : ''}`);
-  for (const p of ev.pairs.slice(0, 3)) {
-    console.log(`  prompt ${JSON.stringify(p.prompt)}`);
-    console.log(`    before (RM ${f3(p.startReward)}) ${JSON.stringify(p.start)}`);
-    console.log(`    after  (RM ${f3(p.finalReward)}) ${JSON.stringify(p.final)}`);
-  }
+  console.log(ev ? `\n${renderEvaluation(ev)}` : '\n(no evaluation phase in this run)');
 }
 
 /**

@@ -2,15 +2,18 @@
  * CPU worker entry point: workflow tasks and the data activities (config, load, split,
  * save, run status) on the `rlhf-cpu` queue. Run as many as you like:
  *   npx tsx worker/cpu.ts
+ * Logs JSON lines (pino) at LOG_LEVEL; WORKER_METRICS_PORT serves /metrics (worker/metrics.ts).
  */
 import { createDataActivities } from '../activities';
 import { runEventLog } from '../activities/run-events';
 import { loadEnv } from '../common/env';
 import { TaskQueues } from '../common/names';
 import { createQueueWorker, openResources, runUntilShutdown } from './create-worker';
+import { failStartup, setUpObservability } from './observability';
 
 export async function main(): Promise<void> {
   const env = loadEnv();
+  const { logger } = await setUpObservability(env, 'cpu');
   const resources = await openResources(env);
   const worker = await createQueueWorker({
     connection: resources.connection,
@@ -19,13 +22,10 @@ export async function main(): Promise<void> {
     activities: createDataActivities({ orm: resources.orm, store: resources.store, runEvents: runEventLog(resources.orm) }),
     workflows: true,
   });
-  console.info(`cpu worker polling ${TaskQueues.cpu} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);
+  logger.info(`cpu worker polling ${TaskQueues.cpu} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);
   await runUntilShutdown(worker, resources);
 }
 
 if (require.main === module) {
-  main().catch((err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  });
+  main().catch(failStartup);
 }

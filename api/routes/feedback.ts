@@ -57,7 +57,13 @@ async function createFeedback(
     const rows = await insertOwned(projectId, { repos, em }, agentId, items);
     return { status: 201, body: toBody(rows.map((r) => r.id)) };
   });
-  if (answer.replayed) reply.header(REPLAYED_HEADER, 'true');
+  const { apiMetrics } = request.server;
+  if (answer.replayed) {
+    reply.header(REPLAYED_HEADER, 'true');
+    apiMetrics.idempotentReplays.inc({ route: request.routeOptions.url });
+  } else if (answer.status === 201) {
+    apiMetrics.feedbackRowsWritten.inc(items.length);
+  }
   return reply.status(answer.status).send(answer.body);
 }
 

@@ -59,8 +59,19 @@ export class ProjectRepository {
     return { keyId: row.id, projectId: row.projectId };
   }
 
-  /** Marks a key revoked (idempotent: the first revocation time is kept). */
-  async revokeKey(keyId: string): Promise<void> {
-    await this.em.nativeUpdate(ApiKeySchema, { id: keyId, revokedAt: null }, { revokedAt: new Date() });
+  /** Marks a key revoked (idempotent: the first revocation time is kept); true when this call revoked it. */
+  async revokeKey(keyId: string): Promise<boolean> {
+    return (await this.em.nativeUpdate(ApiKeySchema, { id: keyId, revokedAt: null }, { revokedAt: new Date() })) > 0;
+  }
+
+  /** The project's keys (revoked ones too, for the audit trail), oldest first; hashes are never returned. */
+  async listKeys(projectId: string): Promise<Array<Omit<ApiKey, 'keyHash'>>> {
+    const rows = await this.em.find(ApiKeySchema, { projectId }, { orderBy: { createdAt: 'asc', id: 'asc' }, disableIdentityMap: true });
+    return rows.map(({ keyHash: _hash, ...rest }) => rest);
+  }
+
+  /** One key's row, or null when the id is unknown. */
+  async getKey(keyId: string): Promise<ApiKey | null> {
+    return this.em.findOne(ApiKeySchema, { id: keyId }, { disableIdentityMap: true });
   }
 }

@@ -8,6 +8,7 @@ import {
   ACTIVE_RUN_STATUSES,
   FINISHED_RUN_STATUSES,
   TrainingRunSchema,
+  TrainingRunStatuses,
   isFinishedStatus,
   type TrainingRun,
   type TrainingRunStatus,
@@ -42,6 +43,14 @@ export class TrainingRunRepository {
       throw err;
     }
     return row;
+  }
+
+  /** How many runs are in each status, over every project (Prometheus' rlhf_runs); absent statuses are 0. */
+  async countByStatus(): Promise<Record<TrainingRunStatus, number>> {
+    const rows = await this.em.getConnection().execute<Array<{ status: TrainingRunStatus; n: number }>>('select status, count(*)::int as n from training_run group by status');
+    const counts = Object.fromEntries(Object.values(TrainingRunStatuses).map((s) => [s, 0])) as Record<TrainingRunStatus, number>;
+    for (const row of rows) counts[row.status] = row.n;
+    return counts;
   }
 
   async get(runId: string): Promise<TrainingRun | null> {

@@ -170,7 +170,8 @@ export class ChaosCluster {
 
   /** Starts a worker entry point (or a fixture wrapping one) and waits until it polls. */
   async startWorker(kind: 'cpu' | 'gpu', script: string = WorkerScripts[kind], extraEnv: NodeJS.ProcessEnv = {}): Promise<ManagedProcess> {
-    const worker = this.processes.spawnTsx(`${kind}-worker`, script, { env: this.processEnv(extraEnv) });
+    // Workers log through pino at LOG_LEVEL: info, so their ready line (an info line) is printed.
+    const worker = this.processes.spawnTsx(`${kind}-worker`, script, { env: this.processEnv({ LOG_LEVEL: 'info', ...extraEnv }) });
     await worker.waitFor(kind === 'cpu' ? ReadyLines.cpuWorker : ReadyLines.gpuWorker);
     return worker;
   }

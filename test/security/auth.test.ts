@@ -101,7 +101,7 @@ describe('without a valid key', () => {
     expectUnauthorized(huge, 'oversize body');
   });
 
-  it('leaves /healthz and /docs open', async () => {
+  it('leaves /healthz, /metrics and /docs open', async () => {
     for (const p of PUBLIC_PATHS) expect((await app.inject({ method: 'GET', url: p })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/docs/json' })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/docs' })).statusCode).toBeLessThan(400);

@@ -47,7 +47,7 @@ export const PROTECTED_ROUTES: readonly ProtectedRoute[] = [
 ];
 
 /** Routes that answer without a key. */
-export const PUBLIC_PATHS = ['/healthz'] as const;
+export const PUBLIC_PATHS = ['/healthz', '/metrics'] as const;
 
 /** `name METHOD path` for test titles. */
 export function routeName(route: ProtectedRoute): string {

@@ -1,4 +1,4 @@
-import { formatDuration, progressBar, renderProgressLine } from '../../scripts/progress-line';
+import { formatDuration, progressBar, renderProgressLine } from '../../cli/progress';
 
 describe('demo progress line', () => {
   test('formats durations as m:ss', () => {

@@ -17,6 +17,7 @@ import rateLimit from './plugins/app/rate-limit';
 import temporal from './plugins/app/temporal';
 import healthRoutes from './routes/health';
 import feedbackRoutes from './routes/feedback';
+import feedbackBulkRoutes from './routes/feedback-bulk';
 import policyRoutes from './routes/policies';
 import trainRoutes from './routes/train';
 import runRoutes from './routes/runs';
@@ -46,6 +47,7 @@ export const app = fp<AppOptions>(
 
     await fastify.register(healthRoutes);
     await fastify.register(feedbackRoutes);
+    await fastify.register(feedbackBulkRoutes);
     await fastify.register(policyRoutes);
     await fastify.register(trainRoutes);
     await fastify.register(runRoutes);

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { createRepositories, type NewFeedback, type Repositories } from '../../db/repositories';
+import { createRepositories, type Repositories } from '../../db/repositories';
 import { REPLAYED_HEADER, idempotentWrite } from '../idempotency';
 import { agentNotFound, identityOf, requireOwnedAgent } from '../ownership';
 import { AgentIdParams, agentErrorResponses } from '../schemas/common';
@@ -14,12 +14,14 @@ import {
   DEFAULT_PAGE_LIMIT,
   FeedbackBatchCreated,
   FeedbackCreated,
+  type FeedbackItem,
   FeedbackPageBody,
   FeedbackPageQuery,
   IdempotencyHeaders,
   feedbackBatchSchema,
   feedbackItemSchema,
   idempotentWriteResponses,
+  toFeedbackView,
 } from '../schemas/feedback';
 
 /**
@@ -31,7 +33,7 @@ async function insertOwned(
   projectId: string,
   { repos, em }: { repos: Repositories; em: EntityManager },
   agentId: string,
-  items: readonly Omit<NewFeedback, 'agentId' | 'projectId'>[],
+  items: readonly FeedbackItem[],
 ) {
   const owner = await repos.agents.ownerOf(agentId);
   if (owner !== null && owner !== projectId) throw agentNotFound(agentId);
@@ -49,7 +51,7 @@ async function createFeedback(
   request: FastifyRequest,
   reply: FastifyReply,
   agentId: string,
-  items: readonly Omit<NewFeedback, 'agentId' | 'projectId'>[],
+  items: readonly FeedbackItem[],
   toBody: (ids: string[]) => Record<string, unknown>,
 ) {
   const { projectId } = identityOf(request);
@@ -106,7 +108,7 @@ const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const { cursor, limit = DEFAULT_PAGE_LIMIT } = request.query;
       await requireOwnedAgent(request, request.params.agentId);
       const page = await request.repos.feedback.page(request.params.agentId, cursor ?? null, limit);
-      return { items: page.items.map((f) => ({ ...f, createdAt: f.createdAt.toISOString() })), nextCursor: page.nextCursor };
+      return { items: page.items.map(toFeedbackView), nextCursor: page.nextCursor };
     },
   );
 };

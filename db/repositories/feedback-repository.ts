@@ -1,5 +1,9 @@
 /** Feedback rows: writes (single and all-or-nothing batch), keyset paging, and the training export. */
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { EntityManager, Knex } from '@mikro-orm/postgresql';
+import type { ClientBase } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { FeedbackSchema, type Feedback } from '../entities';
 import { InvalidCursorError } from '../errors';
 
@@ -42,6 +46,25 @@ interface CursorPayload {
   i: string;
 }
 
+/** Columns a COPY row fills, in order (the id is the bigserial's). */
+const COPY_SQL = 'copy feedback (project_id, agent_id, run_id, prompt, response, score, notes, created_at) from stdin';
+/** COPY text format escapes (https://www.postgresql.org/docs/current/sql-copy.html, "Text Format"). */
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const COPY_SPECIAL = /[\\\n\r\t]/g;
+const COPY_NULL = '\\N';
+
+function copyField(value: string | null | undefined): string {
+  if (value === null || value === undefined) return COPY_NULL;
+  COPY_SPECIAL.lastIndex = 0;
+  return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL, (c) => COPY_ESCAPES[c]) : value;
+}
+
+/** One row in COPY text format. A JS number's shortest round-trip form is valid float8 input. */
+function copyLine(row: NewFeedback, createdAt: string): string {
+  const fields = [row.projectId, row.agentId, row.runId, row.prompt, row.response, String(row.score), row.notes, createdAt];
+  return `${fields.map(copyField).join('\t')}\n`;
+}
+
 function encodeCursor(agentId: string, lastId: string): string {
   const payload: CursorPayload = { a: agentId, i: lastId };
   return Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
@@ -77,6 +100,22 @@ export class FeedbackRepository {
     });
   }
 
+  /**
+   * Appends the rows with one `COPY ... FROM STDIN` on the connection of the caller's
+   * transaction (the import makes several of these in one transaction, so a failed or aborted
+   * request keeps none of them). All rows get `createdAt`.
+   */
+  async copy(rows: readonly NewFeedback[], createdAt: Date): Promise<void> {
+    if (rows.length === 0) return;
+    const trx = this.em.getTransactionContext<Knex.Transaction>();
+    if (!trx) throw new Error('FeedbackRepository.copy must run inside a transaction');
+    // Inside a knex transaction acquireConnection hands back the transaction's own connection.
+    const client = (await trx.client.acquireConnection()) as ClientBase;
+    const at = createdAt.toISOString();
+    const text = rows.map((row) => copyLine(row, at)).join('');
+    await pipeline(Readable.from([Buffer.from(text, 'utf8')]), client.query(copyFrom(COPY_SQL)));
+  }
+
   /** Keyset page in insertion (id) order; `cursor` comes from a previous page's nextCursor. */
   async page(agentId: string, cursor: string | null, limit: number): Promise<FeedbackPage> {
     const afterId = cursor ? decodeCursor(agentId, cursor) : null;
@@ -89,6 +128,26 @@ export class FeedbackRepository {
     const items = rows.slice(0, limit);
     const nextCursor = rows.length > limit ? encodeCursor(agentId, items[items.length - 1].id) : null;
     return { items, nextCursor };
+  }
+
+  /**
+   * Every row of the agent after `cursor` (a nextCursor of `page`), in id order, one page of
+   * `pageRows` at a time: the keyset query of `page`, read past the identity map, so memory holds
+   * one page whatever the agent's size. Each page is its own query (no snapshot across pages,
+   * like paging by hand): a row committed meanwhile with a higher id is included.
+   */
+  async *pages(agentId: string, cursor: string | null, pageRows: number): AsyncGenerator<Feedback[]> {
+    let afterId = cursor ? decodeCursor(agentId, cursor) : '0';
+    for (;;) {
+      const rows = await this.em.getConnection().execute<ExportRow[]>(
+        'select id::text as id, project_id, agent_id, run_id, prompt, response, score, notes, created_at from feedback where agent_id = ? and id > ? order by id limit ?',
+        [agentId, afterId, pageRows],
+      );
+      if (rows.length === 0) return;
+      yield rows.map(fromExportRow);
+      if (rows.length < pageRows) return;
+      afterId = rows[rows.length - 1].id;
+    }
   }
 
   async count(agentId: string): Promise<number> {
@@ -116,6 +175,22 @@ export class FeedbackRepository {
     );
     return rows.map((r) => ({ prompt: r.prompt, response: r.response, score: r.score }));
   }
+}
+
+interface ExportRow {
+  id: string;
+  project_id: string | null;
+  agent_id: string;
+  run_id: string;
+  prompt: string;
+  response: string;
+  score: number;
+  notes: string | null;
+  created_at: Date;
+}
+
+function fromExportRow(r: ExportRow): Feedback {
+  return { id: r.id, projectId: r.project_id, agentId: r.agent_id, runId: r.run_id, prompt: r.prompt, response: r.response, score: r.score, notes: r.notes, createdAt: r.created_at };
 }
 
 function toRow(input: NewFeedback): Omit<Feedback, 'id' | 'createdAt'> {

@@ -1,0 +1,148 @@
+/**
+ * GET /api/policies/feedback/:agentId/export against a real Postgres: 1,000,000 rows streamed
+ * over a real HTTP connection in id order while the process's resident memory stays within a
+ * generous bound far below the answer's size (the server never holds the export); the list's
+ * cursor starts it after a row; project scoping and bad cursors answer before any byte streams.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../api/app';
+import { loadEnv } from '../../common/env';
+import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
+import { createTestDatabase, type TestDatabase } from '../helpers/database';
+
+let db: TestDatabase;
+let app: FastifyInstance;
+let base: string;
+let auth: TestProjectKey;
+let otherProject: TestProjectKey;
+
+const ROWS = 1_000_000;
+const AGENT = 'agent-export';
+/** Resident-memory growth allowed while streaming: generous, yet under half the answer's size. */
+const RSS_GROWTH_BOUND = 192 * 1024 * 1024;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url }) }, false);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  auth = await createTestProjectKey(db.orm);
+  otherProject = await createTestProjectKey(db.orm);
+  const conn = db.orm.em.fork().getConnection();
+  await conn.execute('insert into agent (id, project_id, created_at) values (?, ?, now())', [AGENT, auth.projectId]);
+  // About 400 bytes of NDJSON per row, so the whole answer (~400 MB) dwarfs the memory bound.
+  await conn.execute(
+    `insert into feedback (project_id, agent_id, run_id, prompt, response, score, notes, created_at)
+     select ?, ?, 'run-' || (i % 7), 'prompt ' || i || ' ' || repeat('p', 200), 'response ' || i || E'\\n' || repeat('r', 100),
+            (i % 21) / 10.0 - 1, case when i % 3 = 0 then 'note ' || i end, now()
+     from generate_series(1, ${ROWS}) as i`,
+    [auth.projectId, AGENT],
+  );
+}, 300_000);
+afterAll(async () => {
+  await app?.close();
+  await db?.dispose();
+});
+
+const exportUrl = (agentId: string, query = '') => `/api/policies/feedback/${agentId}/export${query}`;
+
+interface ExportScan {
+  status: number;
+  contentType: string | undefined;
+  lines: number;
+  bytes: number;
+  /** Every id was greater than the one before. */
+  ascending: boolean;
+  first: Record<string, unknown> | null;
+  last: Record<string, unknown> | null;
+  maxRssGrowth: number;
+}
+
+/** GETs the export over a real connection, checking it line by line without keeping it. */
+function scanExport(path: string, headers: Record<string, string>): Promise<ExportScan> {
+  const rssAtStart = process.memoryUsage().rss;
+  let maxRss = rssAtStart;
+  const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 10);
+  return new Promise<ExportScan>((resolve, reject) => {
+    const scan: ExportScan = { status: 0, contentType: undefined, lines: 0, bytes: 0, ascending: true, first: null, last: null, maxRssGrowth: 0 };
+    let carry = '';
+    let previousId = 0n;
+    const onLine = (text: string) => {
+      const row = JSON.parse(text) as Record<string, unknown>;
+      const id = BigInt(row.id as string);
+      if (id <= previousId) scan.ascending = false;
+      previousId = id;
+      scan.first ??= row;
+      scan.last = row;
+      scan.lines++;
+    };
+    http
+      .get(`${base}${path}`, { headers }, (res) => {
+        scan.status = res.statusCode ?? 0;
+        scan.contentType = res.headers['content-type'];
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          scan.bytes += Buffer.byteLength(chunk);
+          if (scan.status !== 200) return void (carry += chunk);
+          const parts = (carry + chunk).split('\n');
+          carry = parts.pop() ?? '';
+          for (const p of parts) onLine(p);
+        });
+        res.on('end', () => {
+          if (scan.status === 200 && carry !== '') onLine(carry);
+          scan.maxRssGrowth = maxRss - rssAtStart;
+          resolve(scan.status === 200 ? scan : { ...scan, first: JSON.parse(carry) as Record<string, unknown> });
+        });
+        res.on('error', reject);
+      })
+      .on('error', reject);
+  }).finally(() => clearInterval(sampler));
+}
+
+it('streams 1,000,000 rows as NDJSON in id order with bounded memory', async () => {
+  const scan = await scanExport(exportUrl(AGENT), auth.headers);
+  expect(scan.status).toBe(200);
+  expect(scan.contentType).toMatch(/^application\/x-ndjson/);
+  expect(scan.lines).toBe(ROWS);
+  expect(scan.ascending).toBe(true);
+  expect(scan.first).toMatchObject({ agentId: AGENT, projectId: auth.projectId, runId: 'run-1', response: `response 1\n${'r'.repeat(100)}`, score: -0.9, notes: null });
+  expect(scan.last).toMatchObject({ prompt: `prompt ${ROWS} ${'p'.repeat(200)}`, notes: null });
+  expect(typeof scan.first?.createdAt).toBe('string');
+  // The bound means something only if the answer is far larger than it.
+  expect(scan.bytes).toBeGreaterThan(2 * RSS_GROWTH_BOUND);
+  expect(scan.maxRssGrowth).toBeLessThan(RSS_GROWTH_BOUND);
+}, 300_000);
+
+it('starts after the row a cursor of the paginated list names', async () => {
+  const items = Array.from({ length: 10 }, (_, i) => ({ prompt: `p${i}`, response: 'r', score: i, runId: 'run-1' }));
+  expect((await app.inject({ method: 'POST', url: '/api/policies/feedback/agent-export-small/batch', headers: auth.headers, payload: { items } })).statusCode).toBe(201);
+  const page = await app.inject({ method: 'GET', url: '/api/policies/feedback/agent-export-small?limit=3', headers: auth.headers });
+  const { items: firstThree, nextCursor } = page.json();
+  const all = await app.inject({ method: 'GET', url: exportUrl('agent-export-small'), headers: auth.headers });
+  const rest = await app.inject({ method: 'GET', url: exportUrl('agent-export-small', `?cursor=${nextCursor}`), headers: auth.headers });
+  expect([all.statusCode, rest.statusCode]).toEqual([200, 200]);
+  const lines = (payload: string) => payload.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  expect(lines(all.payload).slice(0, 3)).toEqual(firstThree);
+  expect(lines(rest.payload)).toEqual(lines(all.payload).slice(3));
+  expect(lines(rest.payload).map((r) => r.prompt)).toEqual(['p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9']);
+});
+
+it('answers an empty 200 for an owned agent without rows', async () => {
+  await db.orm.em.fork().getConnection().execute('insert into agent (id, project_id, created_at) values (?, ?, now())', ['agent-export-empty', auth.projectId]);
+  const res = await app.inject({ method: 'GET', url: exportUrl('agent-export-empty'), headers: auth.headers });
+  expect(res.statusCode).toBe(200);
+  expect(res.payload).toBe('');
+});
+
+it.each([
+  ['another project\'s agent', AGENT, () => otherProject.headers, 404, 'not_found', 'agentId'],
+  ['an unknown agent', 'agent-export-unknown', () => auth.headers, 404, 'not_found', 'agentId'],
+  ['another agent\'s cursor', AGENT, () => auth.headers, 400, 'invalid_cursor', 'cursor'],
+])('refuses %s before streaming', async (what, agentId, headers, status, error, field) => {
+  const cursor = what.includes('cursor') ? `?cursor=${Buffer.from(JSON.stringify({ a: 'someone-else', i: '1' })).toString('base64url')}` : '';
+  const res = await app.inject({ method: 'GET', url: exportUrl(agentId, cursor), headers: headers() });
+  expect(res.statusCode).toBe(status);
+  expect(res.json()).toMatchObject({ error, field });
+});

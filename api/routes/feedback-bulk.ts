@@ -36,6 +36,9 @@ import type { Feedback } from '../../db/entities';
  */
 export const EXPORT_PAGE_ROWS = 1000;
 
+/** Imports at least this large refresh the table's statistics after they commit (FeedbackRepository.analyze). */
+export const ANALYZE_AFTER_ROWS = 10_000;
+
 /** The decoded body of an import request; iterable once. */
 function importBody(request: FastifyRequest, maxBytes: number): AsyncGenerator<Buffer> {
   const encoding = request.headers['content-encoding'];
@@ -48,6 +51,15 @@ async function* ndjsonPages(first: IteratorResult<Feedback[]>, rest: AsyncIterab
   if (first.done) return;
   yield text(first.value);
   for await (const page of rest) yield text(page);
+}
+
+/** The rows are committed already: a failed ANALYZE is logged, never turned into an error answer. */
+async function analyzeAfterImport(request: FastifyRequest): Promise<void> {
+  try {
+    await request.repos.feedback.analyze();
+  } catch (err) {
+    request.log.warn({ err }, 'ANALYZE after a bulk import failed; autovacuum will refresh the statistics');
+  }
 }
 
 const feedbackBulkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -113,6 +125,7 @@ const feedbackBulkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
               })
             : { ...(await request.em.transactional((tx) => runImport(request, agentId, createRepositories(tx)))), replayed: false };
         if (answer.replayed) reply.header(REPLAYED_HEADER, 'true');
+        else if (Number(answer.body.imported) >= ANALYZE_AFTER_ROWS) await analyzeAfterImport(request);
         return (reply as FastifyReply).status(answer.status).send(answer.body);
       } catch (err) {
         // Refused before the body ended: close the connection rather than read the rest of it.

@@ -140,7 +140,11 @@ export class FeedbackRepository {
     let afterId = cursor ? decodeCursor(agentId, cursor) : '0';
     for (;;) {
       const rows = await this.em.getConnection().execute<ExportRow[]>(
-        'select id::text as id, project_id, agent_id, run_id, prompt, response, score, notes, created_at from feedback where agent_id = ? and id > ? order by id limit ?',
+        // created_at as ISO 8601 UTC at millisecond precision, as a JS Date gives it (the driver hands timestamps over as text).
+        // `feedback.id`, not `id`: a bare `order by id` would sort by the text alias (wrong order, and a sort of every row).
+        `select id::text as id, project_id, agent_id, run_id, prompt, response, score, notes,
+                to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at
+         from feedback where agent_id = ? and feedback.id > ? order by feedback.id limit ?`,
         [agentId, afterId, pageRows],
       );
       if (rows.length === 0) return;
@@ -148,6 +152,17 @@ export class FeedbackRepository {
       if (rows.length < pageRows) return;
       afterId = rows[rows.length - 1].id;
     }
+  }
+
+  /**
+   * Refreshes the planner's statistics of the feedback table. Run after a bulk load (PostgreSQL
+   * manual, "Populating a Database": run ANALYZE afterwards): until autovacuum gets to it, the
+   * stale estimate of an agent's row count makes Postgres read and sort every remaining row of
+   * the agent for each keyset page instead of walking the index (seen: 40 s instead of 3 s for
+   * 100,000 rows). ANALYZE samples at most 30,000 rows, so it costs little whatever the size.
+   */
+  async analyze(): Promise<void> {
+    await this.em.getConnection().execute('analyze feedback');
   }
 
   async count(agentId: string): Promise<number> {
@@ -186,11 +201,11 @@ interface ExportRow {
   response: string;
   score: number;
   notes: string | null;
-  created_at: Date;
+  created_at: string;
 }
 
 function fromExportRow(r: ExportRow): Feedback {
-  return { id: r.id, projectId: r.project_id, agentId: r.agent_id, runId: r.run_id, prompt: r.prompt, response: r.response, score: r.score, notes: r.notes, createdAt: r.created_at };
+  return { id: r.id, projectId: r.project_id, agentId: r.agent_id, runId: r.run_id, prompt: r.prompt, response: r.response, score: r.score, notes: r.notes, createdAt: new Date(r.created_at) };
 }
 
 function toRow(input: NewFeedback): Omit<Feedback, 'id' | 'createdAt'> {

@@ -283,3 +283,15 @@ describe('limits', () => {
     expect(otherKey.statusCode).toBe(201);
   });
 });
+
+it('documents the NDJSON body and answer, and every status, in the OpenAPI document', async () => {
+  const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
+  const imp = doc.paths['/api/policies/feedback/{agentId}/import'].post;
+  expect(Object.keys(imp.requestBody.content)).toEqual(['application/x-ndjson']);
+  expect(imp.requestBody.content['application/x-ndjson'].schema.required).toEqual(['prompt', 'response', 'score', 'runId']);
+  expect(Object.keys(imp.responses).sort()).toEqual(['201', '400', '401', '404', '413', '415', '422', '429', '500', '503']);
+  expect(imp.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['agentId', 'content-encoding', 'idempotency-key']);
+  const exp = doc.paths['/api/policies/feedback/{agentId}/export'].get;
+  expect(Object.keys(exp.responses['200'].content)).toEqual(['application/x-ndjson']);
+  expect(exp.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['agentId', 'cursor']);
+});

@@ -12,6 +12,7 @@ import appConfig, { type AppOptions } from './plugins/app/config';
 import idempotencySweep from './plugins/app/idempotency-sweep';
 import orm from './plugins/app/orm';
 import repositories from './plugins/app/repositories';
+import lookups from './plugins/app/lookups';
 import auth from './plugins/app/auth';
 import rateLimit from './plugins/app/rate-limit';
 import temporal from './plugins/app/temporal';
@@ -41,6 +42,7 @@ export const app = fp<AppOptions>(
     await fastify.register(orm);
     await fastify.register(idempotencySweep);
     await fastify.register(repositories);
+    await fastify.register(lookups);
     await fastify.register(auth);
     await fastify.register(rateLimit);
     await fastify.register(temporal);

@@ -15,7 +15,7 @@ import { BodyTooLargeError, UnsupportedMediaTypeError } from '../errors';
 import { bodyDigest, importFeedback, lineValidator, type LineValidator } from '../feedback-import';
 import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, idempotentKeyedWrite, requestHash, type WriteAnswer } from '../idempotency';
 import { checkBodyEncoding, decodedBody } from '../ndjson';
-import { agentNotFound, identityOf, requireOwnedAgent } from '../ownership';
+import { agentNotFound, identityOf, ownerOf, requireOwnedAgent } from '../ownership';
 import { AgentIdParams, agentErrorResponses } from '../schemas/common';
 import {
   FeedbackExportQuery,
@@ -114,7 +114,7 @@ const feedbackBulkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const { projectId } = identityOf(request);
       try {
         // Another project's agent: 404 before a byte of the body is read.
-        const owner = await request.repos.agents.ownerOf(agentId);
+        const owner = await ownerOf(request, agentId);
         if (owner !== null && owner !== projectId) throw agentNotFound(agentId);
         const key = request.headers[IDEMPOTENCY_KEY_HEADER];
         const answer =

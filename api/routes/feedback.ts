@@ -8,7 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createRepositories, type Repositories } from '../../db/repositories';
 import { REPLAYED_HEADER, idempotentWrite } from '../idempotency';
-import { agentNotFound, identityOf, requireOwnedAgent } from '../ownership';
+import { agentNotFound, identityOf, ownerOf, requireOwnedAgent } from '../ownership';
 import { AgentIdParams, agentErrorResponses } from '../schemas/common';
 import {
   DEFAULT_PAGE_LIMIT,
@@ -30,12 +30,13 @@ import {
  * transaction as its first rows, so a failed insert leaves no agent row behind.
  */
 async function insertOwned(
-  projectId: string,
+  request: FastifyRequest,
   { repos, em }: { repos: Repositories; em: EntityManager },
   agentId: string,
   items: readonly FeedbackItem[],
 ) {
-  const owner = await repos.agents.ownerOf(agentId);
+  const { projectId } = identityOf(request);
+  const owner = await ownerOf(request, agentId, repos);
   if (owner !== null && owner !== projectId) throw agentNotFound(agentId);
   const rows = items.map((item) => ({ ...item, agentId, projectId }));
   if (owner === projectId) return rows.length === 1 ? [await repos.feedback.insert(rows[0])] : repos.feedback.insertMany(rows);
@@ -54,9 +55,8 @@ async function createFeedback(
   items: readonly FeedbackItem[],
   toBody: (ids: string[]) => Record<string, unknown>,
 ) {
-  const { projectId } = identityOf(request);
   const answer = await idempotentWrite(request, async (repos, em) => {
-    const rows = await insertOwned(projectId, { repos, em }, agentId, items);
+    const rows = await insertOwned(request, { repos, em }, agentId, items);
     return { status: 201, body: toBody(rows.map((r) => r.id)) };
   });
   if (answer.replayed) reply.header(REPLAYED_HEADER, 'true');

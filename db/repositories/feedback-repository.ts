@@ -85,10 +85,18 @@ function decodeCursor(agentId: string, cursor: string): string {
 export class FeedbackRepository {
   constructor(private readonly em: EntityManager) {}
 
+  /**
+   * One row in one statement (`insert ... returning id`): committed on its own when the caller has
+   * no transaction, where a unit-of-work flush would send BEGIN, INSERT and COMMIT (three round
+   * trips; bench/RESULTS.md §7).
+   */
   async insert(input: NewFeedback): Promise<Feedback> {
-    const row = this.em.create(FeedbackSchema, toRow(input));
-    await this.em.flush();
-    return row;
+    const row = { ...toRow(input), createdAt: new Date() };
+    const [{ id }] = await this.em.execute<{ id: string }[]>(
+      'insert into feedback (project_id, agent_id, run_id, prompt, response, score, notes, created_at) values (?, ?, ?, ?, ?, ?, ?, ?) returning id::text as id',
+      [row.projectId, row.agentId, row.runId, row.prompt, row.response, row.score, row.notes, row.createdAt],
+    );
+    return { id, ...row };
   }
 
   /** Inserts every row in one transaction: either all are written or none. */

@@ -75,9 +75,11 @@ describe('hostile ids in every route', () => {
     for (const segment of HOSTILE_ID_SEGMENTS) {
       const res = await app.inject(withHeaders(route.request({ agentId: segment, runId: segment }), owner.headers));
       expect({ segment, status: res.statusCode }).toEqual({ segment, status: expect.any(Number) });
-      expect({ segment, refused: [400, 404].includes(res.statusCode) }).toEqual({ segment, refused: true });
       // '.' and '..' are dot segments: URL parsing removes them before routing, so the request
-      // reaches another route (or none) and the id never exists as such.
+      // reaches another route (or none) and the id never exists as such. That route may refuse the
+      // body's media type instead (import's NDJSON reaching the single POST: 415).
+      const dot = segment === '.' || segment === '..';
+      expect({ segment, refused: [400, 404].includes(res.statusCode) || (dot && res.statusCode === 415) }).toEqual({ segment, refused: true });
       if (res.statusCode === 400 && segment !== '.' && segment !== '..') expect({ segment, field: res.json().field }).toEqual({ segment, field: route.subject });
     }
     expect(await countRows(db.orm)).toEqual(before);

@@ -9,7 +9,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { isDatabaseUnavailable } from './database-errors';
 import { ServiceUnavailableError, isHttpError } from './errors';
 
-interface TypeBoxLikeIssue {
+export interface TypeBoxLikeIssue {
   keyword?: string;
   instancePath?: string;
   params?: { requiredProperties?: string[]; additionalProperties?: string[]; missingProperty?: string };
@@ -22,6 +22,8 @@ export interface ErrorBodyShape {
   field?: string;
   /** The run an error is about (run_active: the agent's active run). */
   runId?: string;
+  /** The refused line of an NDJSON body, 1-based. */
+  line?: number;
 }
 
 export const INTERNAL_ERROR_BODY: ErrorBodyShape = { error: 'internal_error', message: 'Internal server error' };
@@ -34,10 +36,13 @@ export function fieldOfIssue(issue: TypeBoxLikeIssue): string | undefined {
   return parts.length > 0 ? parts.join('.') : undefined;
 }
 
+/** The issue to report: additionalProperties issues come after a bare 'schema is false' one, so the named one wins. */
+export function primaryIssue(issues: readonly TypeBoxLikeIssue[]): TypeBoxLikeIssue | undefined {
+  return issues.find((i) => i.keyword !== 'boolean') ?? issues[0];
+}
+
 function validationBody(error: FastifyError): ErrorBodyShape {
-  // additionalProperties issues come after a bare 'schema is false' one; prefer the named issue.
-  const issues = (error.validation ?? []) as TypeBoxLikeIssue[];
-  const issue = issues.find((i) => i.keyword !== 'boolean') ?? issues[0];
+  const issue = primaryIssue((error.validation ?? []) as TypeBoxLikeIssue[]);
   const field = issue ? fieldOfIssue(issue) : undefined;
   const where = error.validationContext ?? 'request';
   const what = issue?.message ?? 'is invalid';
@@ -74,7 +79,8 @@ export function handleError(this: FastifyInstance, error: FastifyError, request:
   if (error.validation) return reply.status(400).send(validationBody(error));
   const e = error as unknown as Error & Record<string, unknown>;
   if (isHttpError(error)) {
-    return reply.status(error.statusCode).send({ error: error.code, message: error.message, ...(error.field ? { field: error.field } : {}) });
+    const line = typeof e.line === 'number' ? { line: e.line } : {};
+    return reply.status(error.statusCode).send({ error: error.code, message: error.message, ...(error.field ? { field: error.field } : {}), ...line });
   }
   const mapped = domainError(e);
   if (mapped) {

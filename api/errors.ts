@@ -68,3 +68,51 @@ export class ServiceUnavailableError extends HttpError {
     super(503, 'service_unavailable', `${what} is unavailable; retry later`);
   }
 }
+
+/** Thrown when one line of an NDJSON body is refused; `line` is 1-based, `field` the offending field when known. */
+export class NdjsonLineError extends HttpError {
+  override readonly name = 'NdjsonLineError';
+  constructor(
+    readonly line: number,
+    code: string,
+    message: string,
+    field?: string,
+  ) {
+    super(400, code, message, field);
+  }
+}
+
+/** Thrown when a streamed body passes its size limit (bytes, after decoding). */
+export class BodyTooLargeError extends HttpError {
+  override readonly name = 'BodyTooLargeError';
+  constructor(readonly limitBytes: number) {
+    super(413, 'payload_too_large', `request body is larger than ${limitBytes} bytes`);
+  }
+}
+
+/** Thrown when a route is sent a body in a media type or encoding it does not take. */
+export class UnsupportedMediaTypeError extends HttpError {
+  override readonly name = 'UnsupportedMediaTypeError';
+  constructor(message: string, field: string) {
+    super(415, 'unsupported_media_type', message, field);
+  }
+}
+
+/** Thrown when a body sent with Content-Encoding: gzip does not decode (corrupt or truncated). */
+export class InvalidGzipError extends HttpError {
+  override readonly name = 'InvalidGzipError';
+  constructor() {
+    super(400, 'invalid_gzip', 'the body is not valid gzip (corrupt or truncated)', 'content-encoding');
+  }
+}
+
+/**
+ * Thrown when a streamed request body stops before its end (the client disconnected). Its
+ * answer reaches no one; it is an HttpError so that it is not logged as a server fault.
+ */
+export class BodyAbortedError extends HttpError {
+  override readonly name = 'BodyAbortedError';
+  constructor() {
+    super(400, 'body_aborted', 'the client disconnected before the request body ended');
+  }
+}

@@ -41,15 +41,64 @@ export class IdempotencyKeyReusedError extends HttpError {
   }
 }
 
-/** What identifies "the same request": method, route, path parameters and body. */
-export function requestHash(request: FastifyRequest): string {
+/**
+ * What identifies "the same request": method, route, path parameters and body. A streamed body
+ * (the NDJSON import) is identified by the sha256 of its decoded bytes instead, known only once
+ * it has been read.
+ */
+export function requestHash(request: FastifyRequest, body: unknown = request.body): string {
   return createHash('sha256')
-    .update(JSON.stringify([request.method, request.routeOptions.url, request.params, request.body]))
+    .update(JSON.stringify([request.method, request.routeOptions.url, request.params, body]))
     .digest('hex');
 }
 
 function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'UniqueConstraintViolationException';
+}
+
+/** A write whose request hash may only be known after its body has been consumed (a streamed body). */
+export interface KeyedWrite {
+  /** The request's hash without writing anything (may read the whole body): used when the key is already taken. */
+  hashOnly(): Promise<string>;
+  /** The write, inside the transaction given; returns its answer and the request's hash. */
+  write(repos: Repositories, em: EntityManager): Promise<WriteAnswer & { hash: string }>;
+}
+
+/** The stored answer for the key, 422 if it belongs to another request, or null when the key is free. */
+async function storedAnswer(request: FastifyRequest, key: string, hash: () => Promise<string>): Promise<IdempotentAnswer | null> {
+  const stored = await request.repos.idempotency.find(identityOf(request).projectId, key);
+  if (!stored) return null;
+  if (stored.requestHash !== (await hash())) throw new IdempotencyKeyReusedError();
+  return { status: stored.status, body: stored.response, replayed: true };
+}
+
+/**
+ * Runs `keyed.write` at most once per Idempotency-Key (the caller checked the header is present):
+ * the write and its record commit in one transaction.
+ */
+export async function idempotentKeyedWrite(request: FastifyRequest, key: string, keyed: KeyedWrite): Promise<IdempotentAnswer> {
+  const { projectId } = identityOf(request);
+  const earlier = await storedAnswer(request, key, keyed.hashOnly);
+  if (earlier) return earlier;
+  let hash: string | undefined;
+  try {
+    const answer = await request.em.transactional(async (tx) => {
+      const repos = createRepositories(tx);
+      const { hash: written, ...result } = await keyed.write(repos, tx);
+      hash = written;
+      await repos.idempotency.insert({ projectId, key, requestHash: written, status: result.status, response: result.body });
+      return result;
+    });
+    return { ...answer, replayed: false };
+  } catch (err) {
+    // A concurrent request with this key committed first; our transaction (rows included) rolled back.
+    if (isUniqueViolation(err) && hash !== undefined) {
+      const known = hash;
+      const winner = await storedAnswer(request, key, async () => known);
+      if (winner) return winner;
+    }
+    throw err;
+  }
 }
 
 /**
@@ -62,30 +111,9 @@ export async function idempotentWrite(
 ): Promise<IdempotentAnswer> {
   const key = request.headers[IDEMPOTENCY_KEY_HEADER];
   if (typeof key !== 'string') return { ...(await write(request.repos, request.em)), replayed: false };
-  const { projectId } = identityOf(request);
   const hash = requestHash(request);
-  const replay = async (): Promise<IdempotentAnswer | null> => {
-    const stored = await request.repos.idempotency.find(projectId, key);
-    if (!stored) return null;
-    if (stored.requestHash !== hash) throw new IdempotencyKeyReusedError();
-    return { status: stored.status, body: stored.response, replayed: true };
-  };
-  const earlier = await replay();
-  if (earlier) return earlier;
-  try {
-    const answer = await request.em.transactional(async (tx) => {
-      const repos = createRepositories(tx);
-      const result = await write(repos, tx);
-      await repos.idempotency.insert({ projectId, key, requestHash: hash, status: result.status, response: result.body });
-      return result;
-    });
-    return { ...answer, replayed: false };
-  } catch (err) {
-    // A concurrent request with this key committed first; our transaction (rows included) rolled back.
-    if (isUniqueViolation(err)) {
-      const winner = await replay();
-      if (winner) return winner;
-    }
-    throw err;
-  }
+  return idempotentKeyedWrite(request, key, {
+    hashOnly: async () => hash,
+    write: async (repos, em) => ({ ...(await write(repos, em)), hash }),
+  });
 }

@@ -5,7 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { TrainingRun } from '../db/entities';
-import type { ApiKeyIdentity } from '../db/repositories';
+import type { ApiKeyIdentity, Repositories } from '../db/repositories';
 import { NotFoundError } from './errors';
 
 /** The request's identity; routes that call this are never public. */
@@ -18,9 +18,23 @@ export function agentNotFound(agentId: string): NotFoundError {
   return new NotFoundError(`agent ${agentId} not found`, 'agentId');
 }
 
+/**
+ * The agent's owning project, or null for an unknown agent. Known owners come from the process's
+ * cache (api/plugins/app/lookups.ts: an owner never changes once set); `repos` reads in the
+ * caller's transaction when it has one.
+ */
+export async function ownerOf(request: FastifyRequest, agentId: string, repos: Repositories = request.repos): Promise<string | null> {
+  const { owners } = request.server.lookups;
+  const cached = owners.get(agentId);
+  if (cached !== undefined) return cached;
+  const owner = await repos.agents.ownerOf(agentId);
+  if (owner !== null) owners.set(agentId, owner);
+  return owner;
+}
+
 /** Throws 404 unless the request's project owns the agent. */
 export async function requireOwnedAgent(request: FastifyRequest, agentId: string): Promise<void> {
-  if (!(await request.repos.agents.isOwnedBy(agentId, identityOf(request).projectId))) throw agentNotFound(agentId);
+  if ((await ownerOf(request, agentId)) !== identityOf(request).projectId) throw agentNotFound(agentId);
 }
 
 /** The run, when it exists and its agent belongs to the request's project; 404 otherwise. */

@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     '',
     `Command: \`npx tsx bench/api-load.ts --connections ${levels.join(',')} --requests ${amount} --runs ${runs}\`. Each run: ${amount} ` +
       '`POST /api/policies/feedback/:agentId` (API key auth, per-key rate limiter in the path with an unreachable limit, validation, ' +
-      'agent claim + insert in one transaction) from an autocannon process, 10 s per-request timeout; a new agent per run. ' +
+      'agent claim on the first write, then cached key and owner lookups and a one-statement insert) from an autocannon process, 10 s per-request timeout; a new agent per run. ' +
       `Median (min–max) of ${runs} runs after a warm-up.`,
     '',
     mdTable(['connections', 'writes/s', 'p50 ms', 'p99 ms', 'errors + non-2xx + timeouts', 'rows in Postgres = 201 answers'], rows),

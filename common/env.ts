@@ -33,6 +33,32 @@ export const EnvSchema = Type.Object({
   RATE_LIMIT_MAX: Type.Integer({ default: 6000, minimum: 1 }),
   RATE_LIMIT_WINDOW_MS: Type.Integer({ default: 60_000, minimum: 1 }),
   /**
+   * Postgres connections one API process may hold. A request holds one for a few short queries,
+   * a bulk import for as long as it streams. The default was the constant 10; 20 lets more commits
+   * share one WAL flush at 100 concurrent clients and leaves room for a few streaming bulk requests.
+   * Keep API_POOL_MAX × API processes under Postgres's max_connections (100 by default).
+   */
+  API_POOL_MAX: Type.Integer({ default: 20, minimum: 1 }),
+  /**
+   * How long, ms, an API process trusts an API key it has verified (api/plugins/app/auth.ts):
+   * a revoked key stops working on every process within this time. 0 checks the database on
+   * every request. 5 s spares the key lookup on all but one request per key per 5 s.
+   */
+  AUTH_CACHE_TTL_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  /**
+   * Requests one API key may make per RATE_LIMIT_WINDOW_MS to each bulk route (feedback import
+   * and export; api/routes/feedback-bulk.ts), counted apart from RATE_LIMIT_MAX. Each bulk request
+   * holds a database connection for as long as its body or answer streams, so the limit is low:
+   * 30 a minute is one 1,000,000-row import every 2 s, more than one key's client needs.
+   */
+  BULK_RATE_LIMIT_MAX: Type.Integer({ default: 30, minimum: 1 }),
+  /**
+   * Largest feedback import, bytes of NDJSON after gzip decoding (the compressed upload is held
+   * to the same bound; a gzip bomb stops here). 1 GiB holds about 5,000,000 rows of 200 bytes.
+   * Past it: 413 and nothing kept.
+   */
+  IMPORT_MAX_BYTES: Type.Integer({ default: 1024 * 1024 * 1024, minimum: 1 }),
+  /**
    * How long the API remembers an Idempotency-Key's answer (api/idempotency.ts), hours: a retry
    * within it is replayed, never written twice. Expired records are deleted hourly, so a key
    * is remembered for at least this long and at most an hour more. 24 h, as Stripe's API.

@@ -6,20 +6,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { createRepositories, type NewFeedback, type Repositories } from '../../db/repositories';
+import { createRepositories, type Repositories } from '../../db/repositories';
 import { REPLAYED_HEADER, idempotentWrite } from '../idempotency';
-import { agentNotFound, identityOf, requireOwnedAgent } from '../ownership';
+import { agentNotFound, identityOf, ownerOf, requireOwnedAgent } from '../ownership';
 import { AgentIdParams, agentErrorResponses } from '../schemas/common';
 import {
   DEFAULT_PAGE_LIMIT,
   FeedbackBatchCreated,
   FeedbackCreated,
+  type FeedbackItem,
   FeedbackPageBody,
   FeedbackPageQuery,
   IdempotencyHeaders,
   feedbackBatchSchema,
   feedbackItemSchema,
   idempotentWriteResponses,
+  toFeedbackView,
 } from '../schemas/feedback';
 
 /**
@@ -28,12 +30,13 @@ import {
  * transaction as its first rows, so a failed insert leaves no agent row behind.
  */
 async function insertOwned(
-  projectId: string,
+  request: FastifyRequest,
   { repos, em }: { repos: Repositories; em: EntityManager },
   agentId: string,
-  items: readonly Omit<NewFeedback, 'agentId' | 'projectId'>[],
+  items: readonly FeedbackItem[],
 ) {
-  const owner = await repos.agents.ownerOf(agentId);
+  const { projectId } = identityOf(request);
+  const owner = await ownerOf(request, agentId, repos);
   if (owner !== null && owner !== projectId) throw agentNotFound(agentId);
   const rows = items.map((item) => ({ ...item, agentId, projectId }));
   if (owner === projectId) return rows.length === 1 ? [await repos.feedback.insert(rows[0])] : repos.feedback.insertMany(rows);
@@ -49,12 +52,11 @@ async function createFeedback(
   request: FastifyRequest,
   reply: FastifyReply,
   agentId: string,
-  items: readonly Omit<NewFeedback, 'agentId' | 'projectId'>[],
+  items: readonly FeedbackItem[],
   toBody: (ids: string[]) => Record<string, unknown>,
 ) {
-  const { projectId } = identityOf(request);
   const answer = await idempotentWrite(request, async (repos, em) => {
-    const rows = await insertOwned(projectId, { repos, em }, agentId, items);
+    const rows = await insertOwned(request, { repos, em }, agentId, items);
     return { status: 201, body: toBody(rows.map((r) => r.id)) };
   });
   const { apiMetrics } = request.server;
@@ -112,7 +114,7 @@ const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const { cursor, limit = DEFAULT_PAGE_LIMIT } = request.query;
       await requireOwnedAgent(request, request.params.agentId);
       const page = await request.repos.feedback.page(request.params.agentId, cursor ?? null, limit);
-      return { items: page.items.map((f) => ({ ...f, createdAt: f.createdAt.toISOString() })), nextCursor: page.nextCursor };
+      return { items: page.items.map(toFeedbackView), nextCursor: page.nextCursor };
     },
   );
 };

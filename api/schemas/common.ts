@@ -31,6 +31,7 @@ export const ErrorBody = Type.Object(
     message: Type.String(),
     field: Type.Optional(Type.String({ description: 'The offending field, dotted path (items.3.score)' })),
     runId: Type.Optional(Type.String({ description: 'run_active (409): the agent\'s active run, so a client whose start answer was lost can follow it' })),
+    line: Type.Optional(Type.Integer({ minimum: 1, description: 'NDJSON bodies (import): the refused line, 1-based; `field` names the field in it' })),
   },
 );
 

@@ -1,8 +1,9 @@
 /** Feedback request and response schemas. The score schema is built from the configured range. */
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
+import type { Feedback } from '../../db/entities';
 import { FEEDBACK_CURSOR_PATTERN } from '../../db/repositories/feedback-repository';
 import type { ScoreRange } from '../plugins/app/config';
-import { ErrorBody, MAX_NOTES_CHARS, MAX_TEXT_CHARS, SafeId, storableText, agentErrorResponses } from './common';
+import { BODY_LIMIT_BYTES, ErrorBody, MAX_NOTES_CHARS, MAX_TEXT_CHARS, SafeId, storableText, agentErrorResponses } from './common';
 
 /** Most items one batch request may carry (all-or-nothing). */
 export const MAX_BATCH_ITEMS = 1000;
@@ -32,6 +33,9 @@ export function feedbackItemSchema(range: ScoreRange) {
   );
 }
 
+/** A feedback row as a client sends it: the single POST's body, a batch item, an import line. */
+export type FeedbackItem = Static<ReturnType<typeof feedbackItemSchema>>;
+
 export function feedbackBatchSchema(range: ScoreRange) {
   return Type.Object({ items: Type.Array(feedbackItemSchema(range), { minItems: 1, maxItems: MAX_BATCH_ITEMS }) }, { additionalProperties: false });
 }
@@ -60,6 +64,11 @@ export const FeedbackView = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
 });
 
+/** A stored row as the list and the export show it. */
+export function toFeedbackView(f: Feedback): Static<typeof FeedbackView> {
+  return { ...f, createdAt: f.createdAt.toISOString() };
+}
+
 export const FeedbackPageBody = Type.Object({
   items: Type.Array(FeedbackView),
   nextCursor: Type.Union([Type.String(), Type.Null()]),
@@ -78,3 +87,40 @@ export const IdempotencyHeaders = Type.Object({
 /** Answers of an idempotent write route besides its 201. */
 export const idempotentWriteResponses = { ...agentErrorResponses, 422: ErrorBody };
 
+
+/** Media type of the bulk routes' bodies and answers: one JSON value per line (https://github.com/ndjson/ndjson-spec). */
+export const NDJSON_MEDIA_TYPE = 'application/x-ndjson';
+/** Longest import line, bytes: one row may be as large as a single POST's whole body. */
+export const MAX_IMPORT_LINE_BYTES = BODY_LIMIT_BYTES;
+
+/** Import headers: the optional Idempotency-Key, and the body's coding. */
+export const FeedbackImportHeaders = Type.Object({
+  ...IdempotencyHeaders.properties,
+  'content-encoding': Type.Optional(Type.String({ description: 'identity (default) or gzip; anything else is 415' })),
+});
+
+/**
+ * OpenAPI shape of an import body. Its lines are validated one by one as they stream (the route's
+ * body validator is a no-op: Fastify would otherwise validate the stream object).
+ */
+export function feedbackImportBody(range: ScoreRange) {
+  return {
+    content: {
+      [NDJSON_MEDIA_TYPE]: {
+        schema: { ...feedbackItemSchema(range), description: 'NDJSON: one such object per line (blank lines skipped), optionally gzip-compressed' },
+      },
+    },
+  };
+}
+
+export const FeedbackImported = Type.Object({ imported: Type.Integer({ minimum: 1, description: 'Rows stored, all in one transaction' }) });
+
+export const FeedbackExportQuery = Type.Object(
+  { cursor: Type.Optional(Type.String({ pattern: FEEDBACK_CURSOR_PATTERN, description: 'Start after this nextCursor of the paginated list (the decimal id of a row)' })) },
+  { additionalProperties: false },
+);
+
+/** OpenAPI shape of an export answer (streamed; never serialised through this schema). */
+export const feedbackExportBody = {
+  content: { [NDJSON_MEDIA_TYPE]: { schema: { ...FeedbackView, description: 'NDJSON: one row per line in id order' } } },
+};

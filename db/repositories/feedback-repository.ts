@@ -1,5 +1,9 @@
 /** Feedback rows: writes (single and all-or-nothing batch), keyset paging, and the training export. */
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { EntityManager, Knex } from '@mikro-orm/postgresql';
+import type { ClientBase } from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { FeedbackSchema, type Feedback } from '../entities';
 import { InvalidCursorError } from '../errors';
 
@@ -49,13 +53,40 @@ function decodeCursor(cursor: string): string {
   return cursor;
 }
 
+/** Columns a COPY row fills, in order (the id is the bigserial's). */
+const COPY_SQL = 'copy feedback (project_id, agent_id, run_id, prompt, response, score, notes, created_at) from stdin';
+/** COPY text format escapes (https://www.postgresql.org/docs/current/sql-copy.html, "Text Format"). */
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const COPY_SPECIAL = /[\\\n\r\t]/g;
+const COPY_NULL = '\\N';
+
+function copyField(value: string | null | undefined): string {
+  if (value === null || value === undefined) return COPY_NULL;
+  COPY_SPECIAL.lastIndex = 0;
+  return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIAL, (c) => COPY_ESCAPES[c]) : value;
+}
+
+/** One row in COPY text format. A JS number's shortest round-trip form is valid float8 input. */
+function copyLine(row: NewFeedback, createdAt: string): string {
+  const fields = [row.projectId, row.agentId, row.runId, row.prompt, row.response, String(row.score), row.notes, createdAt];
+  return `${fields.map(copyField).join('\t')}\n`;
+}
+
 export class FeedbackRepository {
   constructor(private readonly em: EntityManager) {}
 
+  /**
+   * One row in one statement (`insert ... returning id`): committed on its own when the caller has
+   * no transaction, where a unit-of-work flush would send BEGIN, INSERT and COMMIT (three round
+   * trips; bench/RESULTS.md §7).
+   */
   async insert(input: NewFeedback): Promise<Feedback> {
-    const row = this.em.create(FeedbackSchema, toRow(input));
-    await this.em.flush();
-    return row;
+    const row = { ...toRow(input), createdAt: new Date() };
+    const [{ id }] = await this.em.execute<{ id: string }[]>(
+      'insert into feedback (project_id, agent_id, run_id, prompt, response, score, notes, created_at) values (?, ?, ?, ?, ?, ?, ?, ?) returning id::text as id',
+      [row.projectId, row.agentId, row.runId, row.prompt, row.response, row.score, row.notes, row.createdAt],
+    );
+    return { id, ...row };
   }
 
   /** Inserts every row in one transaction: either all are written or none. */
@@ -65,6 +96,22 @@ export class FeedbackRepository {
       await tx.flush();
       return rows;
     });
+  }
+
+  /**
+   * Appends the rows with one `COPY ... FROM STDIN` on the connection of the caller's
+   * transaction (the import makes several of these in one transaction, so a failed or aborted
+   * request keeps none of them). All rows get `createdAt`.
+   */
+  async copy(rows: readonly NewFeedback[], createdAt: Date): Promise<void> {
+    if (rows.length === 0) return;
+    const trx = this.em.getTransactionContext<Knex.Transaction>();
+    if (!trx) throw new Error('FeedbackRepository.copy must run inside a transaction');
+    // Inside a knex transaction acquireConnection hands back the transaction's own connection.
+    const client = (await trx.client.acquireConnection()) as ClientBase;
+    const at = createdAt.toISOString();
+    const text = rows.map((row) => copyLine(row, at)).join('');
+    await pipeline(Readable.from([Buffer.from(text, 'utf8')]), client.query(copyFrom(COPY_SQL)));
   }
 
   /** Keyset page in insertion (id) order; `cursor` comes from a previous page's nextCursor. */
@@ -79,6 +126,41 @@ export class FeedbackRepository {
     const items = rows.slice(0, limit);
     const nextCursor = rows.length > limit ? items[items.length - 1].id : null;
     return { items, nextCursor };
+  }
+
+  /**
+   * Every row of the agent after `cursor` (a nextCursor of `page`), in id order, one page of
+   * `pageRows` at a time: the keyset query of `page`, read past the identity map, so memory holds
+   * one page whatever the agent's size. Each page is its own query (no snapshot across pages,
+   * like paging by hand): a row committed meanwhile with a higher id is included.
+   */
+  async *pages(agentId: string, cursor: string | null, pageRows: number): AsyncGenerator<Feedback[]> {
+    let afterId = cursor ? decodeCursor(cursor) : '0';
+    for (;;) {
+      const rows = await this.em.getConnection().execute<ExportRow[]>(
+        // created_at as ISO 8601 UTC at millisecond precision, as a JS Date gives it (the driver hands timestamps over as text).
+        // `feedback.id`, not `id`: a bare `order by id` would sort by the text alias (wrong order, and a sort of every row).
+        `select id::text as id, project_id, agent_id, run_id, prompt, response, score, notes,
+                to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at
+         from feedback where agent_id = ? and feedback.id > ? order by feedback.id limit ?`,
+        [agentId, afterId, pageRows],
+      );
+      if (rows.length === 0) return;
+      yield rows.map(fromExportRow);
+      if (rows.length < pageRows) return;
+      afterId = rows[rows.length - 1].id;
+    }
+  }
+
+  /**
+   * Refreshes the planner's statistics of the feedback table. Run after a bulk load (PostgreSQL
+   * manual, "Populating a Database": run ANALYZE afterwards): until autovacuum gets to it, the
+   * stale estimate of an agent's row count makes Postgres read and sort every remaining row of
+   * the agent for each keyset page instead of walking the index (seen: 40 s instead of 3 s for
+   * 100,000 rows). ANALYZE samples at most 30,000 rows, so it costs little whatever the size.
+   */
+  async analyze(): Promise<void> {
+    await this.em.getConnection().execute('analyze feedback');
   }
 
   async count(agentId: string): Promise<number> {
@@ -106,6 +188,22 @@ export class FeedbackRepository {
     );
     return rows.map((r) => ({ prompt: r.prompt, response: r.response, score: r.score }));
   }
+}
+
+interface ExportRow {
+  id: string;
+  project_id: string | null;
+  agent_id: string;
+  run_id: string;
+  prompt: string;
+  response: string;
+  score: number;
+  notes: string | null;
+  created_at: string;
+}
+
+function fromExportRow(r: ExportRow): Feedback {
+  return { id: r.id, projectId: r.project_id, agentId: r.agent_id, runId: r.run_id, prompt: r.prompt, response: r.response, score: r.score, notes: r.notes, createdAt: new Date(r.created_at) };
 }
 
 function toRow(input: NewFeedback): Omit<Feedback, 'id' | 'createdAt'> {

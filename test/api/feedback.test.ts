@@ -202,6 +202,8 @@ describe('health, docs and the error policy', () => {
       [
         '/api/policies/feedback/{agentId}',
         '/api/policies/feedback/{agentId}/batch',
+        '/api/policies/feedback/{agentId}/export',
+        '/api/policies/feedback/{agentId}/import',
         '/api/policies/train_policy/{agentId}',
         '/api/policies/{agentId}',
         '/api/runs',

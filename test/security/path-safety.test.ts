@@ -83,8 +83,9 @@ describe('hostile ids in every route', () => {
       expect({ segment, status: res.statusCode }).toEqual({ segment, status: expect.any(Number) });
       // '.' and '..' are dot segments: URL parsing removes them before routing, so the request
       // reaches another route (or none) and the id never exists as such; that route may not
-      // take the method (POST /api/runs/pause is GET /api/runs/{runId}'s path: 405).
-      const refusals = isDotSegment(segment) ? [400, 404, 405] : [400, 404];
+      // take the method (POST /api/runs/pause is GET /api/runs/{runId}'s path: 405) or may refuse
+      // the body's media type (import's NDJSON reaching the single POST: 415).
+      const refusals = isDotSegment(segment) ? [400, 404, 405, 415] : [400, 404];
       expect({ segment, refused: refusals.includes(res.statusCode) }).toEqual({ segment, refused: true });
       if (res.statusCode === 400 && segment !== '.' && segment !== '..') expect({ segment, field: res.json().field }).toEqual({ segment, field: route.subject });
     }

@@ -33,6 +33,18 @@ export const PROTECTED_ROUTES: readonly ProtectedRoute[] = [
     request: ({ agentId }) => post(`/api/policies/feedback/${agentId}/batch`, { items: [feedbackItem, feedbackItem] }),
   },
   { path: '/api/policies/feedback/{agentId}', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/feedback/${agentId}?limit=5` }) },
+  {
+    path: '/api/policies/feedback/{agentId}/import',
+    method: 'POST',
+    subject: 'agentId',
+    request: ({ agentId }) => ({
+      method: 'POST',
+      url: `/api/policies/feedback/${agentId}/import`,
+      payload: `${JSON.stringify(feedbackItem)}\n${JSON.stringify(feedbackItem)}\n`,
+      headers: { 'content-type': 'application/x-ndjson' },
+    }),
+  },
+  { path: '/api/policies/feedback/{agentId}/export', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/feedback/${agentId}/export` }) },
   { path: '/api/policies/{agentId}', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/${agentId}` }) },
   { path: '/api/policies/train_policy/{agentId}', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/train_policy/${agentId}`, { dryRun: true }) },
   { path: '/api/runs', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/runs?agentId=${encodeURIComponent(agentId)}` }) },

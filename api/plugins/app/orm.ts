@@ -7,9 +7,6 @@ import fp from 'fastify-plugin';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { createOrm } from '../../../db/orm';
 
-/** Connection-pool bound of one API process. */
-const API_POOL_MAX = 10;
-
 declare module 'fastify' {
   interface FastifyInstance {
     orm: MikroORM;
@@ -23,8 +20,8 @@ export default fp(
   async (fastify) => {
     const url = fastify.appConfig.env.DATABASE_URL;
     if (!url) throw new Error('DATABASE_URL is not set');
-    // Ten connections: a request holds one for a few short queries; more only queue inside Postgres.
-    const orm = await createOrm(url, { pool: { min: 0, max: API_POOL_MAX } });
+    // API_POOL_MAX (common/env.ts says why its default is what it is).
+    const orm = await createOrm(url, { pool: { min: 0, max: fastify.appConfig.env.API_POOL_MAX } });
     fastify.decorate('orm', orm);
     fastify.decorateRequest('em', null as unknown as EntityManager);
     fastify.addHook('onRequest', async (request) => {

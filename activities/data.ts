@@ -19,6 +19,7 @@ import { buildTrainingResults, writeTrainingResults, type SftSummary } from '../
 import type { ConfigPatch, DatasetSummary, GuardrailSummary, RunProgress } from '../workflows/messages';
 import { RunPhases, type UpdateMetrics } from '../common/names';
 import type { EvaluationReport } from '../ml/evaluation';
+import { storableJson } from '../common/storable-json';
 import { runConfigForBase } from '../ml/hf/base-model';
 import { HF_ERROR_NAMES } from '../ml/hf/errors';
 import type { Gpt2HfConfig } from '../ml/hf/gpt2-config';
@@ -292,7 +293,8 @@ function policyMetrics(input: SavePolicyInput): Record<string, unknown> {
     dataset: input.dataset,
     rewardModel: input.rewardModel,
     ppo: input.latestMetrics,
-    ...(input.evaluation ? { evaluation: input.evaluation } : {}),
+    // Its sample pairs are generated text, which can hold NUL (jsonb refuses it).
+    ...(input.evaluation ? { evaluation: storableJson(input.evaluation) } : {}),
     ...(input.guardrails ? { guardrails: { trips: input.guardrails.trips } } : {}),
   };
 }

@@ -34,9 +34,8 @@ export function runEventLog(orm: MikroORM): RunEventSink {
       await repo().append(runId, { kind: RunEventKinds.rewardModel, data, dedupKey: RunEventKinds.rewardModel });
     },
     async update(runId, u) {
-      const { update, metrics } = u;
-      const samples = u.samples.map(storableSample);
-      await repo().append(runId, { kind: RunEventKinds.update, data: { ...u, samples }, dedupKey: `update:${update}` }, { update, metrics, samples });
+      const { update, metrics, samples } = u;
+      await repo().append(runId, { kind: RunEventKinds.update, data: u, dedupKey: `update:${update}` }, { update, metrics, samples });
     },
     async checkpoint(runId, c) {
       await repo().append(runId, { kind: RunEventKinds.checkpoint, data: { update: c.update, ref: c.ref }, dedupKey: `checkpoint:${c.update}` });
@@ -53,15 +52,6 @@ export function runEventLog(orm: MikroORM): RunEventSink {
       }
     },
   };
-}
-
-/**
- * A sample as Postgres jsonb can hold it: a policy early in training can generate byte 0, which
- * jsonb refuses (\u0000), so NUL is shown as U+FFFD, the replacement character the decoder
- * already uses for invalid UTF-8. Only the shown sample changes; training never sees it.
- */
-function storableSample(sample: UpdateSample): UpdateSample {
-  return { ...sample, prompt: sample.prompt.replaceAll('\u0000', '\uFFFD'), response: sample.response.replaceAll('\u0000', '\uFFFD') };
 }
 
 /** For activities run without a database (unit tests of the training maths): records nothing. */

@@ -4,6 +4,7 @@
  * outputs back; only keys and small metrics are returned. Long loops heartbeat, which is
  * also how a cancellation reaches them (Temporal delivers cancels only on heartbeat).
  */
+import { storableJson } from '../common/storable-json';
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
 import { DEFAULT_EVALUATION, type RunConfig } from '../ml/config';
@@ -275,7 +276,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
           const prompts = (await readJsonl<FeedbackExample>(store, input.valRef)).map((r) => r.prompt);
           const ev = config.evaluation ?? DEFAULT_EVALUATION;
           await yieldToEventLoop();
-          const { report } = await evaluatePolicies({
+          const evaluated = await evaluatePolicies({
             policy,
             reward,
             tokenizer,
@@ -286,6 +287,8 @@ export function createTrainingActivities(deps: ActivityDeps) {
             maxPrompts: ev.maxPrompts,
             seed: config.seed + SeedOffsets.evaluation,
           });
+          // The same report everywhere (file, run result, version metrics, event): its sample text shown as stored (no NUL).
+          const report = storableJson(evaluated.report);
           await store.writeJson(runArtifacts.evaluation(input.runId), report);
           await events.evaluation(input.runId, { ...report });
           log.info('policy evaluated', { runId: input.runId, verdict: report.verdict, rewardGain: report.rewardGain.mean, reason: report.reason });

@@ -5,7 +5,7 @@
  * 2N FLOPs per token and forward + backward about 6N, for N non-embedding parameters):
  *   N(model)   = 12 · nLayer · nEmbd²                                 (attention + MLP blocks)
  *   T          = blockSize                                           (upper bound per sequence)
- *   reward     = epochs_rm · trainRows · T · 6 · N_rm
+ *   reward     = epochs_rm · (trainRows + negatives) · T · 6 · N_rm,  negatives = round(syntheticNegatives · trainRows)
  *   sft        = epochs_sft · trainRows · T · 6 · N_pol
  *   ppoUpdate  = B · maxNewTokens · 2 · N_pol                        (rollout, KV-cached decode)
  *              + B · T · 2 · (2 · N_pol + N_rm)                      (policy, reference, reward forwards)
@@ -72,7 +72,9 @@ export function estimateDryRun(cfg: RunConfig, feedbackCount: number, flopsPerSe
   const trainRows = Math.max(1, Math.round(feedbackCount * (1 - cfg.valFraction)));
   const nPolicy = nonEmbeddingParameters(cfg.policyModel);
   const nReward = nonEmbeddingParameters(cfg.reward.model);
-  const rewardFlops = cfg.reward.epochs * trainRows * cfg.reward.model.blockSize * 6 * nReward;
+  // The reward model also trains on its synthesised negatives (ml/reward-negatives.ts synthesiseNegatives).
+  const negatives = Math.round((cfg.reward.syntheticNegatives ?? 0) * trainRows);
+  const rewardFlops = cfg.reward.epochs * (trainRows + negatives) * cfg.reward.model.blockSize * 6 * nReward;
   const sftFlops = cfg.sft.epochs * trainRows * cfg.policyModel.blockSize * 6 * nPolicy;
   const { batchSize, ppoEpochs, generation, totalUpdates } = cfg.ppo;
   const t = cfg.policyModel.blockSize;

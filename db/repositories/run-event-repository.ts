@@ -5,6 +5,7 @@
  * reader sees seq N, every smaller seq is already visible. Unknown runs record nothing (an
  * activity run outside the API, as in the activity tests, has no stream to feed).
  */
+import { storableJson } from '../../common/storable-json';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RunEventData, RunEventKind, UpdateSample } from '../../common/run-events';
 import { RunEventKinds } from '../../common/run-events';
@@ -66,7 +67,7 @@ export class RunEventRepository {
         await tx.execute(
           'insert into run_update (run_id, update, metrics, samples, created_at) values (?, ?, ?::jsonb, ?::jsonb, now()) ' +
             'on conflict (run_id, update) do update set metrics = excluded.metrics, samples = excluded.samples',
-          [runId, update.update, JSON.stringify(update.metrics), JSON.stringify(update.samples)],
+          [runId, update.update, JSON.stringify(update.metrics), JSON.stringify(storableJson(update.samples))],
         );
       }
       if (event.dedupKey !== undefined) {
@@ -81,7 +82,8 @@ export class RunEventRepository {
         seq,
         event.kind,
         event.dedupKey ?? null,
-        JSON.stringify(event.data),
+        // Sampled text (updates, evaluation pairs) can hold NUL, which jsonb refuses.
+        JSON.stringify(storableJson(event.data)),
       ]);
       return seq;
     });

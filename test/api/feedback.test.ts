@@ -215,6 +215,7 @@ describe('health, docs and the error policy', () => {
         '/api/runs/{runId}/pause',
         '/api/runs/{runId}/resume',
         '/healthz',
+        '/metrics',
       ].sort(),
     );
   });

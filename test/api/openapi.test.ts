@@ -31,6 +31,9 @@ afterAll(async () => {
 /** Every operation the app serves, as "METHOD /openapi/{path}", from Fastify's own route table. */
 const EXPECTED_OPERATIONS = [
   'GET /healthz',
+  'GET /metrics',
+  'POST /api/policies/feedback/{agentId}/import',
+  'GET /api/policies/feedback/{agentId}/export',
   'POST /api/policies/feedback/{agentId}',
   'POST /api/policies/feedback/{agentId}/batch',
   'GET /api/policies/feedback/{agentId}',
@@ -62,10 +65,11 @@ it('declares exactly the operations the app serves', () => {
   }
 });
 
-it('marks /healthz public and every other operation behind the bearer key', async () => {
-  expect(doc.paths['/healthz'].get.security).toEqual([]);
+it('marks /healthz and /metrics public and every other operation behind the bearer key', async () => {
+  const PUBLIC = ['/healthz', '/metrics'];
+  for (const path of PUBLIC) expect(doc.paths[path].get.security).toEqual([]);
   for (const [path, ops] of Object.entries(doc.paths)) {
-    if (path === '/healthz') continue;
+    if (PUBLIC.includes(path)) continue;
     for (const op of Object.values(ops)) expect(op.security).toBeUndefined(); // the document-wide apiKey
   }
   expect((await app.inject({ method: 'GET', url: '/api/runs' })).statusCode).toBe(401);

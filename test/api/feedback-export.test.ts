@@ -1,11 +1,15 @@
 /**
  * GET /api/policies/feedback/:agentId/export against a real Postgres: 1,000,000 rows streamed
- * over a real HTTP connection in id order while the process's resident memory stays within a
+ * over a real HTTP connection in id order while the server's resident memory stays within a
  * generous bound far below the answer's size (the server never holds the export); the list's
  * cursor starts it after a row; project scoping and bad cursors answer before any byte streams.
+ * The memory check runs the API as its own process (api/server.ts, as operators run it) and reads
+ * its VmRSS from /proc: a jest worker's own memory depends on the test files it ran before.
  */
 import { execFile } from 'node:child_process';
-import type { AddressInfo } from 'node:net';
+import { readFile } from 'node:fs/promises';
+import { freeLoopbackPort } from '../helpers/browser';
+import { ProcessGroup, waitForPort } from '../helpers/processes';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../api/app';
 import { loadEnv } from '../../common/env';
@@ -14,7 +18,6 @@ import { createTestDatabase, type TestDatabase } from '../helpers/database';
 
 let db: TestDatabase;
 let app: FastifyInstance;
-let base: string;
 let auth: TestProjectKey;
 let otherProject: TestProjectKey;
 
@@ -22,12 +25,12 @@ const ROWS = Number(process.env.EXPORT_TEST_ROWS ?? 1_000_000);
 const AGENT = 'agent-export';
 /** Growth of the server process's resident memory allowed while streaming: generous, yet under half the answer's size. */
 const RSS_GROWTH_BOUND = 192 * 1024 * 1024;
+/** The API process's V8 old-space cap in the memory test (MiB): under a third of the answer's size. */
+const HEAP_CAP_MB = 128;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url }) }, { level: 'error' });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   auth = await createTestProjectKey(db.orm);
   otherProject = await createTestProjectKey(db.orm);
   const conn = db.orm.em.fork().getConnection();
@@ -98,25 +101,56 @@ http.get(url, { headers: { authorization } }, (res) => {
 });
 `;
 
-/** Streams the export to the client process while sampling this (the server's) process's RSS. */
-async function scanExport(path: string, headers: { authorization: string }): Promise<{ scan: ExportScan; maxRssGrowth: number }> {
-  const rssAtStart = process.memoryUsage().rss;
+/** Resident memory of process `pid` in bytes (Linux /proc/<pid>/status VmRSS). */
+async function residentBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (!kb) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kb[1]) * 1024;
+}
+
+/** Streams the export of `serverBase` to the client process while sampling the server process's RSS. */
+async function scanExport(serverBase: string, path: string, headers: { authorization: string }, serverPid: number): Promise<{ scan: ExportScan; maxRssGrowth: number }> {
+  const rssAtStart = await residentBytes(serverPid);
   let maxRss = rssAtStart;
-  const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 10);
+  let sampling = Promise.resolve();
+  const sampler = setInterval(() => {
+    sampling = sampling.then(async () => void (maxRss = Math.max(maxRss, await residentBytes(serverPid))));
+  }, 10);
   try {
     const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, ['-e', CLIENT, `${base}${path}`, headers.authorization], { maxBuffer: 16 * 2 ** 20, timeout: 280_000 }, (err, out, stderr) =>
+      execFile(process.execPath, ['-e', CLIENT, `${serverBase}${path}`, headers.authorization], { maxBuffer: 16 * 2 ** 20, timeout: 280_000 }, (err, out, stderr) =>
         err ? reject(new Error(`export client failed: ${err.message}\n${stderr}`)) : resolve(out),
       );
     });
     return { scan: JSON.parse(stdout) as ExportScan, maxRssGrowth: maxRss - rssAtStart };
   } finally {
     clearInterval(sampler);
+    await sampling;
   }
 }
 
 it('streams 1,000,000 rows as NDJSON in id order while the server\'s memory stays bounded', async () => {
-  const { scan, maxRssGrowth } = await scanExport(exportUrl(AGENT), auth.headers);
+  const processes = new ProcessGroup();
+  try {
+    // The API as its own process; `node --import tsx` so that the pid is the server's (tsx's CLI would run it in a child).
+    // Its V8 heap is capped far below the answer's size: a server that held the export would die of it, and the
+    // cap keeps V8 from deferring collection of the streamed pages (its default heap lets garbage pile up to GBs).
+    const port = await freeLoopbackPort();
+    const server = processes.spawn('api', process.execPath, [`--max-old-space-size=${HEAP_CAP_MB}`, '--import', 'tsx', 'api/server.ts'], {
+      env: { DATABASE_URL: db.url, API_HOST: '127.0.0.1', API_PORT: String(port), LOG_LEVEL: 'error' },
+    });
+    await waitForPort(port, 120_000);
+    const serverBase = `http://127.0.0.1:${port}`;
+    // One small request first, so that the baseline includes a warmed-up route.
+    expect((await fetch(`${serverBase}${exportUrl(AGENT, '?cursor=999999999')}`, { headers: auth.headers })).status).toBe(200);
+    await checkExport(await scanExport(serverBase, exportUrl(AGENT), auth.headers, server.pid));
+  } finally {
+    await processes.stopAll();
+  }
+}, 300_000);
+
+async function checkExport({ scan, maxRssGrowth }: { scan: ExportScan; maxRssGrowth: number }): Promise<void> {
   expect(scan.status).toBe(200);
   expect(scan.contentType).toMatch(/^application\/x-ndjson/);
   expect(scan.lines).toBe(ROWS);
@@ -126,8 +160,9 @@ it('streams 1,000,000 rows as NDJSON in id order while the server\'s memory stay
   expect(typeof scan.first?.createdAt).toBe('string');
   // The bound means something only if the answer is far larger than it.
   expect(scan.bytes).toBeGreaterThan(2 * RSS_GROWTH_BOUND);
+  console.info(`[export] ${scan.lines} lines, ${(scan.bytes / 2 ** 20).toFixed(0)} MiB streamed; server RSS grew ${(maxRssGrowth / 2 ** 20).toFixed(0)} MiB at most (bound ${RSS_GROWTH_BOUND / 2 ** 20} MiB, heap cap ${HEAP_CAP_MB} MiB)`);
   expect(maxRssGrowth).toBeLessThan(RSS_GROWTH_BOUND);
-}, 300_000);
+}
 
 it('starts after the row a cursor of the paginated list names', async () => {
   const items = Array.from({ length: 10 }, (_, i) => ({ prompt: `p${i}`, response: 'r', score: i, runId: 'run-1' }));

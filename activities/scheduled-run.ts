@@ -29,6 +29,11 @@ export function createScheduledRunActivities(deps: ActivityDeps) {
   const { orm } = deps;
   const log = deps.log ?? temporalLog;
   const minRows = deps.minFeedbackRows ?? ACTIVITY_DEFAULTS.minFeedbackRows;
+  /** Logs the decision (the workflow records it in its memo and result). */
+  const decided = (input: ClaimScheduledRunInput, decision: ScheduledRunDecision): ScheduledRunDecision => {
+    log.info(decision.outcome === 'started' ? 'scheduled run started' : 'scheduled run skipped', { agentId: input.agentId, actionId: input.actionId, ...decision });
+    return decision;
+  };
 
   return {
     /**
@@ -78,11 +83,6 @@ export function createScheduledRunActivities(deps: ActivityDeps) {
     },
   };
 
-  /** Logs the decision (the workflow records it in its memo and result). */
-  function decided(input: ClaimScheduledRunInput, decision: ScheduledRunDecision): ScheduledRunDecision {
-    log.info(decision.outcome === 'started' ? 'scheduled run started' : 'scheduled run skipped', { agentId: input.agentId, actionId: input.actionId, ...decision });
-    return decision;
-  }
 }
 
 /**

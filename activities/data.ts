@@ -1,6 +1,7 @@
 /**
  * Data activities (CPU queue): resolve the run config, load and split feedback, save the
- * trained policy as a version, and keep the run record's status. Each uses its own forked
+ * trained policy as a version, keep the run record's status, and gate scheduled runs
+ * (activities/scheduled-run.ts). Each uses its own forked
  * EntityManager; only artifact-store keys and small numbers cross Temporal payloads.
  */
 import { log as temporalLog } from '@temporalio/activity';
@@ -31,6 +32,7 @@ import { ACTIVITY_DEFAULTS, type ActivityDeps } from './deps';
 import { classified, invalidConfig, invalidFeedback } from './errors';
 import { readJsonl, writeJsonl } from './jsonl';
 import { NO_RUN_EVENTS } from './run-events';
+import { createScheduledRunActivities } from './scheduled-run';
 
 export interface ResolveConfigInput {
   runId: string;
@@ -163,6 +165,8 @@ export function createDataActivities(deps: ActivityDeps) {
   const events = deps.runEvents ?? NO_RUN_EVENTS;
 
   return {
+    // The scheduled-retraining gate reads Postgres like the activities below (issue 14 item 5).
+    ...createScheduledRunActivities(deps),
     /** Resolves and stores the run's config; returns the plan the workflow needs. */
     async resolveConfig(input: ResolveConfigInput): Promise<RunPlan> {
       await events.phase(input.runId, RunPhases.loadFeedback);

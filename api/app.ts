@@ -21,6 +21,7 @@ import feedbackRoutes from './routes/feedback';
 import feedbackBulkRoutes from './routes/feedback-bulk';
 import policyRoutes from './routes/policies';
 import trainRoutes from './routes/train';
+import scheduleRoutes from './routes/schedule';
 import runRoutes from './routes/runs';
 import runHistoryRoutes from './routes/run-history';
 import metricsRoutes from './routes/metrics';
@@ -57,6 +58,7 @@ export const app = fp<AppOptions>(
     await fastify.register(feedbackBulkRoutes);
     await fastify.register(policyRoutes);
     await fastify.register(trainRoutes);
+    await fastify.register(scheduleRoutes);
     await fastify.register(runRoutes);
     await fastify.register(runHistoryRoutes);
     await fastify.register(methodNotAllowed, { tracker });

@@ -4,16 +4,18 @@
  * lost, terminated from the UI). Every call carries a short RPC deadline so a slow or
  * worker-less Temporal cannot hold an HTTP request.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, defineSearchAttributeKey, SearchAttributeType, type Payload } from '@temporalio/common';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { RunPhases, SearchAttributeKeys, TaskQueues } from '../common/names';
-import { isFinishedStatus, type TrainingRun, type TrainingRunStatus } from '../db/entities';
+import { isFinishedStatus, statusOfClosedWorkflow, type TrainingRun } from '../db/entities';
 import type { Repositories } from '../db/repositories';
 import { progressQuery, trainingWorkflowType, type RunProgress, type TrainPolicyInput, type TrainPolicyResult } from '../workflows/messages';
 import { withEpochProgress } from './epoch-progress';
 import { SPEED_WINDOW_UPDATES, withUpdateProgress } from './update-progress';
 import { RunFinishedError } from './errors';
+import { workflowIdOf } from '../common/run-ids';
+import type { Env } from '../common/env';
+import type { AppConfig } from './plugins/app/config';
 
 /** Deadline of one Temporal RPC made while answering an HTTP request. */
 const RPC_DEADLINE_MS = 3_000;
@@ -23,25 +25,32 @@ const FIRST_TASK_DONE_EVENTS = 4;
 
 const agentIdKey = defineSearchAttributeKey(SearchAttributeKeys.agentId, SearchAttributeType.KEYWORD);
 
-/** `run_` + 20 url-safe characters (15 random bytes, base64url); matches SAFE_ID_PATTERN. */
-export function newRunId(): string {
-  return `run_${randomBytes(15).toString('base64url')}`;
+// Run ids live in common/run-ids (the scheduled-run activity names runs too); re-exported for the API's callers.
+export { newRunId, runIdFromKey, workflowIdOf } from '../common/run-ids';
+export { statusOfClosedWorkflow } from '../db/entities';
+
+/** Runs `fn` (Temporal RPCs) under the API's short deadline. */
+export function withDeadline<T>(client: Client, fn: () => Promise<T>): Promise<T> {
+  return client.withDeadline(Date.now() + RPC_DEADLINE_MS, fn);
+}
+
+/** The operator's training heartbeat timeout, when set (else the workflow's defaults apply). */
+function heartbeatTimeoutOf(env: Env): Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs'> {
+  const seconds = env.RLHF_TRAINING_HEARTBEAT_TIMEOUT_S;
+  return seconds === undefined ? {} : { trainingHeartbeatTimeoutMs: seconds * 1000 };
+}
+
+/** Task queues go into the workflow input only when they differ from the shared names (keeps inputs small and stable). */
+function nonDefaultQueues(queues: { cpu: string; gpu: string }): Pick<TrainPolicyInput, 'taskQueues'> {
+  return queues.cpu === TaskQueues.cpu && queues.gpu === TaskQueues.gpu ? {} : { taskQueues: { ...queues } };
 }
 
 /**
- * `run_` + 20 url-safe characters derived from an Idempotency-Key's scope (project, key, request
- * hash): the same request under the same key always names the same run.
+ * What the API adds to every run's input from its operator settings: non-default task queues and
+ * the training heartbeat timeout. train_policy and the retraining schedules both use it.
  */
-export function runIdFromKey(projectId: string, key: string, requestHash: string): string {
-  return `run_${createHash('sha256').update(JSON.stringify([projectId, key, requestHash])).digest('base64url').slice(0, 20)}`;
-}
-
-export function workflowIdOf(runId: string): string {
-  return `train-${runId}`;
-}
-
-function withDeadline<T>(client: Client, fn: () => Promise<T>): Promise<T> {
-  return client.withDeadline(Date.now() + RPC_DEADLINE_MS, fn);
+export function operatorRunOptions(config: Pick<AppConfig, 'env' | 'taskQueues'>): Pick<TrainPolicyInput, 'taskQueues' | 'trainingHeartbeatTimeoutMs'> {
+  return { ...nonDefaultQueues(config.taskQueues), ...heartbeatTimeoutOf(config.env) };
 }
 
 export async function startTrainingWorkflow(client: Client, input: TrainPolicyInput): Promise<string> {
@@ -66,22 +75,6 @@ export async function startTrainingWorkflowOnce(client: Client, input: TrainPoli
   } catch (err) {
     if ((err as { name?: string } | null)?.name === 'WorkflowExecutionAlreadyStartedError') return workflowIdOf(input.runId);
     throw err;
-  }
-}
-
-/** DB status for a closed Temporal execution, or null while it is open. */
-export function statusOfClosedWorkflow(workflowStatus: string): TrainingRunStatus | null {
-  switch (workflowStatus) {
-    case 'COMPLETED':
-      return 'completed';
-    case 'CANCELLED':
-      return 'cancelled';
-    case 'FAILED':
-    case 'TERMINATED':
-    case 'TIMED_OUT':
-      return 'failed';
-    default:
-      return null;
   }
 }
 

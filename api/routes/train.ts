@@ -21,14 +21,11 @@ import { downloadHubConfig, type HubModelRef } from '../../ml/hf/hub';
 import { estimateDryRun } from '../dry-run-estimate';
 import { HttpError, InsufficientFeedbackError } from '../errors';
 import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, idempotentWrite, requestHash } from '../idempotency';
-import { newRunId, observeRun, runIdFromKey, startTrainingWorkflowOnce, workflowIdOf } from '../run-workflows';
+import { newRunId, observeRun, operatorRunOptions, runIdFromKey, startTrainingWorkflowOnce, workflowIdOf } from '../run-workflows';
 import { identityOf, requireOwnedAgent } from '../ownership';
 import { AgentIdParams, ErrorBody, agentErrorResponses } from '../schemas/common';
 import { DEFAULT_PRESET, DryRunBody, RunStartedBody, TrainBody, runLinks } from '../schemas/runs';
 import { IdempotencyHeaders } from '../schemas/feedback';
-import type { Env } from '../../common/env';
-import { TaskQueues } from '../../common/names';
-import type { TrainPolicyInput } from '../../workflows/messages';
 
 /**
  * The base model a request names (issue 7): its real directory inside RLHF_BASE_MODEL_ROOT and
@@ -85,17 +82,6 @@ function lengthsOr400(config: RunConfig, rows: readonly FeedbackExample[]): { co
     if (err instanceof ConfigError) throw new HttpError(400, 'feedback_does_not_fit', err.message, err.field);
     throw err;
   }
-}
-
-/** The operator's training heartbeat timeout, when set (else the workflow's defaults apply). */
-function heartbeatTimeoutOf(env: Env): Pick<TrainPolicyInput, 'trainingHeartbeatTimeoutMs'> {
-  const seconds = env.RLHF_TRAINING_HEARTBEAT_TIMEOUT_S;
-  return seconds === undefined ? {} : { trainingHeartbeatTimeoutMs: seconds * 1000 };
-}
-
-/** Task queues go into the workflow input only when they differ from the shared names (keeps inputs small and stable). */
-function nonDefaultQueues(queues: { cpu: string; gpu: string }): Pick<TrainPolicyInput, 'taskQueues'> {
-  return queues.cpu === TaskQueues.cpu && queues.gpu === TaskQueues.gpu ? {} : { taskQueues: { ...queues } };
 }
 
 /**
@@ -183,7 +169,7 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         // The row comes first: the partial unique index decides a race between two requests.
         await repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir, baseModel: hub?.ref, reuseRewardModel } });
         try {
-          await startTrainingWorkflowOnce(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, baseModel: hub?.ref, reuseRewardModel, ...nonDefaultQueues(fastify.appConfig.taskQueues), ...heartbeatTimeoutOf(fastify.appConfig.env) });
+          await startTrainingWorkflowOnce(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, baseModel: hub?.ref, reuseRewardModel, ...operatorRunOptions(fastify.appConfig) });
         } catch (err) {
           await repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
           throw err;

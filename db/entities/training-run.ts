@@ -23,6 +23,26 @@ export function isFinishedStatus(status: TrainingRunStatus): boolean {
   return FINISHED_RUN_STATUSES.includes(status);
 }
 
+/**
+ * The run status a closed Temporal execution of its workflow stands for (status names as the
+ * client's describe() gives them), or null while it is open. Used to bring a row in line with a
+ * workflow that closed without updating it (worker lost, terminated from the UI).
+ */
+export function statusOfClosedWorkflow(workflowStatus: string): TrainingRunStatus | null {
+  switch (workflowStatus) {
+    case 'COMPLETED':
+      return 'completed';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'FAILED':
+    case 'TERMINATED':
+    case 'TIMED_OUT':
+      return 'failed';
+    default:
+      return null;
+  }
+}
+
 export interface TrainingRun {
   id: string;
   workflowId: string;

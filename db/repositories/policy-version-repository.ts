@@ -33,6 +33,11 @@ export class PolicyVersionRepository {
     return this.em.find(PolicyVersionSchema, { agentId }, { orderBy: { versionNumber: 'desc' } });
   }
 
+  /** The agent's newest version (highest versionNumber), or null when it has none. */
+  async latest(agentId: string): Promise<PolicyVersion | null> {
+    return this.em.findOne(PolicyVersionSchema, { agentId }, { orderBy: { versionNumber: 'desc' } });
+  }
+
   async findByRun(trainingRunId: string): Promise<PolicyVersion | null> {
     return this.em.findOne(PolicyVersionSchema, { trainingRunId });
   }

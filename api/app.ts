@@ -61,8 +61,9 @@ export const app = fp<AppOptions>(
     await fastify.register(scheduleRoutes);
     await fastify.register(runRoutes);
     await fastify.register(runHistoryRoutes);
-    await fastify.register(methodNotAllowed, { tracker });
     await fastify.register(metricsRoutes);
+    // Last: it answers 405 on the paths of every route registered before it.
+    await fastify.register(methodNotAllowed, { tracker });
   },
   { name: 'durable-rlhf-api' },
 );

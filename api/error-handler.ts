@@ -1,12 +1,13 @@
 /**
  * One error policy for every route: 4xx answers `{ error, message, field? }` naming the
- * field; an unreachable database answers 503 with Retry-After; anything else is logged
+ * field; an unreachable database or Temporal answers 503 with Retry-After; anything else is logged
  * with its details (api/log-safety.ts keeps request data out) and answered with a generic 500 body,
  * so no stack trace, SQL or internal message reaches a client. Errors are recognised by
  * `name`/`code`, not `instanceof`, which breaks across module realms (STYLE.md).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from './database-errors';
+import { isTemporalUnavailable } from './temporal-errors';
 import { ServiceUnavailableError, isHttpError } from './errors';
 
 export interface TypeBoxLikeIssue {
@@ -95,6 +96,11 @@ export function handleError(this: FastifyInstance, error: FastifyError, request:
   if (isDatabaseUnavailable(e)) {
     request.log.warn({ err: error }, 'database unavailable');
     const unavailable = new ServiceUnavailableError('the database');
+    return reply.status(503).header('retry-after', String(RETRY_AFTER_UNAVAILABLE_S)).send({ error: unavailable.code, message: unavailable.message });
+  }
+  if (isTemporalUnavailable(e)) {
+    request.log.warn({ err: error }, 'temporal unavailable');
+    const unavailable = new ServiceUnavailableError('Temporal');
     return reply.status(503).header('retry-after', String(RETRY_AFTER_UNAVAILABLE_S)).send({ error: unavailable.code, message: unavailable.message });
   }
   request.log.error({ err: error }, 'unhandled error');

@@ -78,8 +78,13 @@ export async function* ndjsonLines(body: AsyncIterable<Buffer | string>, limits:
 export const BODY_ENCODINGS = ['identity', 'gzip', 'x-gzip'] as const;
 
 /** 415 unless `encoding` (a Content-Encoding header) is one this server decodes. */
+/** The request's content coding; an absent or empty Content-Encoding means none (RFC 9110 §8.4). */
+function codingOf(encoding: string | undefined): string {
+  return encoding?.trim().toLowerCase() || 'identity';
+}
+
 export function checkBodyEncoding(encoding: string | undefined): void {
-  const coding = (encoding ?? 'identity').trim().toLowerCase();
+  const coding = codingOf(encoding);
   if (!(BODY_ENCODINGS as readonly string[]).includes(coding)) {
     throw new UnsupportedMediaTypeError(`Content-Encoding ${coding} is not supported; send identity or gzip`, 'content-encoding');
   }
@@ -93,7 +98,7 @@ export function checkBodyEncoding(encoding: string | undefined): void {
  */
 export async function* decodedBody(raw: Readable & { complete?: boolean }, encoding: string | undefined, maxBytes: number): AsyncGenerator<Buffer> {
   checkBodyEncoding(encoding);
-  const coding = (encoding ?? 'identity').trim().toLowerCase();
+  const coding = codingOf(encoding);
   let received = 0;
   const counted = async function* (source: AsyncIterable<Buffer>) {
     for await (const chunk of source) {

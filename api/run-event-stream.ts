@@ -33,6 +33,11 @@ export interface EventStreamOptions {
   afterSeq: number;
   /** False: end once the events recorded so far are sent. */
   follow: boolean;
+  /**
+   * The stream ends after this long even while the run goes on (RUN_EVENTS_MAX_STREAM_S); the client
+   * reconnects with Last-Event-ID (the `retry:` delay) and misses nothing.
+   */
+  maxStreamMs: number;
   /** Aborted when the server closes. */
   closing: AbortSignal;
 }
@@ -45,7 +50,7 @@ export function sseFrame(runId: string, e: StoredRunEvent): string {
 
 /**
  * Takes over the reply and streams until the run's `end` event has been sent, the client goes
- * away, or the server closes. A failure mid-stream (database down) ends the stream; the client
+ * away, the stream has lasted `maxStreamMs`, or the server closes. A failure mid-stream (database down) ends the stream; the client
  * reconnects with Last-Event-ID and loses nothing.
  */
 export async function streamRunEvents(request: FastifyRequest, reply: FastifyReply, opts: EventStreamOptions): Promise<void> {
@@ -66,9 +71,10 @@ export async function streamRunEvents(request: FastifyRequest, reply: FastifyRep
   res.write(`retry: ${RETRY_MS}\n\n`);
   let last = opts.afterSeq;
   let lastWrite = Date.now();
+  const endsAt = Date.now() + opts.maxStreamMs;
   try {
     for (;;) {
-      if (stop.signal.aborted) return;
+      if (stop.signal.aborted || Date.now() >= endsAt) return;
       const events = await request.repos.runEvents.after(run.id, last, BATCH);
       for (const e of events) {
         res.write(sseFrame(run.id, e));

@@ -91,9 +91,20 @@ async function onSchedule<T>(client: Client, agentId: string, fn: (handle: Retur
   try {
     return await withDeadline(client, () => fn(client.schedule.getHandle(scheduleIdOf(agentId))));
   } catch (err) {
-    if (err instanceof ScheduleNotFoundError) throw scheduleNotFound(agentId);
+    if (err instanceof ScheduleNotFoundError || isGrpcNotFound(err)) throw scheduleNotFound(agentId);
     throw err;
   }
+}
+
+/**
+ * The SDK maps NOT_FOUND to ScheduleNotFoundError for describe/update/delete, but pause, unpause
+ * and trigger of a deleted schedule surface the gRPC NOT_FOUND (code 5) as it is, or wrapped in a
+ * ServiceError's cause.
+ */
+function isGrpcNotFound(err: unknown): boolean {
+  const NOT_FOUND = 5;
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  return e?.code === NOT_FOUND || e?.cause?.code === NOT_FOUND;
 }
 
 export function deleteTrainingSchedule(client: Client, agentId: string): Promise<void> {

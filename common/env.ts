@@ -45,6 +45,9 @@ export const EnvSchema = Type.Object({
    * every request. 5 s spares the key lookup on all but one request per key per 5 s.
    */
   AUTH_CACHE_TTL_MS: Type.Integer({ default: 5000, minimum: 0 }),
+  // A run's event stream ends after this long; the client reconnects with Last-Event-ID and misses nothing
+  // (api/run-event-stream.ts). Bounds what one idle watcher holds, as proxies bound stream lifetimes.
+  RUN_EVENTS_MAX_STREAM_S: Type.Integer({ default: 600, minimum: 1 }),
   /**
    * Requests one API key may make per RATE_LIMIT_WINDOW_MS to each bulk route (feedback import
    * and export; api/routes/feedback-bulk.ts), counted apart from RATE_LIMIT_MAX. Each bulk request

@@ -84,8 +84,15 @@ started=$SECONDS
 pg_port=$(free_port)
 "${tsx[@]}" scripts/services/postgres.ts start --dir "$pg_dir" --port "$pg_port" --ephemeral >"$run_dir/database-url" 2>>"$services_log" &
 pg_job=$!
-temporal_port=$(free_port)
-if ! temporal_out=$(bash temporal/start-dev.sh --port "$temporal_port" --headless --data-dir "$temporal_dir" 2>>"$services_log"); then
+# A port the kernel called free can be taken by another process before the server binds it
+# ("address already in use"): try again on a new port, up to three times.
+for attempt in 1 2 3; do
+  temporal_port=$(free_port)
+  if temporal_out=$(bash temporal/start-dev.sh --port "$temporal_port" --headless --data-dir "$temporal_dir" 2>>"$services_log"); then break; fi
+  temporal_out=
+  say "the Temporal dev server did not start on port $temporal_port (attempt $attempt of 3)"
+done
+if [ -z "$temporal_out" ]; then
   wait "$pg_job"
   say "the Temporal dev server did not start; see $services_log"; tail -n 10 "$services_log"; exit 1
 fi

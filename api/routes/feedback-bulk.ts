@@ -16,7 +16,7 @@ import { bodyDigest, importFeedback, lineValidator, type LineValidator } from '.
 import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, idempotentKeyedWrite, requestHash, type WriteAnswer } from '../idempotency';
 import { checkBodyEncoding, decodedBody } from '../ndjson';
 import { agentNotFound, identityOf, ownerOf, requireOwnedAgent } from '../ownership';
-import { AgentIdParams, agentErrorResponses } from '../schemas/common';
+import { AgentIdParams, ErrorBody, agentErrorResponses } from '../schemas/common';
 import {
   FeedbackExportQuery,
   FeedbackImportHeaders,
@@ -91,7 +91,7 @@ const feedbackBulkRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         params: AgentIdParams,
         headers: FeedbackImportHeaders,
         body: feedbackImportBody(scoreRange),
-        response: { 201: FeedbackImported, ...idempotentWriteResponses },
+        response: { 201: FeedbackImported, ...idempotentWriteResponses, 413: ErrorBody, 415: ErrorBody },
       },
       // Lines are validated as they stream (api/feedback-import.ts); the other parts as usual.
       validatorCompiler: (req) => (req.httpPart === 'body' ? () => true : TypeBoxValidatorCompiler(req)),

@@ -100,7 +100,7 @@ const runHistoryRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const run = await loadOwnedRun(request, request.params.runId);
       const header = request.headers['last-event-id'];
       const afterSeq = header !== undefined ? Number(header) : (request.query.after ?? 0);
-      await streamRunEvents(request, reply, { client: fastify.temporal, run, afterSeq, follow: request.query.follow ?? true, closing: closing.signal });
+      await streamRunEvents(request, reply, { client: fastify.temporal, run, afterSeq, follow: request.query.follow ?? true, maxStreamMs: fastify.appConfig.env.RUN_EVENTS_MAX_STREAM_S * 1000, closing: closing.signal });
     },
   );
 };

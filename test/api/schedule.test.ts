@@ -85,6 +85,11 @@ it('PUT creates (201) and replaces (200) the schedule; GET shows it with its nex
   expect(gone.statusCode).toBe(404);
   expect(gone.json()).toMatchObject({ error: 'not_found', field: 'agentId' });
   expect((await call('DELETE', schedule(agentId))).statusCode).toBe(404);
+  // Every action on a deleted schedule is a 404 naming agentId, never a 500 (found by test/security/fuzz).
+  for (const action of ['pause', 'unpause', 'trigger']) {
+    const res = await call('POST', `${schedule(agentId)}/${action}`, {});
+    expect({ action, status: res.statusCode, body: res.json() }).toEqual({ action, status: 404, body: expect.objectContaining({ error: 'not_found', field: 'agentId' }) });
+  }
 });
 
 it('pause and unpause; a replaced schedule keeps its pause', async () => {

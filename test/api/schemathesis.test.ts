@@ -30,8 +30,12 @@ let auth: TestProjectKey;
 (installed ? describe : describe.skip)('schemathesis against the live API', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
-    // Own task queues: no worker polls them, so a run the fuzzer manages to start stays queued (and is terminated below).
-    app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url, RATE_LIMIT_MAX: '100000' }), taskQueues: uniqueQueues() }, false);
+    // Own task queues: no worker polls them, so a run the fuzzer manages to start stays queued (and is terminated below);
+    // its event stream would follow it for ever, so streams end after 2 s (clients reconnect with Last-Event-ID).
+    // The model hub is a closed local port (nothing leaves this machine): a baseModel id answers 502 at once.
+    // ml/hf/hub reads HF_ENDPOINT from the process environment.
+    process.env.HF_ENDPOINT = 'http://127.0.0.1:9';
+    app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url, RATE_LIMIT_MAX: '100000', BULK_RATE_LIMIT_MAX: '100000', RUN_EVENTS_MAX_STREAM_S: '2' }), taskQueues: uniqueQueues() }, false);
     auth = await createTestProjectKey(db.orm);
     await app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -55,7 +59,7 @@ let auth: TestProjectKey;
       '--no-color',
     ];
     const { code, output } = await new Promise<{ code: number; output: string }>((resolve) => {
-      execFile(BIN, args, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, SCHEMATHESIS_HOOKS: '' } }, (err, stdout, stderr) => {
+      execFile(BIN, args, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, SCHEMATHESIS_HOOKS: 'scripts.schemathesis_hooks' } }, (err, stdout, stderr) => {
         resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, output: `${stdout}\n${stderr}` });
       });
     });

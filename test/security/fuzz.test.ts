@@ -32,7 +32,8 @@ const statusesSeen = new Map<number, number>();
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url }) }, false);
+  // FUZZ_LOG=1 logs the app's errors (which request made a 5xx, and why).
+  app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url }) }, process.env.FUZZ_LOG === '1' ? { level: 'error' } : false);
   owner = await createTestProjectKey(db.orm);
   stranger = await createTestProjectKey(db.orm);
   const items = Array.from({ length: 10 }, (_, i) => ({ prompt: `p${i}`, response: 'r', score: i, runId: 'rt-1' }));
@@ -134,8 +135,8 @@ describe('fuzzing every route (seeded)', () => {
           const url = query ? `${base.url}${String(base.url).includes('?') ? '&' : '?'}${query}` : String(base.url);
           const headers: Record<string, string> = { ...junk };
           if (authorization !== undefined) headers.authorization = authorization;
-          if (contentType !== undefined && route.method === 'POST') headers['content-type'] = contentType;
-          return holdsInvariants({ method: route.method, url, headers, ...(route.method === 'POST' ? { payload: body ?? JSON.stringify(base.payload) } : {}) });
+          if (contentType !== undefined && (route.method === 'POST' || route.method === 'PUT')) headers['content-type'] = contentType;
+          return holdsInvariants({ method: route.method, url, headers, ...(route.method === 'POST' || route.method === 'PUT' ? { payload: body ?? JSON.stringify(base.payload) } : {}) });
         },
       ),
       { seed: 5_2026_1125, numRuns: ROUTE_CASES },
@@ -146,7 +147,7 @@ describe('fuzzing every route (seeded)', () => {
     const field = fc.constantFrom('prompt', 'response', 'score', 'runId', 'notes', 'projectId', 'items', 'dryRun', 'maxSteps', 'learningRate', 'preset', 'coef', 'target', 'baseModelDir', '__proto__');
     const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), anyText, trickyText, fc.double(), fc.constantFrom('', '../../etc', 'x'.repeat(40_000), -1, 0, 1e308, true, null));
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...PROTECTED_ROUTES.filter((r) => r.method === 'POST')), field, value, async (route, key, v) => {
+      fc.asyncProperty(fc.constantFrom(...PROTECTED_ROUTES.filter((r) => r.method === 'POST' || r.method === 'PUT')), field, value, async (route, key, v) => {
         const base = route.request(ids);
         const payload = { ...(base.payload as Record<string, unknown>) };
         if (key === 'items' || !('items' in payload)) payload[key] = v;

@@ -13,7 +13,7 @@ export interface RouteIds {
 export interface ProtectedRoute {
   /** OpenAPI path, e.g. /api/runs/{runId}/pause. */
   path: string;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   /** The id the route is about. */
   subject: 'agentId' | 'runId';
   /** A request that the owner of the ids would have accepted. */
@@ -47,6 +47,18 @@ export const PROTECTED_ROUTES: readonly ProtectedRoute[] = [
   { path: '/api/policies/feedback/{agentId}/export', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/feedback/${agentId}/export` }) },
   { path: '/api/policies/{agentId}', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/${agentId}` }) },
   { path: '/api/policies/train_policy/{agentId}', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/train_policy/${agentId}`, { dryRun: true }) },
+  {
+    path: '/api/policies/{agentId}/schedule',
+    method: 'PUT',
+    subject: 'agentId',
+    request: ({ agentId }) => ({ method: 'PUT', url: `/api/policies/${agentId}/schedule`, payload: { every: '1d', minNewFeedback: 10 } }),
+  },
+  { path: '/api/policies/{agentId}/schedule', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/${agentId}/schedule` }) },
+  { path: '/api/policies/{agentId}/schedule/pause', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/${agentId}/schedule/pause`, {}) },
+  { path: '/api/policies/{agentId}/schedule/unpause', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/${agentId}/schedule/unpause`, {}) },
+  { path: '/api/policies/{agentId}/schedule/trigger', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/${agentId}/schedule/trigger`, {}) },
+  // After the schedule's other routes: the owner's-key test sends them in this order.
+  { path: '/api/policies/{agentId}/schedule', method: 'DELETE', subject: 'agentId', request: ({ agentId }) => ({ method: 'DELETE', url: `/api/policies/${agentId}/schedule` }) },
   { path: '/api/runs', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/runs?agentId=${encodeURIComponent(agentId)}` }) },
   { path: '/api/runs/{runId}', method: 'GET', subject: 'runId', request: ({ runId }) => ({ method: 'GET', url: `/api/runs/${runId}` }) },
   { path: '/api/runs/{runId}/metrics', method: 'GET', subject: 'runId', request: ({ runId }) => ({ method: 'GET', url: `/api/runs/${runId}/metrics` }) },

@@ -6,7 +6,7 @@ import { num } from './dom.js';
 const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 360;
 const HEIGHT = 150;
-const MARGIN = { left: 52, right: 10, top: 10, bottom: 22 };
+const MARGIN = { left: 64, right: 10, top: 10, bottom: 22 };
 
 function svg(tag, attrs = {}, text) {
   const node = document.createElementNS(SVG, tag);

@@ -93,6 +93,9 @@ function applyEvent(event) {
       break;
     case 'phase':
       state.phase = d.phase;
+      // A new phase (PPO: the KL target) changes the run view: read it now, not in up to 10 s. The
+      // phases replayed on connecting wake it too; they arrive together, so that is one extra read.
+      wakeRefresh();
       break;
     case 'reward_model':
       state.rewardModel = d;
@@ -364,9 +367,18 @@ async function follow() {
   scheduleRender();
 }
 
+/** Wakes refreshView early: a phase or status change is when the view's progress changes most. */
+let wakeRefresh = () => undefined;
+
 async function refreshView() {
   while (!state.ended) {
-    await sleep(VIEW_REFRESH_MS);
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, VIEW_REFRESH_MS);
+      wakeRefresh = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
     if (state.ended) return;
     try {
       applyView(await api(currentKey, `/api/runs/${encodeURIComponent(runId)}`));

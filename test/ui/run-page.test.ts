@@ -6,7 +6,8 @@
  * instead of training a model: the page reads them through the real /api routes and the SSE stream.
  *
  * It checks that the page asks for the key and keeps it out of URLs, draws the charts and the
- * samples from the history, shows an update recorded while it is open (SSE), pauses the run from
+ * samples from the history, shows an update recorded while it is open (SSE), reconnects after the
+ * stream is cut and gets the update recorded meanwhile (Last-Event-ID), pauses the run from
  * its button, shows the evaluation and the end, writes hostile sample text as text (CSP and
  * textContent), and shows nothing of another project's run. The screenshot of the live page goes to
  * RLHF_UI_SCREENSHOT_DIR (default: <tmp>/jest-ui-screenshots/run-page.png); docs/run-page.png is one.
@@ -202,15 +203,17 @@ describeUi('live run page in headless Chromium', () => {
     consoleErrors.length = 0;
   });
 
-  async function openPage(url: string): Promise<{ page: Page; blocked: string[] }> {
+  async function openPage(url: string): Promise<{ page: Page; blocked: string[]; requested: string[] }> {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     const blocked = await keepPageOnLoopback(page);
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(request.url()));
     page.on('console', (msg) => {
       if (msg.type() === 'error') consoleErrors.push(msg.text());
     });
     page.on('pageerror', (err) => consoleErrors.push(err.message));
     await page.goto(url);
-    return { page, blocked };
+    return { page, blocked, requested };
   }
 
   async function enterKey(page: Page, key: string): Promise<void> {
@@ -219,12 +222,12 @@ describeUi('live run page in headless Chromium', () => {
     await page.click('#key-form button[type=submit]');
   }
 
-  it('draws the history, follows new updates live, pauses, and ends with the evaluation', async () => {
+  it('draws the history, follows new updates live, reconnects, pauses, and ends with the evaluation', async () => {
     const { runId, workflowId } = await startRun(mine);
     await recordTraining(runId, RECORDED_BEFORE_OPEN);
     await spaceHistory(runId, RECORDED_BEFORE_OPEN);
 
-    const { page, blocked } = await openPage(`${baseUrl}/ui/runs/${runId}`);
+    const { page, blocked, requested } = await openPage(`${baseUrl}/ui/runs/${runId}`);
     await expect(page.locator('#key-why').textContent()).resolves.toContain('kept in this tab only');
     await enterKey(page, mine.key);
 
@@ -259,6 +262,14 @@ describeUi('live run page in headless Chromium', () => {
     await expect(page.locator('#samples tbody tr').first().getAttribute('data-update')).resolves.toBe(String(RECORDED_BEFORE_OPEN + 1));
     await expect(page.locator('#live').getAttribute('data-state')).resolves.toBe('live');
 
+    // A dropped stream (every connection to the API cut, as a restart or a proxy would): the page says so,
+    // reconnects with Last-Event-ID after the 2 s the stream suggests, and gets the update recorded meanwhile.
+    app.server.closeAllConnections();
+    await page.locator('#live[data-state="reconnecting"]').waitFor(WAIT);
+    await recordUpdate(runId, RECORDED_BEFORE_OPEN + 2);
+    await page.locator(`figure.chart[data-metric="objective/scores"][data-points="${RECORDED_BEFORE_OPEN + 2}"]`).waitFor(WAIT);
+    await page.locator('#live[data-state="live"]').waitFor(WAIT);
+
     // Pause from the button: the API answers 202 and Temporal has the workflow's pause signal.
     await page.click('#pause');
     await page.locator('#control-message[data-outcome="accepted"]').waitFor(WAIT);
@@ -289,9 +300,13 @@ describeUi('live run page in headless Chromium', () => {
 
     // The key never went into a URL: not the page's, and not any request's.
     expect(page.url()).toBe(`${baseUrl}/ui/runs/${runId}`);
+    expect(requested.length).toBeGreaterThan(10);
+    // Neither the key nor its secret part (after `rlhf_<16 hex>_`), raw or percent-encoded.
+    const secret = mine.key.slice('rlhf_0123456789abcdef_'.length);
+    expect(requested.filter((u) => [mine.key, secret].some((k) => u.includes(k) || u.includes(encodeURIComponent(k))))).toEqual([]);
     expect(blocked).toEqual([]);
-    // Chromium logs the refused KL request (400); nothing else may reach the console.
-    expect(consoleErrors.filter((e) => !/status of 400/.test(e))).toEqual([]);
+    // Chromium logs the refused KL request (400) and the stream cut above; nothing else may reach the console.
+    expect(consoleErrors.filter((e) => !/status of 400|ERR_INCOMPLETE_CHUNKED_ENCODING/.test(e))).toEqual([]);
     await page.close();
   });
 

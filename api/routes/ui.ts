@@ -13,6 +13,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { Type, type Static } from 'typebox';
 import { RunIdParams } from '../schemas/common';
 
 /** Where the page sources live (repo-root `ui/`). */
@@ -43,6 +44,9 @@ const ASSETS: Record<string, string> = {
   'ui.css': 'text/css; charset=utf-8',
 };
 
+/** An asset's name: a file name of ui/ (no path), checked before the lookup in ASSETS. */
+const AssetParams = Type.Object({ name: Type.String({ pattern: '^[a-z][a-z-]{0,40}\\.(js|css)$' }) }, { additionalProperties: false });
+
 /** Escapes a value for an HTML attribute in double quotes. */
 function attribute(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -71,7 +75,7 @@ const uiRoutes: FastifyPluginAsync = async (fastify) => {
   fastify.get('/ui/runs/:runId', { config: { public: true }, schema: { ...hidden, params: RunIdParams } }, async (_request, reply) =>
     secured(reply, 'text/html; charset=utf-8').send(runPage),
   );
-  fastify.get<{ Params: { name: string } }>('/ui/assets/:name', { config: { public: true }, schema: hidden }, async (request, reply) => {
+  fastify.get<{ Params: Static<typeof AssetParams> }>('/ui/assets/:name', { config: { public: true }, schema: { ...hidden, params: AssetParams } }, async (request, reply) => {
     const asset = assets.get(request.params.name);
     if (!asset) return secured(reply, 'application/json; charset=utf-8').status(404).send({ error: 'not_found', message: 'no such asset', field: 'name' });
     return secured(reply, asset.type).send(asset.body);

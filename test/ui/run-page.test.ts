@@ -178,8 +178,11 @@ describe('run page assets (no browser)', () => {
     expect(UI_CONTENT_SECURITY_POLICY).not.toContain('unsafe');
     expect(page.body).toContain('<meta name="temporal-workflows" content="http');
     expect((await app.inject({ method: 'GET', url: '/ui/assets/run-page.js' })).headers['content-type']).toMatch(/^text\/javascript/);
-    expect((await app.inject({ method: 'GET', url: '/ui/assets/..%2Fpackage.json' })).statusCode).toBe(404);
-    expect((await app.inject({ method: 'GET', url: '/ui/assets/__proto__' })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'GET', url: '/ui/assets/nope.js' })).statusCode).toBe(404);
+    for (const name of ['..%2Fpackage.json', '__proto__', 'run-page.html', '..%2F..%2Fapi%2Fapp.ts']) {
+      const res = await app.inject({ method: 'GET', url: `/ui/assets/${name}` });
+      expect([name, res.statusCode, res.json().field]).toEqual([name, 400, 'name']);
+    }
     expect((await app.inject({ method: 'GET', url: '/ui/runs/..%2F..' })).statusCode).toBe(400);
     const doc = (await app.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, unknown> };
     expect(Object.keys(doc.paths).filter((p) => p.startsWith('/ui'))).toEqual([]);

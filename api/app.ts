@@ -1,7 +1,8 @@
 /**
  * The API as one Fastify plugin (fastify/demo layout): external plugins first (OpenAPI +
  * Swagger UI at /docs), then the app plugins (config, ORM with a forked EntityManager per
- * request, Prometheus metrics, repositories, API-key auth, per-key rate limit, Temporal client), then the routes.
+ * request, Prometheus metrics, repositories, API-key auth, per-key rate limit, Temporal client), then the routes,
+ * then the run pages (`/ui`, static files from `ui/`).
  * `buildApp` creates the server instance with the API's server options; server.ts listens, tests use `app.inject`.
  */
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -25,6 +26,7 @@ import scheduleRoutes from './routes/schedule';
 import runRoutes from './routes/runs';
 import runHistoryRoutes from './routes/run-history';
 import metricsRoutes from './routes/metrics';
+import uiRoutes from './routes/ui';
 import { handleError, handleNotFound } from './error-handler';
 import { methodNotAllowed, trackRoutes } from './plugins/app/method-not-allowed';
 import { strictValidatorCompiler } from './validator';
@@ -62,6 +64,7 @@ export const app = fp<AppOptions>(
     await fastify.register(runRoutes);
     await fastify.register(runHistoryRoutes);
     await fastify.register(metricsRoutes);
+    await fastify.register(uiRoutes);
     // Last: it answers 405 on the paths of every route registered before it.
     await fastify.register(methodNotAllowed, { tracker });
   },

@@ -15,6 +15,7 @@
  * State: the chosen backend is process-global in tfjs itself, so the result is cached here
  * and a second call returns the same info without logging again.
  */
+import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { reinstallProjectGradients, tf } from './tf';
@@ -114,11 +115,37 @@ async function prepareWasm(): Promise<void> {
   wasm.setWasmPaths(distDir + path.sep);
 }
 
+/** The script that builds each native package's binding. */
+const PROVISION_SCRIPTS: Partial<Record<BackendName, string>> = {
+  'tensorflow-gpu': 'scripts/native/provision-nvidia.sh',
+  tensorflow: 'scripts/native/provision-tensorflow.sh',
+};
+
+/**
+ * Whether an installed native package has its compiled binding (`lib/napi-v8/tfjs_binding.node`, where
+ * scripts/native/ puts it). A package that is not installed at all counts as present here: its import
+ * then fails with its own "cannot find module" message.
+ */
+function nativeBindingPresent(pkg: string): boolean {
+  let dir: string;
+  try {
+    dir = path.dirname(require.resolve(`${pkg}/package.json`));
+  } catch {
+    return true;
+  }
+  return existsSync(path.join(dir, 'lib', 'napi-v8', 'tfjs_binding.node'));
+}
+
 /** Loads one candidate and makes it the active backend; returns null on success or the failure reason. */
 async function tryCandidate(c: Candidate): Promise<string | null> {
   try {
     if (c.name === 'wasm') await prepareWasm();
     else if (c.name !== 'cpu') {
+      // npm installs both native packages (optional dependencies) without their download scripts: a
+      // missing binding means "never built here", which scripts/native/ provisions, not a fault. It is
+      // checked before the import, which would register the package's kernels under 'tensorflow' before
+      // failing, so the next package's registration warned once per kernel (155 lines).
+      if (!nativeBindingPresent(c.package)) return `${c.package} not provisioned (no native binding; ${PROVISION_SCRIPTS[c.name]} builds it)`;
       nativeThreadEnv();
       await import(c.package); // native packages register on import
     }

@@ -118,7 +118,9 @@ async function sampleSide(o: EvaluationOptions, prompts: string[], adapters: boo
     side.texts.push(...texts);
     side.lengths.push(...responses.map((r) => r.length));
     side.rewards.push(...o.reward.score(tok, chunk.map((prompt, i) => ({ prompt, response: texts[i] }))));
-    side.kl.push(...sequenceKl(o.policy, queries, responses, tok.padId, o.generation.temperature));
+    // The start policy IS the reference (adapters off), so its KL to it is 0 by definition; computing
+    // log π − log π_ref here would use the adapters-on π, i.e. the final policy scored on the start's samples.
+    side.kl.push(...(adapters ? sequenceKl(o.policy, queries, responses, tok.padId, o.generation.temperature) : chunk.map(() => 0)));
     await yieldToEventLoop(); // a worker's heartbeat runs between batches
   }
   return side;

@@ -6,6 +6,7 @@ import { RewardModel } from '../../ml/reward-model';
 import { Rng } from '../../ml/rng';
 import { fitScoreNormalization } from '../../ml/score-normalization';
 import { ByteTokenizer } from '../../ml/tokenizer';
+import { tf } from '../../ml/tf';
 
 beforeAll(async () => {
   await initBackend({ log: () => undefined });
@@ -54,6 +55,7 @@ describe('evaluatePolicies on a real (untrained) model', () => {
       expect(report.rewardGain).toEqual({ mean: 0, lo: 0, hi: 0 });
       expect(report.winRate.mean).toBe(0.5);
       expect(report.final.klToReference.mean).toBeCloseTo(0, 5);
+      expect(report.start.klToReference).toEqual({ mean: 0, lo: 0, hi: 0 });
       expect(report.significant).toBe(false);
       expect(report.verdict).toBe('not_improved');
       expect(report.reason).toMatch(/not above 0/);
@@ -64,6 +66,34 @@ describe('evaluatePolicies on a real (untrained) model', () => {
       reward.dispose();
     }
   });
+});
+
+it('the start policy is the reference: its KL is 0 while the final policy\'s is positive', async () => {
+  const tok = new ByteTokenizer();
+  const cfg = resolveRunConfig('quick', { seed: 6 });
+  const rng = new Rng(6);
+  const policy = GptModel.create(cfg.policyModel, rng);
+  const reward = new RewardModel(GptModel.create(cfg.reward.model, rng), cfg.reward.model, fitScoreNormalization([0, 1]));
+  try {
+    // Move every adapter weight away from its start, so that the final policy differs from the reference.
+    for (const v of policy.trainableVariables('lora')) v.assign(tf.add(v, tf.randomNormal(v.shape, 0, 0.5, 'float32', 3)));
+    const { report } = await evaluatePolicies({
+      policy,
+      reward,
+      tokenizer: tok,
+      prompts: ['Q1: ', 'Q2: ', 'Q3: '],
+      generation: { ...cfg.ppo.generation, maxNewTokens: 8, minNewTokens: 4 },
+      blockSize: cfg.policyModel.blockSize,
+      samplesPerPrompt: 4,
+      maxPrompts: 10,
+      seed: 2,
+    });
+    expect(report.start.klToReference).toEqual({ mean: 0, lo: 0, hi: 0 });
+    expect(report.final.klToReference.mean).toBeGreaterThan(0);
+  } finally {
+    policy.dispose();
+    reward.dispose();
+  }
 });
 
 describe('the verdict', () => {

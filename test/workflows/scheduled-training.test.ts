@@ -1,8 +1,9 @@
 /**
  * Scheduled retraining (issue 14 item 5) end to end: the schedule routes, a real Temporal Schedule
  * on the dev server, the scheduled workflow and its gate activity on a real CPU worker, and real
- * Postgres. Actions are taken with the trigger route (the schedule's own cron falls on 1 January),
- * so nothing waits on a clock. No worker polls the GPU queue: a started run stays open at its
+ * Postgres. Most actions are taken with the trigger route (the schedule's own cron falls on 1 January),
+ * so nothing waits on a clock; one test lets a 2-second interval fire by itself (issue 14: "test it
+ * with a short interval on the real dev server"), polling without a timing assertion. No worker polls the GPU queue: a started run stays open at its
  * first training activity, which is what lets the overlap checks see an open run deterministically;
  * each test then cancels its run through the API.
  *
@@ -66,7 +67,7 @@ async function withCpuWorker<T>(fn: () => Promise<T>): Promise<T> {
   return worker.runUntil(fn);
 }
 
-function call(method: 'GET' | 'PUT' | 'POST', url: string, payload?: object) {
+function call(method: 'GET' | 'PUT' | 'POST' | 'DELETE', url: string, payload?: object) {
   return app.inject({ method, url, ...(payload === undefined ? {} : { payload }), headers: auth.headers });
 }
 
@@ -223,5 +224,42 @@ it('never overlaps a run started by train_policy: the action skips, naming the a
       { id: next.decision?.runId, status: expect.stringMatching(/^(queued|running)$/) },
     ]);
     await cancelRun(agentId, String(next.decision?.runId));
+  });
+});
+
+it('fires by itself on a short interval: the first due action starts a run, later due actions are skipped while it is open', async () => {
+  const agentId = await newAgent(40);
+
+  await withCpuWorker(async () => {
+    // The worker polls before the schedule exists, so the first due action is decided as soon as it is taken.
+    expect((await call('PUT', schedule(agentId), { every: '2s', minNewFeedback: 5, preset: 'quick', maxSteps: 2, seed: 3 })).statusCode).toBe(201);
+
+    const started = await eventually(async () => {
+      const action = (await view(agentId)).recentActions.find((a) => a.decision?.outcome === 'started');
+      return action?.decision?.runId ? action : undefined;
+    }, 'the first due action to start a run');
+    expect(started.decision).toMatchObject({ outcome: 'started', feedbackCount: 40, newFeedback: 40, sinceVersion: null });
+    const runId = String(started.decision?.runId);
+    const run = await call('GET', `/api/runs/${runId}`);
+    expect(run.statusCode).toBe(200);
+    expect(run.json()).toMatchObject({ runId, agentId, config: { preset: 'quick', maxSteps: 2, seed: 3, trigger: 'schedule' } });
+
+    // Later due times come while that action (and so its run) is open: the SKIP overlap policy drops them,
+    // or, should one be taken, its gate skips it as run_active. Either way there is one run.
+    const afterOverlap = await eventually(async () => {
+      const v = await view(agentId);
+      return v.skippedOverlap > 0 || v.recentActions.some((a) => a.decision?.reason === 'run_active') ? v : undefined;
+    }, 'a later due action to be skipped for overlap');
+    expect(afterOverlap.recentActions.filter((a) => a.decision?.outcome === 'started')).toHaveLength(1);
+    expect(await runRows(agentId)).toEqual([{ id: runId, status: expect.stringMatching(/^(queued|running)$/) }]);
+
+    // The schedule goes first, so no due action can start a second run once this one is cancelled.
+    expect((await call('DELETE', schedule(agentId))).statusCode).toBe(204);
+    expect((await call('GET', schedule(agentId))).statusCode).toBe(404);
+    expect((await call('POST', `/api/runs/${runId}/cancel`)).statusCode).toBe(202);
+    const result = (await app.temporal.workflow.getHandle(started.workflowId).result()) as ScheduledTrainingResult;
+    expect(result).toMatchObject({ outcome: 'started', runId, runEnded: 'cancelled' });
+    await eventually(async () => ((await runRows(agentId)).every((r) => r.id === runId && r.status === 'cancelled') ? true : undefined), `run ${runId} cancelled`);
+    expect(await runRows(agentId)).toEqual([{ id: runId, status: 'cancelled' }]);
   });
 });

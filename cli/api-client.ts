@@ -1,11 +1,11 @@
 /**
  * The one HTTP client of the REST API, shared by the `rlhf` CLI and the demo. It knows the routes, the
- * bearer auth, the error body `{error, message, field?}` and when a request may be retried: reads, and
+ * bearer auth, the error body `{error, message, field?, line?}` and when a request may be retried: reads, and
  * writes carrying an Idempotency-Key, are retried on 503/429 (honouring Retry-After) and on a lost
  * connection; other writes never are. Response types are the API's own TypeBox schemas.
  */
 import type { Static } from 'typebox';
-import type { FeedbackBatchCreated } from '../api/schemas/feedback';
+import type { FeedbackBatchCreated, FeedbackImported } from '../api/schemas/feedback';
 import type { PolicyListBody } from '../api/schemas/policies';
 import type { DryRunBody, RunAccepted, RunStartedBody, RunView, TrainBody } from '../api/schemas/runs';
 import type { PresetName } from '../ml/config';
@@ -55,8 +55,17 @@ export interface ClientConfig {
   maxRetryWaitMs?: number;
 }
 
+/** A streamed request body: opened again for each attempt, so a retried upload starts from its first byte. */
+export interface Upload {
+  contentType: string;
+  /** Content-Encoding of what `open` yields (e.g. gzip); none when absent. */
+  contentEncoding?: string;
+  open(): AsyncIterable<Uint8Array>;
+}
+
 interface RequestOptions {
   body?: unknown;
+  upload?: Upload;
   headers?: Record<string, string>;
   /** May this request be sent again after a 503/429 or a lost connection? */
   retryable: boolean;
@@ -91,6 +100,21 @@ export class RlhfApiClient {
     });
     expectStatus(res, [201], 'feedback batch');
     return { ids: res.body.ids, replayed: res.headers.get('idempotent-replayed') === 'true' };
+  }
+
+  /**
+   * `POST /api/policies/feedback/:agentId/import`: the whole body in one request, all or nothing on the
+   * server, under an Idempotency-Key (so a retry, or a re-run, replays rather than writes twice). A line
+   * the server refuses is an ApiError with its `line` and `field`.
+   */
+  async feedbackImport(agentId: string, upload: Upload, idempotencyKey: string): Promise<{ imported: number; replayed: boolean }> {
+    const res = await this.request<Static<typeof FeedbackImported>>('POST', `/api/policies/feedback/${enc(agentId)}/import`, {
+      upload,
+      headers: { 'idempotency-key': idempotencyKey },
+      retryable: true,
+    });
+    expectStatus(res, [201], 'feedback import');
+    return { imported: res.body.imported, replayed: res.headers.get('idempotent-replayed') === 'true' };
   }
 
   /** `POST /api/policies/train_policy/:agentId`: a dry run's estimate, or the started run. */
@@ -178,12 +202,18 @@ export class RlhfApiClient {
   private async request<T>(method: string, path: string, opts: RequestOptions): Promise<Answer<T>> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.config.apiKey}`, ...opts.headers };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    if (opts.upload) {
+      headers['content-type'] = opts.upload.contentType;
+      if (opts.upload.contentEncoding) headers['content-encoding'] = opts.upload.contentEncoding;
+    }
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     for (let attempt = 1; ; attempt++) {
       const last = !opts.retryable || attempt >= this.maxAttempts;
       let res: Response;
       try {
-        res = await fetch(`${this.baseUrl}${path}`, { method, headers, body });
+        // A streamed body needs duplex 'half' (fetch standard, "RequestInit"; Node's undici insists on it).
+        const init: RequestInit = opts.upload ? { method, headers, body: opts.upload.open(), duplex: 'half' } : { method, headers, body };
+        res = await fetch(`${this.baseUrl}${path}`, init);
       } catch (err) {
         if (last) throw new ApiError(`cannot reach the API at ${this.baseUrl}: ${causeOf(err)}`, 0, 'unreachable', null);
         await sleep(this.backoffMs(attempt, null));
@@ -233,11 +263,19 @@ function errorCode(body: unknown): string | null {
 /** Throws an ApiError carrying the server's own message and field unless the status is expected. */
 function expectStatus(res: Answer<unknown>, ok: number[], what: string): void {
   if (ok.includes(res.status)) return;
-  const body = (res.body ?? {}) as { message?: unknown; field?: unknown; runId?: unknown };
+  const body = (res.body ?? {}) as { message?: unknown; field?: unknown; runId?: unknown; line?: unknown };
   const message = typeof body.message === 'string' ? body.message : 'no message';
   const field = typeof body.field === 'string' ? body.field : null;
+  const line = Number.isSafeInteger(body.line) ? (body.line as number) : null;
   const active = typeof body.runId === 'string' ? ` (active run ${body.runId})` : '';
-  throw new ApiError(`${what}: the API answered ${res.status} ${errorCode(res.body) ?? ''}: ${message}${field ? ` [field ${field}]` : ''}${active}`, res.status, errorCode(res.body), field);
+  throw new ApiError(
+    `${what}: the API answered ${res.status} ${errorCode(res.body) ?? ''}: ${message}${field ? ` [field ${field}]` : ''}${active}`,
+    res.status,
+    errorCode(res.body),
+    field,
+    line,
+    message,
+  );
 }
 
 function causeOf(err: unknown): string {

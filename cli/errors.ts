@@ -22,7 +22,10 @@ export class UsageError extends Error {
   readonly exitCode = ExitCodes.usage;
 }
 
-/** Thrown when the API answers with an unexpected status; carries its `{error, message, field?}` body. */
+/**
+ * Thrown when the API answers with an unexpected status; carries its `{error, message, field?, line?}` body
+ * (`line`: the refused line of an NDJSON import, 1-based; `serverMessage`: the body's own message).
+ */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
   readonly exitCode = ExitCodes.failure;
@@ -31,6 +34,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string | null,
     readonly field: string | null,
+    readonly line: number | null = null,
+    readonly serverMessage: string = message,
   ) {
     super(message);
   }

@@ -1,23 +1,24 @@
 /**
  * Reading a JSONL feedback file for `rlhf feedback import`: every line is parsed and checked against the
  * API's own row schema (api/schemas/feedback.ts, with the server's score range) BEFORE anything is sent,
- * so a bad line is named and nothing is written. The file's batches get Idempotency-Keys derived from the
- * file's content, the agent and the batch, so running the same import again replays instead of writing twice.
+ * so a bad line is named and nothing is written; a line the server refuses anyway is named the same way.
+ * For the demo's batched posting, batches of the file get Idempotency-Keys derived from the file's
+ * content, the agent and the batch, so running it again replays instead of writing twice.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { feedbackItemSchema, MAX_BATCH_ITEMS } from '../api/schemas/feedback';
+import { feedbackItemSchema } from '../api/schemas/feedback';
 import type { ScoreRange } from '../api/plugins/app/config';
 import type { FeedbackItem } from './api-client';
-import { FeedbackFileError } from './errors';
-
-export { MAX_BATCH_ITEMS };
+import { ApiError, FeedbackFileError } from './errors';
 
 export interface FeedbackFile {
   path: string;
   /** sha256 of the file's bytes, hex. */
   sha256: string;
   rows: FeedbackItem[];
+  /** The file's line (1-based) of each row: `rows[i]` is line `lines[i]` (blank lines hold no row). */
+  lines: number[];
 }
 
 export interface ReadFeedbackOptions {
@@ -39,6 +40,7 @@ export async function readFeedbackFile(path: string, opts: ReadFeedbackOptions):
   const { Value } = await import('typebox/value');
   const schema = feedbackItemSchema(opts.scoreRange);
   const rows: FeedbackItem[] = [];
+  const rowLines: number[] = [];
   const lines = bytes.toString('utf8').split('\n');
   lines.forEach((text, i) => {
     const line = i + 1;
@@ -62,12 +64,26 @@ export async function readFeedbackFile(path: string, opts: ReadFeedbackOptions):
       throw new FeedbackFileError(`${path}:${line}: ${field ? `field "${field}" ` : ''}${message}`, path, line, field);
     }
     rows.push(row as unknown as FeedbackItem);
+    rowLines.push(line);
   });
   if (rows.length === 0) throw new FeedbackFileError(`${path}: no rows (the file is empty)`, path, 0, null);
-  return { path, sha256: createHash('sha256').update(bytes).digest('hex'), rows };
+  return { path, sha256: createHash('sha256').update(bytes).digest('hex'), rows, lines: rowLines };
 }
 
-/** Splits rows into batches of at most `size` (≤ MAX_BATCH_ITEMS, the batch route's limit). */
+/**
+ * The server's refusal of one line of the import body (400 with `line`), named like the local check names
+ * a line: `rows.jsonl:517: field "score" must be number`. The body's line N is the file's N-th row, so the
+ * file line is `lines[N - 1]`. Happens only when the server checks what this CLI does not (a newer server).
+ */
+export function refusedLineError(file: Pick<FeedbackFile, 'path' | 'lines'>, err: ApiError & { line: number }): FeedbackFileError {
+  const line = file.lines[err.line - 1] ?? err.line;
+  // The server's message starts "line N: <field> ..." or "line N is ..." (api/feedback-import.ts, api/ndjson.ts).
+  const detail = err.serverMessage.replace(/^line \d+:? /, '');
+  const what = err.field && detail.startsWith(`${err.field} `) ? `field "${err.field}" ${detail.slice(err.field.length + 1)}` : detail;
+  return new FeedbackFileError(`${file.path}:${line}: ${what} (refused by the server: ${err.code ?? err.status})`, file.path, line, err.field);
+}
+
+/** Splits rows into batches of at most `size` (≤ 1000, the batch route's limit); the demo posts these. */
 export function batchesOf<T>(rows: T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));

@@ -1,6 +1,6 @@
 /**
  * The progress bar of the CLI and the demo, in one place: one line of live run progress (phase, a bar for
- * step/total, the latest reward and KL, the ETA), one line of a counted transfer (rows sent), and a
+ * step/total, the latest reward and KL, the ETA), one line of a counted transfer (rows, or bytes sent), and a
  * `TerminalLine` that redraws a line in place on a TTY and prints one line per change elsewhere (logs, CI,
  * pipes). The renderers are pure, so they are unit-tested.
  */
@@ -52,6 +52,27 @@ export function renderProgressLine(view: ProgressView, elapsedMs: number): strin
 /** `label ████░░░░ done/total` for a counted transfer, e.g. feedback rows sent. */
 export function renderCountLine(label: string, done: number, total: number): string {
   return `${label}  ${progressBar(done, total)}  ${`${done}/${total}`.padStart(String(total).length * 2 + 1)}`;
+}
+
+/** `1.5 MB`: decimal units (SI), one decimal from kB up. */
+export function formatBytes(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i += 1;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * `label ████░░░░  41% of 3.2 MB` for an upload. Whole percents only, so a log (one line per change) gets
+ * at most 101 lines however large the body.
+ */
+export function renderBytesLine(label: string, sent: number, total: number): string {
+  const percent = total > 0 ? Math.floor((Math.min(sent, total) / total) * 100) : 100;
+  return `${label}  ${progressBar(percent, 100)}  ${`${percent}%`.padStart(4)} of ${formatBytes(total)}`;
 }
 
 /** Where a TerminalLine writes: a stream, and whether it is a terminal (redraw) or not (one line each). */

@@ -1,14 +1,18 @@
 /**
  * `rlhf feedback import rows.jsonl --agent A`: checks every line first (a bad one is named and nothing is
- * sent), then posts batches of at most 1000 rows to the batch route, each under a deterministic
- * Idempotency-Key, so an interrupted import can simply be run again: stored batches are replayed, not
- * written twice. Each batch is all-or-nothing on the server.
+ * sent), then sends the whole file as ONE NDJSON request (gzipped unless --no-gzip) to the bulk import
+ * route, which stores all of it or nothing. The request carries a deterministic Idempotency-Key, so an
+ * interrupted import can simply be run again: an import the server already stored is replayed, not
+ * written twice. The bar counts the NDJSON bytes sent.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { NDJSON_MEDIA_TYPE } from '../../api/schemas/feedback';
 import { SAFE_ID_PATTERN } from '../../common/ids';
-import { batchesOf, batchIdempotencyKey, MAX_BATCH_ITEMS, readFeedbackFile } from '../feedback-file';
-import { positiveInt, type CliContext } from '../context';
-import { renderCountLine, TerminalLine } from '../progress';
+import { ApiError } from '../errors';
+import { readFeedbackFile, refusedLineError } from '../feedback-file';
+import { gzipped, importIdempotencyKey, ndjsonByteLength, ndjsonChunks } from '../feedback-upload';
+import type { CliContext } from '../context';
+import { renderBytesLine, TerminalLine } from '../progress';
 
 const SAFE_ID_RE = new RegExp(SAFE_ID_PATTERN);
 
@@ -21,52 +25,47 @@ export function safeId(value: string): string {
 interface ImportOptions {
   agent: string;
   runId: string;
-  batchSize: number;
+  gzip: boolean;
 }
 
 export function feedbackCommand(ctx: CliContext): Command {
   const feedback = new Command('feedback').description('feedback rows');
   feedback
     .command('import')
-    .description('import a JSONL file of {"prompt", "response", "score", "runId"?, "notes"?} rows for an agent')
+    .description('import a JSONL file of {"prompt", "response", "score", "runId"?, "notes"?} rows for an agent, all or nothing, in one request')
     .argument('<file>', 'JSONL file, one row per line')
     .requiredOption('--agent <agentId>', 'the agent the rows belong to', safeId)
     .option('--run-id <runId>', 'runId of rows that carry none', safeId, 'cli-import')
-    .option('--batch-size <n>', `rows per request (at most ${MAX_BATCH_ITEMS})`, batchSize, MAX_BATCH_ITEMS)
+    .option('--no-gzip', 'send the body uncompressed (default: gzip, Content-Encoding: gzip)')
     .action((file: string, opts: ImportOptions) => importFeedback(ctx, file, opts));
   return feedback;
-}
-
-function batchSize(value: string): number {
-  const n = positiveInt(value);
-  if (n > MAX_BATCH_ITEMS) throw new InvalidArgumentError(`at most ${MAX_BATCH_ITEMS} (the batch route's limit), got ${n}`);
-  return n;
 }
 
 async function importFeedback(ctx: CliContext, path: string, opts: ImportOptions): Promise<void> {
   const client = ctx.client();
   const file = await readFeedbackFile(path, { scoreRange: await client.feedbackScoreRange(), defaultRunId: opts.runId });
-  const batches = batchesOf(file.rows, opts.batchSize);
+  const total = ndjsonByteLength(file.rows);
+  const idempotencyKey = importIdempotencyKey(file, opts.agent, opts.runId);
   const line = new TerminalLine(ctx.io.err);
-  let sent = 0;
-  let replayed = 0;
-  const ids: string[] = [];
+  const show = (sent: number) => line.update(renderBytesLine('sent', sent, total));
+  let answer: { imported: number; replayed: boolean };
   try {
-    line.update(renderCountLine('rows', 0, file.rows.length));
-    for (const [index, items] of batches.entries()) {
-      const answer = await client.feedbackBatch(opts.agent, items, batchIdempotencyKey(file, opts.agent, opts.batchSize, index));
-      ids.push(...answer.ids);
-      sent += items.length;
-      if (answer.replayed) replayed += 1;
-      line.update(renderCountLine('rows', sent, file.rows.length));
-    }
+    show(0);
+    const open = () => {
+      const body = ndjsonChunks(file.rows, show);
+      return opts.gzip ? gzipped(body) : body;
+    };
+    answer = await client.feedbackImport(opts.agent, { contentType: NDJSON_MEDIA_TYPE, ...(opts.gzip ? { contentEncoding: 'gzip' } : {}), open }, idempotencyKey);
+  } catch (err) {
+    if (err instanceof ApiError && err.line !== null) throw refusedLineError(file, err as ApiError & { line: number });
+    throw err;
   } finally {
     line.end();
   }
-  const summary = { agentId: opts.agent, rows: sent, batches: batches.length, replayedBatches: replayed, file: file.path, sha256: file.sha256 };
-  if (ctx.json) return ctx.printJson({ ...summary, ids });
+  const summary = { agentId: opts.agent, rows: file.rows.length, imported: answer.imported, replayed: answer.replayed, bytes: total, file: file.path, sha256: file.sha256, idempotencyKey };
+  if (ctx.json) return ctx.printJson(summary);
   ctx.print(
-    `imported ${sent} rows for agent ${opts.agent} in ${batches.length} batch${batches.length === 1 ? '' : 'es'}` +
-      (replayed ? ` (${replayed} already stored by an earlier import of this file: replayed, not written again)` : ''),
+    `imported ${answer.imported} rows for agent ${opts.agent} in one request` +
+      (answer.replayed ? ' (already stored by an earlier import of this file: replayed, not written again)' : ''),
   );
 }

@@ -15,7 +15,10 @@ import { initBackend } from '../../ml/backend';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import { batchIdempotencyKey } from '../../cli/feedback-file';
+import { RlhfApiClient, type FeedbackItem } from '../../cli/api-client';
+import { ApiError } from '../../cli/errors';
+import { refusedLineError } from '../../cli/feedback-file';
+import { gzipped, importIdempotencyKey, ndjsonChunks } from '../../cli/feedback-upload';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { connectTestEnv, uniqueId, uniqueQueues, withWorkers } from '../helpers/temporal';
@@ -94,10 +97,11 @@ describe('rlhf feedback import', () => {
   it('refuses a file of 1,000 rows with one bad line, naming the line and field, and writes nothing', async () => {
     const agentId = uniqueId('cli-bad');
     const file = await writeRows('bad.jsonl', (line, row) => (line === 517 ? JSON.stringify({ ...row, score: 'high' }) : null));
-    const res = await rlhf(['feedback', 'import', file, '--agent', agentId, '--batch-size', '100'], apiEnv());
+    const res = await rlhf(['feedback', 'import', file, '--agent', agentId], apiEnv());
     expect(res.code).toBe(1);
     expect(res.stderr).toContain(`${file}:517: field "score" must be number`);
-    // Lines before 517 were good and fit in earlier batches: none of them was sent.
+    // Checked before the request: nothing was sent, so not even the agent exists.
+    expect(res.stderr).not.toContain('sent ');
     expect(await feedbackCount(agentId)).toBe(0);
 
     const broken = await writeRows('broken.jsonl', (line) => (line === 3 ? '{"prompt": "a", ' : null));
@@ -111,25 +115,49 @@ describe('rlhf feedback import', () => {
     expect(await feedbackCount(agentId)).toBe(0);
   });
 
-  it('imports 1,000 rows in batches with a progress bar; running it again replays every batch and writes nothing twice', async () => {
+  it('imports 1,000 rows in one gzipped NDJSON request with a byte progress bar; running it again replays and writes nothing twice', async () => {
     const agentId = uniqueId('cli-good');
     const file = await writeRows('good.jsonl');
-    const first = await rlhf(['feedback', 'import', file, '--agent', agentId, '--batch-size', '300'], apiEnv());
+    const first = await rlhf(['feedback', 'import', file, '--agent', agentId], apiEnv());
     expect(first).toMatchObject({ code: 0 });
-    expect(first.stdout).toContain(`imported 1000 rows for agent ${agentId} in 4 batches`);
-    // Not a terminal: one progress line per batch, the last one full.
-    expect(first.stderr.trim().split('\n')).toEqual(['rows  ░░░░░░░░░░░░░░░░░░░░░░░░     0/1000', expect.stringMatching(/300\/1000$/), expect.stringMatching(/600\/1000$/), expect.stringMatching(/900\/1000$/), 'rows  ████████████████████████  1000/1000']);
+    expect(first.stdout).toContain(`imported 1000 rows for agent ${agentId} in one request`);
+    expect(first.stdout).not.toContain('replayed');
+    // Not a terminal: one line per whole percent reached, from 0 to 100.
+    const bar = first.stderr.trim().split('\n');
+    expect(bar[0]).toMatch(/^sent {2}░{24} {4}0% of \d+\.\d kB$/);
+    expect(bar[bar.length - 1]).toMatch(/^sent {2}█{24} {2}100% of \d+\.\d kB$/);
+    const percents = bar.map((l) => Number(/(\d+)% of/.exec(l)?.[1]));
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
     expect(await feedbackCount(agentId)).toBe(1000);
 
-    const again = await rlhf(['--json', 'feedback', 'import', file, '--agent', agentId, '--batch-size', '300'], apiEnv());
+    // Uncompressed this time: the server hashes the decoded body, so it is the same request and replays.
+    const again = await rlhf(['--json', 'feedback', 'import', file, '--agent', agentId, '--no-gzip'], apiEnv());
     expect(again.code).toBe(0);
-    const summary = JSON.parse(again.stdout) as { rows: number; batches: number; replayedBatches: number; ids: string[] };
-    expect(summary).toMatchObject({ rows: 1000, batches: 4, replayedBatches: 4 });
-    expect(new Set(summary.ids).size).toBe(1000);
+    const summary = JSON.parse(again.stdout) as { rows: number; imported: number; replayed: boolean; idempotencyKey: string };
+    expect(summary).toMatchObject({ rows: 1000, imported: 1000, replayed: true });
     expect(await feedbackCount(agentId)).toBe(1000);
-    // The keys are derived from the file's content, agent, batch size and batch index only.
-    expect(batchIdempotencyKey({ sha256: 'a'.repeat(64) }, agentId, 300, 0)).toBe(batchIdempotencyKey({ sha256: 'a'.repeat(64) }, agentId, 300, 0));
-    expect(batchIdempotencyKey({ sha256: 'a'.repeat(64) }, agentId, 300, 0)).not.toBe(batchIdempotencyKey({ sha256: 'a'.repeat(64) }, agentId, 300, 1));
+    // The key is derived from the file's content, the agent and the default runId only.
+    const sha = { sha256: 'a'.repeat(64) };
+    expect(importIdempotencyKey(sha, agentId, 'cli-import')).toBe(importIdempotencyKey(sha, agentId, 'cli-import'));
+    expect(importIdempotencyKey(sha, agentId, 'cli-import')).not.toBe(importIdempotencyKey(sha, `${agentId}x`, 'cli-import'));
+    expect(importIdempotencyKey(sha, agentId, 'cli-import')).not.toBe(importIdempotencyKey(sha, agentId, 'other'));
+  });
+
+  it('names a line the server refuses (a check the CLI lacks) as file:line with its field, and nothing is kept', async () => {
+    const agentId = uniqueId('cli-refused');
+    const rows = makeSyntheticFeedback(3000, new Rng(5), { noiseStd: 0.1 }).map((r, i): FeedbackItem => ({ ...r, runId: 'r', ...(i === 2499 ? { score: 'high' as unknown as number } : {}) }));
+    const client = new RlhfApiClient({ baseUrl, apiKey: auth.key });
+    const upload = { contentType: 'application/x-ndjson', contentEncoding: 'gzip', open: () => gzipped(ndjsonChunks(rows)) };
+    const err = await client.feedbackImport(agentId, upload, `test-${agentId}`).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toMatchObject({ status: 400, code: 'validation_error', line: 2500, field: 'score' });
+    // A file whose first line is blank: its row N is on line N + 1.
+    const named = refusedLineError({ path: 'rows.jsonl', lines: rows.map((_, i) => i + 2) }, err as ApiError & { line: number });
+    expect(named.message).toMatch(/^rows\.jsonl:2501: field "score" must be number/);
+    expect(await feedbackCount(agentId)).toBe(0);
   });
 });
 

@@ -1,4 +1,4 @@
-import { formatDuration, progressBar, renderProgressLine } from '../../cli/progress';
+import { formatBytes, formatDuration, progressBar, renderBytesLine, renderProgressLine } from '../../cli/progress';
 
 describe('demo progress line', () => {
   test('formats durations as m:ss', () => {
@@ -33,5 +33,14 @@ describe('demo progress line', () => {
     const paused = renderProgressLine({ status: 'paused', progress: { phase: 'ppo', step: 1, total: 2, etaMs: null, paused: true, latestMetrics: null } }, 2000);
     expect(paused).toContain('[paused');
     expect(paused).toContain('elapsed 0:02');
+  });
+
+  test('upload line: whole percents of the total, in SI bytes', () => {
+    expect(formatBytes(999)).toBe('999 B');
+    expect(formatBytes(1500)).toBe('1.5 kB');
+    expect(formatBytes(2_345_678_901)).toBe('2.3 GB');
+    expect(renderBytesLine('sent', 0, 3_200_000)).toBe(`sent  ${'░'.repeat(24)}    0% of 3.2 MB`);
+    expect(renderBytesLine('sent', 1_319_999, 3_200_000)).toContain(' 41% of 3.2 MB');
+    expect(renderBytesLine('sent', 3_200_000, 3_200_000)).toBe(`sent  ${'█'.repeat(24)}  100% of 3.2 MB`);
   });
 });

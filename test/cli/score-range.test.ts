@@ -42,7 +42,7 @@ it('names the out-of-range line before sending anything; an in-range file import
   const file = path.join(dir, 'rows.jsonl');
   await writeFile(file, rows.map((r) => JSON.stringify(r)).join('\n'));
   const run = (f: string) =>
-    promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/rlhf.cjs'), 'feedback', 'import', f, '--agent', 'range-agent', '--batch-size', '10'], {
+    promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/rlhf.cjs'), 'feedback', 'import', f, '--agent', 'range-agent'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, RLHF_API_URL: baseUrl, RLHF_API_KEY: auth.key },
     }).then(

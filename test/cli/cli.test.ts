@@ -42,7 +42,9 @@ beforeAll(async () => {
   db = await createTestDatabase();
   dir = await mkdtemp(path.join(tmpdir(), 'rlhf-cli-'));
   artifactRoot = path.join(dir, 'artifacts');
-  app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url, ARTIFACT_ROOT: artifactRoot }), taskQueues: queues }, false);
+  // AUTH_CACHE_TTL_MS 0: `keys revoke` is refused at the very next request (the cache's bound, 5 s by default,
+  // is tested in test/api/feedback-lookups.test.ts).
+  app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url, ARTIFACT_ROOT: artifactRoot, AUTH_CACHE_TTL_MS: '0' }), taskQueues: queues }, false);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');

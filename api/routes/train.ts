@@ -99,9 +99,13 @@ async function runIdFor(request: FastifyRequest, repos: Repositories): Promise<s
   return (await repos.trainingRuns.get(derived)) ? newRunId() : derived;
 }
 
+function isActiveRunExists(err: unknown): err is ActiveRunExistsError {
+  return (err as { name?: string } | null)?.name === 'ActiveRunExistsError';
+}
+
 /** A keyed start's transaction hit the one-active-run index (or the same derived run id) and could not look further. */
 function lostRaceInTransaction(err: unknown): boolean {
-  return (err as { name?: string } | null)?.name === 'ActiveRunExistsError' && (err as ActiveRunExistsError).activeRunId === null;
+  return isActiveRunExists(err) && err.activeRunId === null;
 }
 
 const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
@@ -177,9 +181,13 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         request.log.info({ runId, agentId, preset }, 'training run started');
         return { status: 202, body: { runId, workflowId, status: 'started', links: runLinks(runId) } };
       });
-      // A keyed start that lost a race rolled back without seeing the winner: once more, it replays the
-      // winner's answer (same key and request) or answers the 409 naming the active run.
-      const answer = await startRun().catch((err: unknown) => (lostRaceInTransaction(err) ? startRun() : Promise.reject(err)));
+      // A start that lost a race rolled back without seeing the winner: once more, it replays the winner's
+      // answer (same key and request) or answers the 409 naming the active run. A keyed start also tries once
+      // more on a 409 that names the run: two requests with one key race, the first commits its run and its
+      // key's record while the second is past its key lookup, so the second sees the run, not the record.
+      const keyed = request.headers[IDEMPOTENCY_KEY_HEADER] !== undefined;
+      const tryAgain = (err: unknown) => lostRaceInTransaction(err) || (keyed && isActiveRunExists(err));
+      const answer = await startRun().catch((err: unknown) => (tryAgain(err) ? startRun() : Promise.reject(err)));
       if (answer.replayed) reply.header(REPLAYED_HEADER, 'true');
       return reply.status(answer.status).send(answer.body as Static<typeof RunStartedBody>);
     },

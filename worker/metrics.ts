@@ -9,7 +9,7 @@
  * Names: common/names.ts PromMetrics; scrape config: docs/observability.md.
  */
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
+import { freeLoopbackPort } from '../common/loopback-port';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { TrainingMetricsSink, TrainingUpdateSample } from '../activities';
 import { MetricKeys, PromMetrics } from '../common/names';
@@ -77,19 +77,6 @@ export class TrainingGauges implements TrainingMetricsSink {
     if (!this.runs.delete(runId)) return;
     for (const g of Object.values(this.gauges)) g.remove({ run_id: runId, backend: this.backend });
   }
-}
-
-/** A TCP port free on 127.0.0.1 a moment ago (for the SDK's exporter, which takes an address, not a socket). */
-export async function freeLoopbackPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('could not read the port the OS assigned');
-  return address.port;
 }
 
 export interface WorkerMetrics {

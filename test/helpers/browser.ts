@@ -5,7 +5,7 @@
  * `--headless`), and a request guard that keeps the page on loopback addresses.
  */
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../../common/loopback-port';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
@@ -75,18 +75,8 @@ export async function keepPageOnLoopback(page: Page): Promise<string[]> {
   return blocked;
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago (the OS picks it). */
-export async function freeLoopbackPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('could not read the port the OS assigned');
-  return address.port;
-}
+// One home for it (the worker's metrics exporter uses it too); tests import it from here.
+export { freeLoopbackPort };
 
 export interface TemporalWithUi {
   /** Connected client, workers' native connection and `teardown()` (stops the server). */

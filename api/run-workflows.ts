@@ -29,9 +29,9 @@ const agentIdKey = defineSearchAttributeKey(SearchAttributeKeys.agentId, SearchA
 export { newRunId, runIdFromKey, workflowIdOf } from '../common/run-ids';
 export { statusOfClosedWorkflow } from '../db/entities';
 
-/** Runs `fn` (Temporal RPCs) under the API's short deadline. */
-export function withDeadline<T>(client: Client, fn: () => Promise<T>): Promise<T> {
-  return client.withDeadline(Date.now() + RPC_DEADLINE_MS, fn);
+/** Runs `fn` (Temporal RPCs) under the API's short deadline, or `ms` for slower operations. */
+export function withDeadline<T>(client: Client, fn: () => Promise<T>, ms = RPC_DEADLINE_MS): Promise<T> {
+  return client.withDeadline(Date.now() + ms, fn);
 }
 
 /** The operator's training heartbeat timeout, when set (else the workflow's defaults apply). */

@@ -15,7 +15,14 @@ import {
   type ScheduledTrainingInput,
 } from '../workflows/schedule-messages';
 import { HttpError, NotFoundError } from './errors';
-import { withDeadline } from './run-workflows';
+import { withDeadline as withRpcDeadline } from './run-workflows';
+
+/**
+ * Schedule calls start, signal or describe the scheduler's own workflow on the server: slower than one
+ * workflow RPC, so they get more than the API's 3 s before the answer is a 503 (seen under load in CI).
+ */
+const SCHEDULE_RPC_DEADLINE_MS = 10_000;
+const withDeadline = <T>(client: Client, fn: () => Promise<T>): Promise<T> => withRpcDeadline(client, fn, SCHEDULE_RPC_DEADLINE_MS);
 
 /** When actions are due: a cron expression, or a fixed interval such as "6h" (Temporal's IntervalSpec, epoch-aligned). */
 export type ScheduleTiming = { cron: string } | { every: string };

@@ -5,11 +5,9 @@
  * EntityManager; only artifact-store keys and small numbers cross Temporal payloads.
  */
 import { log as temporalLog } from '@temporalio/activity';
-import { BYTE_VOCAB_SIZE, resolveRunConfig, validateRunConfig, type PresetName, type RunConfig } from '../ml/config';
-import { applyDataLengths } from '../ml/data-lengths';
-import { ByteTokenizer } from '../ml/tokenizer';
-import { splitTrainVal, type FeedbackExample } from '../ml/dataset';
-import { Rng } from '../ml/rng';
+import { resolveRunConfig, validateRunConfig, type PresetName, type RunConfig } from '../ml/config';
+import { dataAwareConfig, type DataAwareConfig } from '../ml/data-aware-config';
+import type { FeedbackExample } from '../ml/dataset';
 import { mean, std } from '../ml/stats';
 import { FeedbackRepository } from '../db/repositories/feedback-repository';
 import { PolicyVersionRepository, versionLabel } from '../db/repositories/policy-version-repository';
@@ -204,21 +202,28 @@ export function createDataActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Seeded train/validation split (the seed's 80/20 by default). With `lengthsFromData` the
-     * run's config is rewritten here with lengths from the feedback (ml/data-lengths; the same
-     * rows give the same config, so a retry writes the same file).
+     * Seeded train/validation split (the seed's 80/20 by default). The run's config is rewritten
+     * here with what the feedback decides (ml/data-aware-config): the BPE tokenizer trained on the
+     * training split, and with `lengthsFromData` the lengths; the same rows give the same config,
+     * so a retry writes the same file.
      */
     async splitDataset(input: { runId: string; datasetRef: string; configRef: string }): Promise<SplitDatasetResult> {
       return classified(async () => {
         await events.phase(input.runId, RunPhases.splitDataset);
         const stored = await store.readJson<RunConfig>(input.configRef);
         const rows = await readJsonl<FeedbackExample>(store, input.datasetRef);
-        const cfg = dataLengthsOrInvalid(stored, rows);
+        const { config: cfg, split } = dataAwareConfigOrInvalid(stored, rows);
         if (cfg !== stored) {
           await store.writeJson(input.configRef, cfg);
-          log.info('lengths from the data', { runId: input.runId, blockSize: cfg.policyModel.blockSize, generation: cfg.ppo.generation });
+          log.info('tokenizer and lengths from the data', {
+            runId: input.runId,
+            tokenizer: cfg.tokenizer?.kind ?? 'byte',
+            vocabSize: cfg.policyModel.vocabSize,
+            blockSize: cfg.policyModel.blockSize,
+            generation: cfg.ppo.generation,
+          });
         }
-        const { train, val } = splitTrainVal(rows, cfg.valFraction, new Rng(cfg.seed));
+        const { train, val } = split;
         if (val.length === 0) throw invalidFeedback('too few rows for a validation split', { count: rows.length });
         const trainRef = runArtifacts.train(input.runId);
         const valRef = runArtifacts.val(input.runId);
@@ -273,15 +278,10 @@ export function createDataActivities(deps: ActivityDeps) {
   };
 }
 
-/**
- * `cfg` with the feedback's lengths (or `cfg` itself when it keeps its own). A run on a
- * pretrained base keeps the base's block. Data that cannot fit is a non-retryable InvalidConfig.
- */
-function dataLengthsOrInvalid(cfg: RunConfig, rows: readonly FeedbackExample[]): RunConfig {
+/** ml/data-aware-config's tokenizer, lengths and split; data that cannot fit is a non-retryable InvalidConfig. */
+function dataAwareConfigOrInvalid(cfg: RunConfig, rows: readonly FeedbackExample[]): DataAwareConfig {
   try {
-    // A base's tokenizer is not byte-level; its token lengths are only known to the workers that load it.
-    if (cfg.policyModel.vocabSize !== BYTE_VOCAB_SIZE) return cfg;
-    return applyDataLengths(cfg, rows, new ByteTokenizer(), { fixedBlock: false }).config;
+    return dataAwareConfig(cfg, rows);
   } catch (err) {
     if (err instanceof Error && err.name === 'ConfigError') throw invalidConfig(err.message, err);
     throw err;

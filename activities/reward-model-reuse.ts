@@ -36,9 +36,11 @@ export async function rewardModelFingerprint(
   input: { trainRef: string; valRef: string; baseModelDir?: string; baseModel?: HubModelRef },
   config: RunConfig,
 ): Promise<string> {
-  const parts = [await sha256Of(store, input.trainRef), await sha256Of(store, input.valRef), config.reward, config.seed, input.baseModelDir ?? null];
+  const parts: unknown[] = [await sha256Of(store, input.trainRef), await sha256Of(store, input.valRef), config.reward, config.seed, input.baseModelDir ?? null];
   // A hub base (by id and revision) is part of what the reward model starts from; runs without one keep their old fingerprints.
   if (input.baseModel) parts.push(input.baseModel.repo, input.baseModel.revision ?? null);
+  // A tokenizer trained on the feedback (ml/run-tokenizer) is read too; byte-level runs keep their old fingerprints.
+  if (config.tokenizer !== undefined && config.tokenizer.kind !== 'byte') parts.push(config.tokenizer);
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 

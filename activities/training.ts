@@ -21,7 +21,8 @@ import { Rng } from '../ml/rng';
 import { trainSft } from '../ml/sft';
 import { yieldToEventLoop } from '../ml/event-loop';
 import { mean, std } from '../ml/stats';
-import { ByteTokenizer, type Tokenizer } from '../ml/tokenizer';
+import type { Tokenizer } from '../ml/tokenizer';
+import { runTokenizer } from '../ml/run-tokenizer';
 import type { CheckpointInfo, RunProgress } from '../workflows/messages';
 import { runArtifacts } from './data';
 import { type ActivityDeps } from './deps';
@@ -118,7 +119,7 @@ interface RewardModelStart {
  * stream; ml/reward-model checks it against `reward.model` and takes ownership of it.
  */
 async function rewardModelStart(baseModelDir: string | undefined, config: RunConfig): Promise<RewardModelStart> {
-  if (baseModelDir === undefined) return { tokenizer: new ByteTokenizer() };
+  if (baseModelDir === undefined) return { tokenizer: runTokenizer(config) };
   const base = await loadHfModelDir(baseModelDir, { lora: config.reward.model.lora, seed: config.seed + SeedOffsets.rewardModel });
   return { tokenizer: base.tokenizer, trunk: base.model };
 }
@@ -202,7 +203,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
         const config = await store.readJson<RunConfig>(input.configRef);
         const rows = await readJsonl<FeedbackExample>(store, input.trainRef);
         const val = input.valRef === undefined ? undefined : await readJsonl<FeedbackExample>(store, input.valRef);
-        const tokenizer = new ByteTokenizer();
+        const tokenizer = runTokenizer(config);
         const rng = new Rng(config.seed + SeedOffsets.sft);
         const policy = GptModel.create(config.policyModel, rng);
         let latest: unknown = { phase: 'sft', epoch: -1 };

@@ -6,6 +6,8 @@
  * Derived sizes are computed once by `derivePpoSizes`, never written back into a config.
  */
 
+import { MIN_TRAINED_BPE_VOCAB } from './bpe-training';
+
 export interface LoraConfig {
   /** Adapter rank r. 0 disables LoRA (the matrices train directly). */
   rank: number;
@@ -65,7 +67,27 @@ export interface RewardModelConfig {
    * reply in issue 11, and PPO found it. 0 turns it off. Optional in stored configs: absent means 0.
    */
   syntheticNegatives?: number;
+  /**
+   * Weight of an auxiliary next-token loss on the real training rows' prompt and response, added
+   * to the regression loss through the same trunk. A reward model trained from scratch on a few
+   * hundred rows otherwise learns only what separates their scores, and overfits the rest; the
+   * language-model loss makes the trunk model the text too, which regularises what the scalar head
+   * reads (Yang et al. 2024, "Regularizing Hidden States Enables Learning Generalizable Reward
+   * Model for LLMs", the SFT regulariser; Radford et al. 2018 §3.2 keep an auxiliary LM loss
+   * when fine-tuning for the same reason). 0 turns it off. Optional in stored configs: absent means 0.
+   */
+  languageModelWeight?: number;
+  /**
+   * How the per-token value-head outputs become one reward: 'last' reads the last non-pad token
+   * (InstructGPT §3.5, TRL's reward models); 'mean' averages every non-pad token, so a phrase
+   * anywhere in the reply adds to the score through its own positions instead of through what
+   * attention carries to the last one (sample-efficient on a few hundred rows; see issue 11's
+   * measurements in docs/metrics.md). Optional in stored configs: absent means 'last'.
+   */
+  pooling?: RewardPooling;
 }
+
+export type RewardPooling = 'last' | 'mean';
 
 /** Supervised warm start: teacher forcing on (prompt, response), loss on response tokens only. */
 export interface SftConfig {
@@ -261,8 +283,17 @@ export interface EvaluationConfig {
 /** Used when a stored config predates the evaluation phase. */
 export const DEFAULT_EVALUATION: EvaluationConfig = { samplesPerPrompt: 4, maxPrompts: 32 };
 
+/** Which tokenizer a run uses (ml/run-tokenizer.ts); absent in a stored config means `byte`. */
+export type RunTokenizerConfig =
+  | { kind: 'byte' }
+  /** Trained on the run's training split; `merges` is absent until then (the stored config is rewritten with them). */
+  | { kind: 'bpe'; vocabSize: number; merges?: string[] }
+  | { kind: 'base' };
+
 export interface RunConfig {
   seed: number;
+  /** Optional in stored configs: absent means the byte tokenizer. */
+  tokenizer?: RunTokenizerConfig;
   /** Fraction of feedback rows held out for validation (the seed used 80/20). */
   valFraction: number;
   policyModel: ModelConfig;
@@ -346,6 +377,7 @@ export const PRESETS = {
   quick: {
     seed: 1234,
     valFraction: 0.2,
+    tokenizer: { kind: 'bpe', vocabSize: 512 },
     policyModel: modelOf(2, 2, 32, 64, 4),
     reward: {
       model: modelOf(2, 2, 32, 64, 0),
@@ -356,6 +388,7 @@ export const PRESETS = {
       earlyStoppingPatience: 5,
       pairwiseWeight: 0,
       syntheticNegatives: 0.25,
+      languageModelWeight: 1,
     },
     sft: { optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 10 }, epochs: 40, batchSize: 16, minNormalizedScore: -1, earlyStoppingPatience: 3 },
     ppo: ppoOf({ totalUpdates: 20, batchSize: 16, miniBatchSize: 8 }),
@@ -368,6 +401,7 @@ export const PRESETS = {
   small: {
     seed: 1234,
     valFraction: 0.2,
+    tokenizer: { kind: 'bpe', vocabSize: 1024 },
     policyModel: modelOf(2, 4, 64, 128, 8),
     reward: {
       model: modelOf(2, 4, 64, 128, 0),
@@ -378,6 +412,7 @@ export const PRESETS = {
       earlyStoppingPatience: 5,
       pairwiseWeight: 0,
       syntheticNegatives: 0.25,
+      languageModelWeight: 1,
     },
     sft: { optim: { ...baseOptim, learningRate: 1e-3, warmupSteps: 20 }, epochs: 200, batchSize: 32, minNormalizedScore: -1, earlyStoppingPatience: 3 },
     ppo: ppoOf({ totalUpdates: 100, batchSize: 32, miniBatchSize: 8, generation: { maxNewTokens: 32, minNewTokens: 1, temperature: 1.0, topK: 0, topP: 1.0 } }),
@@ -390,6 +425,7 @@ export const PRESETS = {
   medium: {
     seed: 1234,
     valFraction: 0.2,
+    tokenizer: { kind: 'bpe', vocabSize: 2048 },
     policyModel: modelOf(4, 4, 128, 256, 8),
     reward: {
       model: modelOf(4, 4, 128, 256, 0),
@@ -400,6 +436,7 @@ export const PRESETS = {
       earlyStoppingPatience: 5,
       pairwiseWeight: 0,
       syntheticNegatives: 0.25,
+      languageModelWeight: 1,
     },
     sft: { optim: { ...baseOptim, learningRate: 5e-4, warmupSteps: 50 }, epochs: 100, batchSize: 32, minNormalizedScore: -1, earlyStoppingPatience: 3 },
     ppo: ppoOf({ totalUpdates: 1000, batchSize: 64, miniBatchSize: 16, generation: { maxNewTokens: 64, minNewTokens: 1, temperature: 1.0, topK: 0, topP: 1.0 } }),
@@ -500,6 +537,7 @@ export function resolveRunConfig(preset: PresetName, overrides: RunOverrides = {
  * ever hold the policy near where it started. Refused rather than trained silently unanchored.
  */
 export function validateRunConfig(cfg: RunConfig): void {
+  validateRunTokenizer(cfg.tokenizer);
   validateModelConfig(cfg.policyModel, 'policyModel');
   validateModelConfig(cfg.reward.model, 'reward.model');
   if (cfg.policyModel.lora.rank < 1) {
@@ -510,6 +548,22 @@ export function validateRunConfig(cfg: RunConfig): void {
   }
   derivePpoSizes(cfg.ppo);
   validateGuardConfig(cfg.guard);
+}
+
+/** Largest trained vocabulary: the embedding is vocab × d, and a few hundred rows settle a few thousand merges at most. */
+export const MAX_TRAINED_BPE_VOCAB = 16_384;
+
+/** Throws ConfigError naming `tokenizer.*` when the setting is not one of the kinds RunTokenizerConfig lists. */
+export function validateRunTokenizer(t: RunTokenizerConfig | undefined): void {
+  if (t === undefined) return;
+  if (t.kind === 'byte' || t.kind === 'base') return;
+  if (t.kind !== 'bpe') throw new ConfigError(`tokenizer.kind must be byte, bpe or base, got ${JSON.stringify((t as { kind: unknown }).kind)}`, 'tokenizer.kind');
+  if (!Number.isInteger(t.vocabSize) || t.vocabSize < MIN_TRAINED_BPE_VOCAB || t.vocabSize > MAX_TRAINED_BPE_VOCAB) {
+    throw new ConfigError(`tokenizer.vocabSize must be an integer in [${MIN_TRAINED_BPE_VOCAB}, ${MAX_TRAINED_BPE_VOCAB}], got ${JSON.stringify(t.vocabSize)}`, 'tokenizer.vocabSize');
+  }
+  if (t.merges !== undefined && (!Array.isArray(t.merges) || t.merges.some((m) => typeof m !== 'string'))) {
+    throw new ConfigError('tokenizer.merges must be a list of "a b" strings', 'tokenizer.merges');
+  }
 }
 
 /** Checks the guardrail thresholds; throws ConfigError naming the field. */

@@ -13,7 +13,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { tf } from './tf';
-import { ConfigError, type ModelConfig, type RunConfig } from './config';
+import { ConfigError, type ModelConfig, type RewardPooling, type RunConfig } from './config';
 import { Rng } from './rng';
 import { GptModel } from './model';
 import type { TrainableSelection } from './model';
@@ -24,6 +24,7 @@ import { AdamW, learningRateAt } from './optimizer';
 import { mean, mse, mae, pearson, spearman } from './stats';
 import { fitScoreNormalization, normalize, denormalize, type ScoreNormalization } from './score-normalization';
 import { writeCheckpoint, readCheckpoint } from './checkpoint';
+import { maskedTokenCrossEntropy } from './sft';
 import { encodeExample, rightPadBatch, type FeedbackExample } from './dataset';
 import { EarlyStopping, gradientStep, shuffledBatches, stepsForEpochs } from './training-loop';
 import { yieldToEventLoop } from './event-loop';
@@ -133,6 +134,14 @@ export function lastTokenRewards(values: tf.Tensor2D, mask: tf.Tensor2D): tf.Ten
   });
 }
 
+/** Per-row reward = mean of the value-head outputs over each row's non-pad tokens. */
+export function meanTokenRewards(values: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const m = tf.cast(mask, 'float32'); // [B, T]
+    return tf.div(tf.sum(tf.mul(values, m), 1), tf.maximum(tf.sum(m, 1), 1)) as tf.Tensor1D; // [B]
+  });
+}
+
 /**
  * Same-prompt pairs with strictly different scores, winner first. Rows with equal scores
  * give no preference and are skipped.
@@ -217,7 +226,13 @@ export class RewardModel {
     readonly trunk: GptModel,
     readonly modelConfig: ModelConfig,
     readonly normalization: ScoreNormalization,
+    readonly pooling: RewardPooling = 'last',
   ) {}
+
+  /** Per-row rewards [B] from the value head's per-token outputs [B, T] (see RewardModelConfig.pooling). */
+  pool(values: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
+    return this.pooling === 'mean' ? meanTokenRewards(values, mask) : lastTokenRewards(values, mask);
+  }
 
   /**
    * Rewards [B] of already-encoded sequences (`[BOS] prompt response [EOS]` ids). Caller disposes.
@@ -226,7 +241,7 @@ export class RewardModel {
   rewardsOf(ids: tf.Tensor2D, mask: tf.Tensor2D, trainable?: TrainableSelection): tf.Tensor1D {
     return tf.tidy(() => {
       const out = this.trunk.forward(ids, mask, { trainable });
-      return lastTokenRewards(out.values as tf.Tensor2D, mask);
+      return this.pool(out.values as tf.Tensor2D, mask);
     });
   }
 
@@ -266,14 +281,32 @@ interface EncodedRows {
   seqs: number[][];
   targets: number[];
   rows: FeedbackExample[];
+  /** 1 for a real row, 0 for a synthesised negative (the language-model loss skips those: they are not text). */
+  real: number[];
 }
 
-function encodeRows(tok: Tokenizer, rows: FeedbackExample[], blockSize: number, norm: ScoreNormalization): EncodedRows {
+function encodeRows(tok: Tokenizer, rows: FeedbackExample[], blockSize: number, norm: ScoreNormalization, realRows = rows.length): EncodedRows {
   return {
     seqs: rows.map((r) => encodeExample(tok, r, blockSize).ids),
     targets: rows.map((r) => normalize(norm, r.score)),
     rows,
+    real: rows.map((_, i) => (i < realRows ? 1 : 0)),
   };
+}
+
+/**
+ * Mean next-token cross-entropy over every non-pad token after the first, of the rows where
+ * `real` is 1: prompt and response both, since the trunk is to model the text the head reads.
+ */
+export function sequenceLanguageModelLoss(logits: tf.Tensor3D, ids: tf.Tensor2D, mask: tf.Tensor2D, real: readonly number[]): tf.Scalar {
+  return tf.tidy(() => {
+    const [B, T, V] = logits.shape;
+    const predicting = tf.slice(logits, [0, 0, 0], [B, T - 1, V]) as tf.Tensor3D; // [B, T-1, V]
+    const labels = tf.slice(ids, [0, 1], [B, T - 1]) as tf.Tensor2D; // [B, T-1]
+    const rowMask = tf.expandDims(tf.tensor1d([...real], 'float32'), 1); // [B, 1]
+    const labelMask = tf.mul(tf.cast(tf.slice(mask, [0, 1], [B, T - 1]), 'float32'), rowMask) as tf.Tensor2D; // [B, T-1]
+    return maskedTokenCrossEntropy(predicting, labels, labelMask);
+  });
 }
 
 /** One mini-batch: padded ids/mask, targets and the same-prompt pairs inside it. */
@@ -283,6 +316,7 @@ function batchLoss(
   idx: readonly number[],
   padId: number,
   pairwiseWeight: number,
+  languageModelWeight: number,
   trainable?: TrainableSelection,
 ): tf.Scalar {
   const pairs = pairwiseWeight > 0 ? samePromptPairs(idx.map((i) => data.rows[i])) : [];
@@ -291,8 +325,16 @@ function batchLoss(
     padId,
   ); // [B, T] each
   const targets = tf.tensor1d(idx.map((i) => data.targets[i])); // [B]
-  const rewards = model.rewardsOf(ids as tf.Tensor2D, mask as tf.Tensor2D, trainable); // [B]
-  return rewardObjective(rewards, targets, pairs, pairwiseWeight);
+  const real = idx.map((i) => data.real[i]);
+  if (languageModelWeight === 0 || !real.some((r) => r === 1)) {
+    const rewards = model.rewardsOf(ids as tf.Tensor2D, mask as tf.Tensor2D, trainable); // [B]
+    return rewardObjective(rewards, targets, pairs, pairwiseWeight);
+  }
+  // One forward pass gives both heads' outputs.
+  const out = model.trunk.forward(ids as tf.Tensor2D, mask as tf.Tensor2D, { trainable });
+  const rewards = model.pool(out.values as tf.Tensor2D, mask as tf.Tensor2D); // [B]
+  const lm = sequenceLanguageModelLoss(out.logits, ids as tf.Tensor2D, mask as tf.Tensor2D, real);
+  return tf.add(rewardObjective(rewards, targets, pairs, pairwiseWeight), tf.mul(languageModelWeight, lm)) as tf.Scalar;
 }
 
 interface Evaluation {
@@ -365,10 +407,10 @@ export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<T
     checkRowCounts(opts.train, opts.val);
     if (opts.initialTrunk) checkInitialTrunk(opts.initialTrunk, rc.model);
     const normalization = fitScoreNormalization(opts.train.map((r) => r.score));
-    model = new RewardModel(opts.initialTrunk ?? GptModel.create(rc.model, opts.rng), rc.model, normalization);
+    model = new RewardModel(opts.initialTrunk ?? GptModel.create(rc.model, opts.rng), rc.model, normalization, rc.pooling ?? 'last');
     // Own stream, so the negatives leave the init and batch order of `opts.rng` as they were.
     const negatives = synthesiseNegatives(opts.train, rc.syntheticNegatives ?? 0, new Rng(opts.config.seed + NEGATIVES_SEED_OFFSET));
-    const metrics = await fitRewardModel(model, { ...opts, train: [...opts.train, ...negatives] });
+    const metrics = await fitRewardModel(model, { ...opts, train: [...opts.train, ...negatives] }, opts.train.length);
     return { model, metrics: { ...metrics, trainRows: opts.train.length, syntheticNegativeRows: negatives.length }, normalization };
   } catch (err) {
     if (model !== null) model.dispose();
@@ -391,12 +433,13 @@ export function splitSelectionTest<T>(val: readonly T[]): { selection: T[]; test
 }
 
 /** The epoch loop: trains `model` in place, restores the best epoch's weights and measures them. */
-async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions): Promise<RewardMetrics> {
+/** `realRows`: the first `realRows` of `opts.train` are real feedback, the rest synthesised negatives. */
+async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions, realRows: number): Promise<RewardMetrics> {
   const { train, config, tokenizer, rng, onProgress, shouldStop } = opts;
   const rc = config.reward;
   const { normalization } = model;
   const { selection, test: val } = splitSelectionTest(opts.val);
-  const trainData = encodeRows(tokenizer, train, rc.model.blockSize, normalization);
+  const trainData = encodeRows(tokenizer, train, rc.model.blockSize, normalization, realRows);
   const selectData = encodeRows(tokenizer, selection, rc.model.blockSize, normalization);
   const valData = encodeRows(tokenizer, val, rc.model.blockSize, normalization);
 
@@ -429,7 +472,7 @@ async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions)
           vars,
           optimizer,
           // Only `vars` are differentiated: with a frozen base no weight gradients are formed for it.
-          lossFn: () => batchLoss(model, trainData, idx, tokenizer.padId, rc.pairwiseWeight, vars),
+          lossFn: () => batchLoss(model, trainData, idx, tokenizer.padId, rc.pairwiseWeight, rc.languageModelWeight ?? 0, vars),
           maxGradNorm: rc.optim.maxGradNorm,
           learningRate: lr,
         });
@@ -577,5 +620,5 @@ export async function loadRewardModel(dir: string): Promise<LoadedRewardModel> {
   for (const t of checkpoint.tensors) weights[t.name] = t.data;
   // The init seed is irrelevant: every weight is overwritten from the checkpoint.
   const trunk = GptModel.fromWeights(saved.model, weights, new Rng(0));
-  return { model: new RewardModel(trunk, saved.model, normalization), metrics, tokenizer };
+  return { model: new RewardModel(trunk, saved.model, normalization, saved.reward.pooling ?? 'last'), metrics, tokenizer };
 }

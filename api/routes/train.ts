@@ -8,9 +8,9 @@ import type { Static } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Repositories } from '../../db/repositories';
 import { ConfigError, resolveRunConfig, type PresetName, type RunConfig } from '../../ml/config';
-import { applyDataLengths, type DataLengths } from '../../ml/data-lengths';
+import type { DataLengths } from '../../ml/data-lengths';
+import { dataAwareConfig } from '../../ml/data-aware-config';
 import type { FeedbackExample } from '../../ml/dataset';
-import { ByteTokenizer } from '../../ml/tokenizer';
 import { isFinishedStatus } from '../../db/entities';
 import { ActiveRunExistsError } from '../../db/errors';
 import { resolveBaseModelDir, runConfigForBase } from '../../ml/hf/base-model';
@@ -74,10 +74,13 @@ async function requestedHubModel(body: { baseModel?: string; baseModelRevision?:
   }
 }
 
-/** The config with the feedback's lengths (ml/data-lengths); data that cannot fit is a 400 naming the field. */
-function lengthsOr400(config: RunConfig, rows: readonly FeedbackExample[]): { config: RunConfig; lengths: DataLengths | null } {
+/**
+ * The config with the tokenizer and lengths the workers will derive from the same rows
+ * (ml/data-aware-config); data that cannot fit is a 400 naming the field.
+ */
+function dataAwareOr400(config: RunConfig, rows: readonly FeedbackExample[]): { config: RunConfig; lengths: DataLengths | null } {
   try {
-    return applyDataLengths(config, rows, new ByteTokenizer(), { fixedBlock: false });
+    return dataAwareConfig(config, rows);
   } catch (err) {
     if (err instanceof ConfigError) throw new HttpError(400, 'feedback_does_not_fit', err.message, err.field);
     throw err;
@@ -133,12 +136,12 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const base = hub ? null : await requestedBaseModel(fastify.appConfig.env.RLHF_BASE_MODEL_ROOT, request.body.baseModelDir);
       const resolved = resolveRunConfig(preset, { maxSteps, learningRate, seed });
       const baseConfig = hub?.hfConfig ?? base?.hfConfig;
-      // The workers derive the run's lengths from the same rows (activities/data splitDataset);
-      // deriving them here shows them in the dry run and refuses data that cannot fit with a 400.
-      // A pretrained base keeps its own context length, so only the byte-level default is derived.
+      // The workers derive the run's tokenizer and lengths from the same rows (activities/data
+      // splitDataset); deriving them here shows them in the dry run and refuses data that cannot
+      // fit with a 400. A pretrained base keeps its own tokenizer and context length.
       const { config, lengths } = baseConfig
         ? { config: runConfigForBase(resolved, baseConfig), lengths: null }
-        : lengthsOr400(resolved, await request.repos.feedback.listForTraining(agentId));
+        : dataAwareOr400(resolved, await request.repos.feedback.listForTraining(agentId));
 
       if (dryRun) {
         const estimate = estimateDryRun(config, stats.count, flopsPerSecond);
@@ -148,7 +151,13 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           ...estimate,
           scoreMean: stats.mean ?? 0,
           scoreStd: stats.std ?? 0,
-          modelConfig: { preset, policy: config.policyModel, rewardModel: config.reward.model, parameters: estimate.parameters },
+          modelConfig: {
+            preset,
+            tokenizer: { kind: config.tokenizer?.kind ?? 'byte', vocabSize: config.policyModel.vocabSize },
+            policy: config.policyModel,
+            rewardModel: config.reward.model,
+            parameters: estimate.parameters,
+          },
           lengths: lengths && {
             ...lengths,
             maxNewTokens: config.ppo.generation.maxNewTokens,

@@ -70,6 +70,8 @@ export const DryRunBody = Type.Object({
   scoreStd: Type.Number(),
   modelConfig: Type.Object({
     preset: Type.String(),
+    /** byte, bpe (trained on the training split, as the run will) or base (the base model's own). */
+    tokenizer: Type.Object({ kind: Type.Union([Type.Literal('byte'), Type.Literal('bpe'), Type.Literal('base')]), vocabSize: Type.Integer() }),
     policy: ModelConfigView,
     rewardModel: ModelConfigView,
     parameters: Type.Object({ policy: Type.Integer(), rewardModel: Type.Integer() }),

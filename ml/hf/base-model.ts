@@ -67,5 +67,7 @@ export function runConfigForBase(config: RunConfig, hf: Gpt2HfConfig): RunConfig
   const rewardLora = config.reward.model.lora.rank > 0 ? config.reward.model.lora : DEFAULT_HF_LORA;
   out.reward.model = modelConfigFromGpt2(hf, rewardLora);
   out.reward.trainable = 'lora';
+  // The base's own tokenizer (its directory's files), not one trained on the feedback.
+  out.tokenizer = { kind: 'base' };
   return out;
 }

@@ -30,7 +30,8 @@ import { Rng } from '../../ml/rng';
 import { trainSft } from '../../ml/sft';
 import { mean, pearson } from '../../ml/stats';
 import { makeSupportFeedback, phraseCoverage, supportPrompt, trueScore } from '../../ml/tasks/support-replies';
-import { ByteTokenizer } from '../../ml/tokenizer';
+import { trainBpeTokenizer } from '../../ml/bpe-training';
+import type { Tokenizer } from '../../ml/tokenizer';
 
 const SEEDS = (process.env.LEARNING_SEEDS ?? '11,12,13').split(',').map(Number);
 const TRAIN_IDS = 80; // prompt ids 0..79 in feedback; 80..99 held out
@@ -40,17 +41,18 @@ const MAX_KL_OVER_TARGET = 1.5;
 const MIN_READABLE = 0.8;
 const MAX_LENGTH_CHANGE = 0.3;
 
-const tok = new ByteTokenizer();
 
-function supportConfig(seed: number, lengths: { blockSize: number; maxNewTokens: number; minNewTokens: number }): RunConfig {
+const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
+
+function supportConfig(seed: number, tok: Tokenizer, lengths: { blockSize: number; maxNewTokens: number; minNewTokens: number }): RunConfig {
   const cfg = resolveRunConfig('quick', { seed });
-  const model = { ...cfg.policyModel, blockSize: lengths.blockSize, nHead: 4, nEmbd: 48, lora: { rank: 8, alpha: 16, dropout: 0 } };
+  const model = { ...cfg.policyModel, vocabSize: tok.vocabSize, blockSize: lengths.blockSize, nHead: 4, nEmbd: 48, lora: { rank: 8, alpha: 16, dropout: 0 } };
   cfg.policyModel = model;
-  cfg.reward = { ...cfg.reward, model: { ...model, lora: { rank: 0, alpha: 0, dropout: 0 } }, epochs: 12 };
-  cfg.sft = { ...cfg.sft, epochs: 20, earlyStoppingPatience: 2 };
+  cfg.reward = { ...cfg.reward, model: { ...model, lora: { rank: 0, alpha: 0, dropout: 0 } }, epochs: 40, earlyStoppingPatience: 8, languageModelWeight: 1, optim: { ...cfg.reward.optim, learningRate: 1e-3 } };
+  cfg.sft = { ...cfg.sft, epochs: env('SFT_EPOCHS', 60), earlyStoppingPatience: 3 };
   cfg.ppo = {
     ...cfg.ppo,
-    optim: { ...cfg.ppo.optim, learningRate: 1e-3 },
+    optim: { ...cfg.ppo.optim, learningRate: env('PPO_LR', 1e-3) },
     totalUpdates: 20,
     generation: { ...cfg.ppo.generation, maxNewTokens: lengths.maxNewTokens, minNewTokens: lengths.minNewTokens },
   };
@@ -75,9 +77,10 @@ const phase = (seed: number, what: string) => process.stderr.write(`[support-lea
 
 async function runSeed(seed: number): Promise<SeedResult> {
   const rng = new Rng(seed);
-  const rows = makeSupportFeedback(500, rng, { promptIds: TRAIN_IDS });
+  const rows = makeSupportFeedback(env('SUPPORT_ROWS', 1000), rng, { promptIds: TRAIN_IDS });
+  const tok = trainBpeTokenizer(rows.flatMap((r) => [r.prompt, r.response]), { vocabSize: 512 });
   const lengths = deriveLengths(rows, tok);
-  const cfg = supportConfig(seed, lengths);
+  const cfg = supportConfig(seed, tok, lengths);
   const { train, val } = splitTrainVal(rows, cfg.valFraction, rng);
   phase(seed, `lengths ${JSON.stringify(lengths)}; reward model`);
   const rm = await trainRewardModel({ train, val, config: cfg, tokenizer: tok, rng });

@@ -13,7 +13,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { tf } from './tf';
-import { ConfigError, type ModelConfig, type RewardPooling, type RunConfig } from './config';
+import { ConfigError, type ModelConfig, type RunConfig } from './config';
 import { Rng } from './rng';
 import { GptModel } from './model';
 import type { TrainableSelection } from './model';
@@ -134,14 +134,6 @@ export function lastTokenRewards(values: tf.Tensor2D, mask: tf.Tensor2D): tf.Ten
   });
 }
 
-/** Per-row reward = mean of the value-head outputs over each row's non-pad tokens. */
-export function meanTokenRewards(values: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => {
-    const m = tf.cast(mask, 'float32'); // [B, T]
-    return tf.div(tf.sum(tf.mul(values, m), 1), tf.maximum(tf.sum(m, 1), 1)) as tf.Tensor1D; // [B]
-  });
-}
-
 /**
  * Same-prompt pairs with strictly different scores, winner first. Rows with equal scores
  * give no preference and are skipped.
@@ -226,13 +218,7 @@ export class RewardModel {
     readonly trunk: GptModel,
     readonly modelConfig: ModelConfig,
     readonly normalization: ScoreNormalization,
-    readonly pooling: RewardPooling = 'last',
   ) {}
-
-  /** Per-row rewards [B] from the value head's per-token outputs [B, T] (see RewardModelConfig.pooling). */
-  pool(values: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor1D {
-    return this.pooling === 'mean' ? meanTokenRewards(values, mask) : lastTokenRewards(values, mask);
-  }
 
   /**
    * Rewards [B] of already-encoded sequences (`[BOS] prompt response [EOS]` ids). Caller disposes.
@@ -241,7 +227,7 @@ export class RewardModel {
   rewardsOf(ids: tf.Tensor2D, mask: tf.Tensor2D, trainable?: TrainableSelection): tf.Tensor1D {
     return tf.tidy(() => {
       const out = this.trunk.forward(ids, mask, { trainable });
-      return this.pool(out.values as tf.Tensor2D, mask);
+      return lastTokenRewards(out.values as tf.Tensor2D, mask);
     });
   }
 
@@ -332,7 +318,7 @@ function batchLoss(
   }
   // One forward pass gives both heads' outputs.
   const out = model.trunk.forward(ids as tf.Tensor2D, mask as tf.Tensor2D, { trainable });
-  const rewards = model.pool(out.values as tf.Tensor2D, mask as tf.Tensor2D); // [B]
+  const rewards = lastTokenRewards(out.values as tf.Tensor2D, mask as tf.Tensor2D); // [B]
   const lm = sequenceLanguageModelLoss(out.logits, ids as tf.Tensor2D, mask as tf.Tensor2D, real);
   return tf.add(rewardObjective(rewards, targets, pairs, pairwiseWeight), tf.mul(languageModelWeight, lm)) as tf.Scalar;
 }
@@ -407,7 +393,7 @@ export async function trainRewardModel(opts: TrainRewardModelOptions): Promise<T
     checkRowCounts(opts.train, opts.val);
     if (opts.initialTrunk) checkInitialTrunk(opts.initialTrunk, rc.model);
     const normalization = fitScoreNormalization(opts.train.map((r) => r.score));
-    model = new RewardModel(opts.initialTrunk ?? GptModel.create(rc.model, opts.rng), rc.model, normalization, rc.pooling ?? 'last');
+    model = new RewardModel(opts.initialTrunk ?? GptModel.create(rc.model, opts.rng), rc.model, normalization);
     // Own stream, so the negatives leave the init and batch order of `opts.rng` as they were.
     const negatives = synthesiseNegatives(opts.train, rc.syntheticNegatives ?? 0, new Rng(opts.config.seed + NEGATIVES_SEED_OFFSET));
     const metrics = await fitRewardModel(model, { ...opts, train: [...opts.train, ...negatives] }, opts.train.length);
@@ -620,5 +606,5 @@ export async function loadRewardModel(dir: string): Promise<LoadedRewardModel> {
   for (const t of checkpoint.tensors) weights[t.name] = t.data;
   // The init seed is irrelevant: every weight is overwritten from the checkpoint.
   const trunk = GptModel.fromWeights(saved.model, weights, new Rng(0));
-  return { model: new RewardModel(trunk, saved.model, normalization, saved.reward.pooling ?? 'last'), metrics, tokenizer };
+  return { model: new RewardModel(trunk, saved.model, normalization), metrics, tokenizer };
 }

@@ -39,7 +39,8 @@ function parseCli() {
     options: {
       agent: { type: 'string', default: 'demo-agent' },
       feedback: { type: 'string' },
-      rows: { type: 'string', default: '400' },
+      // A team's first thousand ratings: the reward model's agreement with the truth is data-limited below that.
+      rows: { type: 'string', default: '1000' },
       preset: { type: 'string', default: 'quick' },
       'max-steps': { type: 'string' },
       seed: { type: 'string', default: '7' },

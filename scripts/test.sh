@@ -131,12 +131,12 @@ node "$ROOT/node_modules/jest/bin/jest.js" --ci --json --outputFile="$results" "
 jest_rc=$?
 
 # The fallback must not rot: with native present, the ML unit tests and the resume test run once more on
-# WASM (RLHF_NATIVE=0 makes ml/backend.ts skip native). The learning test is left to the native pass (it
-# takes minutes on either). Not run when jest was given its own arguments (a developer's subset).
+# WASM (RLHF_NATIVE=0 makes ml/backend.ts skip native). The learning tests are left to the native pass (they
+# take minutes on either). Not run when jest was given its own arguments (a developer's subset).
 if [ "$native" = 1 ] && [ $# -eq 0 ] && [ "${RLHF_SKIP_WASM_PASS:-0}" != "1" ]; then
-  say "WASM pass: test/ml without the learning test"
+  say "WASM pass: test/ml without the learning tests"
   RLHF_NATIVE=0 node "$ROOT/node_modules/jest/bin/jest.js" --ci --json --outputFile="$results_wasm" \
-    test/ml --testPathIgnorePatterns 'test/ml/learning\.test\.ts'
+    test/ml --testPathIgnorePatterns 'test/ml/(support-)?learning\.test\.ts'
   wasm_rc=$?
   [ "$wasm_rc" -ne 0 ] && jest_rc=$wasm_rc
 fi

@@ -18,7 +18,7 @@ import { CheckpointFiles, readCheckpoint } from '../../ml/checkpoint';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import { quietActivityEnv, runInActivityEnv, silentActivityLog, TINY_CONFIG_PATCH } from '../helpers/temporal';
+import { quietActivityEnv, runInActivityEnv, silentActivityLog, TINY_BYTE_CONFIG_PATCH } from '../helpers/temporal';
 
 const runId = 'run_ppo_chunk_activity';
 let root: string;
@@ -55,7 +55,7 @@ beforeAll(async () => {
   const deps = { orm: {} as MikroORM, store, log: silentActivityLog, heartbeatTickMs: 0 };
   training = createTrainingActivities(deps);
   const data = createDataActivities(deps);
-  const plan = await runInActivityEnv(data.resolveConfig, { runId, preset: 'quick', seed: 7, configPatch: TINY_CONFIG_PATCH });
+  const plan = await runInActivityEnv(data.resolveConfig, { runId, preset: 'quick', seed: 7, configPatch: TINY_BYTE_CONFIG_PATCH });
   const rows = makeSyntheticFeedback(40, new Rng(11));
   const trainRef = runArtifacts.train(runId);
   const valRef = runArtifacts.val(runId);

@@ -21,7 +21,7 @@ import type { GuardConfig, GuardFault, RunConfig } from '../../ml/config';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import { quietActivityEnv, runInActivityEnv, silentActivityLog, TINY_CONFIG_PATCH } from '../helpers/temporal';
+import { quietActivityEnv, runInActivityEnv, silentActivityLog, TINY_BYTE_CONFIG_PATCH } from '../helpers/temporal';
 
 const baseRun = 'run_ppo_guard_base';
 let root: string;
@@ -62,7 +62,7 @@ beforeAll(async () => {
   const deps = { orm: {} as MikroORM, store, log: silentActivityLog, heartbeatTickMs: 0, trainerCacheSize: 0 };
   training = createTrainingActivities(deps);
   const data = createDataActivities(deps);
-  const plan = await runInActivityEnv(data.resolveConfig, { runId: baseRun, preset: 'quick', seed: 7, configPatch: TINY_CONFIG_PATCH });
+  const plan = await runInActivityEnv(data.resolveConfig, { runId: baseRun, preset: 'quick', seed: 7, configPatch: TINY_BYTE_CONFIG_PATCH });
   baseConfig = await store.readJson<RunConfig>(plan.configRef);
   const rows = makeSyntheticFeedback(40, new Rng(11));
   const trainRef = runArtifacts.train(baseRun);

@@ -14,7 +14,7 @@ import { writeJsonl } from '../../activities/jsonl';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import { runInActivityEnv, silentActivityLog, TINY_CONFIG_PATCH } from '../helpers/temporal';
+import { runInActivityEnv, silentActivityLog, TINY_BYTE_CONFIG_PATCH } from '../helpers/temporal';
 
 let root: string;
 let store: LocalArtifactStore;
@@ -35,7 +35,7 @@ afterAll(async () => {
 
 /** A run's config and train/val snapshots (as resolveConfig and splitDataset leave them), then its reward-model activity. */
 async function rewardModelOf(runId: string, agentId: string, feedback = rows, reuse?: boolean) {
-  const plan = await runInActivityEnv(data.resolveConfig, { runId, preset: 'quick', seed: 7, configPatch: TINY_CONFIG_PATCH });
+  const plan = await runInActivityEnv(data.resolveConfig, { runId, preset: 'quick', seed: 7, configPatch: TINY_BYTE_CONFIG_PATCH });
   const trainRef = runArtifacts.train(runId);
   const valRef = runArtifacts.val(runId);
   await writeJsonl(store, trainRef, feedback.slice(0, 32));

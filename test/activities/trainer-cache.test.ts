@@ -19,7 +19,7 @@ import { PolicyFiles } from '../../ml/policy-export';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import { quietActivityEnv, runInActivityEnv, silentActivityLog, TINY_CONFIG_PATCH } from '../helpers/temporal';
+import { quietActivityEnv, runInActivityEnv, silentActivityLog, TINY_BYTE_CONFIG_PATCH } from '../helpers/temporal';
 
 class FakeValue {
   disposed = 0;
@@ -136,7 +136,7 @@ describe('PPO chunks with the live trainer kept between them', () => {
     store = new LocalArtifactStore(root);
     const deps = { orm: {} as MikroORM, store, log: silentActivityLog, heartbeatTickMs: 0 };
     const training = createTrainingActivities(deps);
-    const plan = await runInActivityEnv(createDataActivities(deps).resolveConfig, { runId: sourceRun, preset: 'quick', seed: 5, configPatch: TINY_CONFIG_PATCH });
+    const plan = await runInActivityEnv(createDataActivities(deps).resolveConfig, { runId: sourceRun, preset: 'quick', seed: 5, configPatch: TINY_BYTE_CONFIG_PATCH });
     const rows = makeSyntheticFeedback(40, new Rng(13));
     const trainRef = runArtifacts.train(sourceRun);
     valRef = runArtifacts.val(sourceRun);

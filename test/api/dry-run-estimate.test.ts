@@ -4,11 +4,11 @@ import { resolveRunConfig } from '../../ml/config';
 describe('estimateDryRun', () => {
   it('matches the documented formula worked by hand for the quick preset', () => {
     const cfg = resolveRunConfig('quick', { maxSteps: 10 });
-    // quick: both models nLayer 2, nEmbd 32 → N = 12·2·32² = 24576; T = 64; 100 rows → 80 train rows,
-    // and 0.25 × 80 = 20 synthesised negatives for the reward model; SFT's cap is 40 epochs.
-    const n = 24576;
+    // quick: both models nLayer 2, nEmbd 48 → N = 12·2·48² = 55296; T = 64; 100 rows → 80 train rows,
+    // and 0.25 × 80 = 20 synthesised negatives for the reward model (cap 40 epochs); SFT's cap is 40 epochs.
+    const n = 55296;
     expect(nonEmbeddingParameters(cfg.policyModel)).toBe(n);
-    const reward = 30 * (80 + 20) * 64 * 6 * n;
+    const reward = 40 * (80 + 20) * 64 * 6 * n;
     const sft = 40 * 80 * 64 * 6 * n;
     const perUpdate = 16 * 16 * 2 * n + 16 * 64 * 2 * (3 * n) + 4 * 16 * 64 * 6 * n;
     const flops = reward + sft + 10 * perUpdate;

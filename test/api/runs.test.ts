@@ -9,8 +9,7 @@ import { estimateDryRun, FLOPS_PER_SECOND_BY_BACKEND, workerBackendOf } from '..
 import { loadEnv } from '../../common/env';
 import { TaskQueues } from '../../common/names';
 import { resolveRunConfig } from '../../ml/config';
-import { applyDataLengths } from '../../ml/data-lengths';
-import { ByteTokenizer } from '../../ml/tokenizer';
+import { dataAwareConfig } from '../../ml/data-aware-config';
 import { TrainingRunRepository } from '../../db/repositories';
 import type { TrainPolicyInput } from '../../workflows/messages';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
@@ -71,24 +70,30 @@ describe('POST /api/policies/train_policy/:agentId', () => {
     // the lengths come from the rows ('q0'.., 'a0'..: 2-3 bytes), not from the preset's block of 128.
     const rate = FLOPS_PER_SECOND_BY_BACKEND[workerBackendOf(loadEnv({ ...process.env, DATABASE_URL: db.url }))];
     const rows = scores.map((score, i) => ({ prompt: `q${i}`, response: `a${i}`, score }));
-    const derived = applyDataLengths(resolveRunConfig('small', { maxSteps: 7 }), rows, new ByteTokenizer(), { fixedBlock: false }).config;
-    const expected = estimateDryRun(derived, 12, rate);
+    const derived = dataAwareConfig(resolveRunConfig('small', { maxSteps: 7 }), rows);
+    const expected = estimateDryRun(derived.config, 12, rate);
     expect(body).toMatchObject({ status: 'dry_run', feedbackCount: 12, estimatedSteps: 7, estimatedTimeMinutes: expected.estimatedTimeMinutes });
     expect(body.scoreMean).toBeCloseTo(mean, 10);
     expect(body.scoreStd).toBeCloseTo(std, 10);
     expect(body.modelConfig.preset).toBe('small');
     expect(body.modelConfig.policy).toMatchObject({ nLayer: 2, nHead: 4, nEmbd: 64, blockSize: 32 });
-    expect(body.lengths).toEqual({ promptP95: 3, responseP5: 2, responseP95: 3, maxNewTokens: 5, minNewTokens: 1, blockSize: 32 });
+    // The preset's tokenizer is trained on the training split, as the workers will (ml/data-aware-config).
+    expect(body.modelConfig.tokenizer).toEqual({ kind: 'bpe', vocabSize: derived.config.policyModel.vocabSize });
+    expect(body.modelConfig.policy.vocabSize).toBe(derived.config.policyModel.vocabSize);
+    expect(body.lengths).toEqual(derived.lengths);
+    expect(body.lengths).toMatchObject({ blockSize: 32 });
     expect(await new TrainingRunRepository(db.orm.em.fork()).findActive('agent-dry')).toBeNull();
   });
 
   it('answers 400 naming the field and the numbers when the feedback cannot fit the model', async () => {
-    const items = Array.from({ length: 10 }, (_, i) => ({ prompt: 'p'.repeat(900), response: 'r'.repeat(200 + i), score: i, runId: 'rt-long' }));
+    // Text BPE cannot shorten much: 1100 CJK characters drawn over 20,000 code points (3 UTF-8 bytes each).
+    const cjk = (i: number, n: number) => Array.from({ length: n }, (_, j) => String.fromCodePoint(0x4e00 + ((i * 7919 + j * 104729) % 20000))).join('');
+    const items = Array.from({ length: 10 }, (_, i) => ({ prompt: cjk(i, 1100), response: cjk(i + 50, 60), score: i, runId: 'rt-long' }));
     expect((await post('/api/policies/feedback/agent-long/batch', { items })).statusCode).toBe(201);
     const res = await post('/api/policies/train_policy/agent-long', { dryRun: true });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ error: 'feedback_does_not_fit', field: 'policyModel.blockSize' });
-    expect(res.json().message).toMatch(/95th-percentile prompt 900 tokens \+ maxNewTokens 232 \+ BOS = 1133 > policyModel.blockSize 1024/);
+    expect(res.json().message).toMatch(/95th-percentile prompt \d{4} tokens \+ maxNewTokens \d+ \+ BOS = \d{4} > policyModel.blockSize 1024/);
   });
 
   it('rejects bad knobs naming the field', async () => {

@@ -157,3 +157,10 @@ export const TINY_CONFIG_PATCH = {
   gate: { minValPearson: -1 },
   updatesPerChunk: 2,
 };
+
+/**
+ * TINY_CONFIG_PATCH with the byte tokenizer, for activity tests that write a run's train/val
+ * snapshots themselves instead of running splitDataset (which trains the presets' BPE tokenizer
+ * and stores it in the config; ml/run-tokenizer.ts).
+ */
+export const TINY_BYTE_CONFIG_PATCH = { ...TINY_CONFIG_PATCH, tokenizer: { kind: 'byte' } };

@@ -5,6 +5,15 @@
  *
  * Seed 4242. Feedback rows use prompts Q0..Q79 only; evaluation uses the unseen prompts
  * Q80..Q99, EVAL_SAMPLES samples each, with a fixed sampling seed before and after PPO.
+ *
+ * OPT-IN (RLHF_VOWEL_LEARNING=1) since issue 11: test/ml/support-learning.test.ts is the learning
+ * test now (a realistic task, 3 seeds, each passing). This one was single-seed, and its pass
+ * turned out to hang on the SFT start's random draws: with the reward model and SFT given their
+ * own streams (as a run's activities have), the same config moved the true score 0.524 → 0.523
+ * (reward model without the LM loss) and 0.524 → 0.556 (with it), where the shared stream had
+ * given 0.515 → 0.770; the LM-loss weight alone moved it between 0.56 and 0.80 through the
+ * draws it changed. A byte-level vowel-density policy that PPO can move only from some SFT
+ * starts says little about the product.
  */
 import { MetricKeys, type MetricKey, type UpdateMetrics } from '../../common/names';
 import { initBackend } from '../../ml/backend';
@@ -81,7 +90,9 @@ function meanTrueScore(policy: GptModel, cfg: RunConfig): { mean: number; standa
   return { mean: mean(scores), standardError: std(scores) / Math.sqrt(scores.length) };
 }
 
-describe(`RLHF learns the synthetic task (seed ${SEED})`, () => {
+const describeIfOptedIn = process.env.RLHF_VOWEL_LEARNING === '1' ? describe : describe.skip;
+
+describeIfOptedIn(`RLHF learns the synthetic task (seed ${SEED})`, () => {
   const cfg = learningConfig();
   let reward: RewardModel;
   let policy: GptModel;
@@ -96,15 +107,18 @@ describe(`RLHF learns the synthetic task (seed ${SEED})`, () => {
     const rows: FeedbackExample[] = makeSyntheticFeedback(900, rng).filter((r) => promptNumber(r.prompt) < TRAIN_PROMPTS);
     const { train, val } = splitTrainVal(rows, cfg.valFraction, rng);
 
-    const rm = await trainRewardModel({ train, val, config: cfg, tokenizer: tok, rng });
+    // One stream per phase, as a run's activities have (activities/training.ts SeedOffsets): the SFT
+    // policy must not depend on how many draws the reward model's training happened to make.
+    const rm = await trainRewardModel({ train, val, config: cfg, tokenizer: tok, rng: new Rng(SEED + 1) });
     reward = rm.model;
     rmPearsonTrue = pearson(
       reward.score(tok, val),
       val.map((r) => trueScore(r.prompt, r.response)),
     );
 
-    policy = GptModel.create(cfg.policyModel, rng);
-    await trainSft({ policy, rows: train, config: cfg, tokenizer: tok, rng });
+    const sftRng = new Rng(SEED + 2);
+    policy = GptModel.create(cfg.policyModel, sftRng);
+    await trainSft({ policy, rows: train, config: cfg, tokenizer: tok, rng: sftRng });
     sft = meanTrueScore(policy, cfg);
 
     const trainer = PpoTrainer.create({ config: cfg, policy, reward, tokenizer: tok, prompts: train.map((r) => r.prompt), seed: SEED });

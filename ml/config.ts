@@ -378,15 +378,17 @@ export const PRESETS = {
       trainable: 'full',
       epochs: 40,
       batchSize: 16,
-      earlyStoppingPatience: 8,
+      // The selection half of the validation rows is small and its loss noisy: patience 8 stopped seed 11 at epoch 13.
+      earlyStoppingPatience: 12,
       pairwiseWeight: 0,
       syntheticNegatives: 0.25,
       languageModelWeight: 1,
     },
     sft: { optim: { ...baseOptim, learningRate: 3e-3, warmupSteps: 10 }, epochs: 40, batchSize: 16, minNormalizedScore: -1, earlyStoppingPatience: 3 },
-    // 1e-3, not the 3e-3 tuned on the vowel task: at 3e-3 the support task's replies went from 84 % to 54 %
-    // made of real phrases in 20 updates (the policy left the text it was taught); see test/ml/support-learning.
-    ppo: ppoOf({ totalUpdates: 20, batchSize: 16, miniBatchSize: 8, optim: { ...baseOptim, learningRate: 1e-3, warmupSteps: 2, decay: 'none' } }),
+    // 3e-4, not the 3e-3 tuned on the vowel task: on the support task (test/ml/support-learning) the replies
+    // made of real phrases went 84 % → 54 % in 20 updates at 3e-3, and 93 % → 48 % / 90 % → 63 % (seeds 11, 12)
+    // at 1e-3, with KL ≈ 2-2.5 nats: the policy left the text it was taught for replies the RM overrates.
+    ppo: ppoOf({ totalUpdates: 20, batchSize: 16, miniBatchSize: 8, optim: { ...baseOptim, learningRate: 3e-4, warmupSteps: 2, decay: 'none' } }),
     gate: { minValPearson: 0.3 },
     guard: DEFAULT_GUARD,
     updatesPerChunk: 5,

@@ -31,6 +31,7 @@ import { makeSupportFeedback, supportPrompt, trueScore as supportTrueScore } fro
 import type { EvaluationReport } from '../ml/evaluation';
 import { Rng } from '../ml/rng';
 import { PRESET_NAMES } from '../ml/config';
+import { runArtifacts } from '../activities/data';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -171,7 +172,7 @@ async function main(): Promise<void> {
     const preset = cli.preset as (typeof PRESET_NAMES)[number];
     const base = { preset, ...(cli.maxSteps ? { maxSteps: cli.maxSteps } : {}), ...(cli.baseModel ? { baseModel: cli.baseModel } : {}) };
     const dry = await api.train(cli.agentId, { ...base, dryRun: true });
-    if (dry.kind === 'dry_run') console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.answer.estimatedSteps, estimatedTimeMinutes: dry.answer.estimatedTimeMinutes, lengths: dry.answer.lengths })}`);
+    if (dry.kind === 'dry_run') console.log(`dry run: ${JSON.stringify({ estimatedSteps: dry.answer.estimatedSteps, estimatedTimeMinutes: dry.answer.estimatedTimeMinutes, tokenizer: dry.answer.modelConfig.tokenizer, lengths: dry.answer.lengths })}`);
 
     const start = await api.train(cli.agentId, { ...base, seed: cli.seed });
     if (start.kind !== 'started') throw new Error('train_policy answered a dry run to a run request');
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
     if (final.status !== 'completed') {
       throw new Error(`run ended ${final.status}: ${final.error ?? 'no error recorded'}\nTemporal UI: ${uiLink}`);
     }
-    await printOutcome(api, cli.agentId, final, uiLink, cli.feedbackFile ? null : cli.task);
+    await printOutcome(api, cli.agentId, final, uiLink, cli.feedbackFile ? null : cli.task, services.env.ARTIFACT_ROOT);
   } catch (err) {
     console.error(`\n${err instanceof Error ? err.message : String(err)}`);
     console.error(`\nlast log lines:\n${logs.slice(-25).join('\n')}`);
@@ -195,7 +196,7 @@ async function main(): Promise<void> {
   }
 }
 
-async function printOutcome(api: RlhfApiClient, agentId: string, run: RunViewBody, uiLink: string, task: 'support' | 'vowel' | null): Promise<void> {
+async function printOutcome(api: RlhfApiClient, agentId: string, run: RunViewBody, uiLink: string, task: 'support' | 'vowel' | null, artifactRoot: string): Promise<void> {
   const result: Partial<NonNullable<RunViewBody['result']>> = run.result ?? {};
   const newest: Partial<(Awaited<ReturnType<RlhfApiClient['listPolicies']>>)['policies'][number]> = (await api.listPolicies(agentId)).policies[0] ?? {};
   console.log('\nnew policy version');
@@ -206,7 +207,7 @@ async function printOutcome(api: RlhfApiClient, agentId: string, run: RunViewBod
   console.log(`  PPO updates      ${String(result.trainingSteps)}`);
   console.log(`  reward mean/std  ${Number(result.rewardMean).toFixed(3)} / ${Number(result.rewardStd).toFixed(3)}`);
   printEvaluation(result.evaluation as EvaluationReport | undefined);
-  if (task) await printTrueScores(String(result.modelPath ?? newest.modelPath), String(result.rewardModelPath ?? newest.rewardModelPath), task);
+  if (task) await printTrueScores(String(result.modelPath ?? newest.modelPath), String(result.rewardModelPath ?? newest.rewardModelPath), path.join(artifactRoot, runArtifacts.sftPolicy(run.runId)), task);
   console.log(`  Temporal UI      ${uiLink}`);
 }
 const f3 = (x: number) => x.toFixed(3);
@@ -217,35 +218,46 @@ function printEvaluation(ev: EvaluationReport | undefined): void {
 }
 
 /**
- * The synthetic task's TRUE score before (adapters off = the start policy) and after, on held-out
- * prompts, from the exported policy and reward model: what the reward model cannot tell us.
+ * The synthetic task's TRUE score before (the run's SFT policy, `runs/{runId}/sft/` in the
+ * workers' artifact store) and after (the published policy), on held-out prompts, each sampled
+ * with the same seed: what the reward model cannot tell us. The published policy has its LoRA
+ * merged, so switching its adapters off does not give the start policy back.
  */
-async function printTrueScores(modelPath: string, rewardModelPath: string, task: 'support' | 'vowel'): Promise<void> {
+async function printTrueScores(modelPath: string, rewardModelPath: string, sftPath: string, task: 'support' | 'vowel'): Promise<void> {
   try {
     const { initBackend } = await import('../ml/backend');
     const { loadPolicy } = await import('../ml/policy-export');
     const { loadRewardModel } = await import('../ml/reward-model');
     const { evaluatePolicies } = await import('../ml/evaluation');
     await initBackend({ log: () => undefined });
-    const loaded = await loadPolicy(path.resolve(ROOT, modelPath));
     const rm = await loadRewardModel(path.resolve(ROOT, rewardModelPath));
+    const t = taskOf(task);
+    const samplesOf = async (dir: string): Promise<{ prompts: string[]; texts: string[] }> => {
+      const loaded = await loadPolicy(dir);
+      try {
+        // Adapters are merged into a saved policy: its "final" samples are the policy itself.
+        const { samples } = await evaluatePolicies({
+          policy: loaded.policy,
+          reward: rm.model,
+          tokenizer: loaded.tokenizer,
+          prompts: t.heldOut,
+          generation: loaded.config.ppo.generation,
+          blockSize: loaded.policy.config.blockSize,
+          samplesPerPrompt: 8,
+          maxPrompts: t.heldOut.length,
+          seed: 1,
+        });
+        return { prompts: samples.prompts, texts: samples.final };
+      } finally {
+        loaded.policy.dispose();
+      }
+    };
     try {
-      const t = taskOf(task);
-      const { samples } = await evaluatePolicies({
-        policy: loaded.policy,
-        reward: rm.model,
-        tokenizer: loaded.tokenizer,
-        prompts: t.heldOut,
-        generation: loaded.config.ppo.generation,
-        blockSize: loaded.policy.config.blockSize,
-        samplesPerPrompt: 8,
-        maxPrompts: t.heldOut.length,
-        seed: 1,
-      });
-      const mean = (texts: string[]) => texts.reduce((a, x, i) => a + t.trueScore(samples.prompts[i], x), 0) / texts.length;
-      console.log(`  true score (${t.name}, ${samples.prompts.length} samples on unseen prompts): before ${f3(mean(samples.start))} → after ${f3(mean(samples.final))}`);
+      const before = await samplesOf(sftPath);
+      const after = await samplesOf(path.resolve(ROOT, modelPath));
+      const mean = (s: { prompts: string[]; texts: string[] }) => s.texts.reduce((a, x, i) => a + t.trueScore(s.prompts[i], x), 0) / s.texts.length;
+      console.log(`  true score (${t.name}, ${after.texts.length} samples on unseen prompts): before ${f3(mean(before))} → after ${f3(mean(after))}`);
     } finally {
-      loaded.policy.dispose();
       rm.model.dispose();
     }
   } catch (err) {

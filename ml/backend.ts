@@ -126,7 +126,7 @@ const PROVISION_SCRIPTS: Partial<Record<BackendName, string>> = {
  * scripts/native/ puts it). A package that is not installed at all counts as present here: its import
  * then fails with its own "cannot find module" message.
  */
-export function nativeBindingPresent(pkg: string): boolean {
+function nativeBindingPresent(pkg: string): boolean {
   let dir: string;
   try {
     dir = path.dirname(require.resolve(`${pkg}/package.json`));

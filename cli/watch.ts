@@ -3,8 +3,9 @@
  * consumes a stream of run views (`RunViewSource`) and draws each on the progress line. Two sources:
  * `pollRunViews` asks `GET /api/runs/:runId` at an interval; `liveRunViews` reads the run's event stream
  * (`GET /api/runs/:runId/events`, Server-Sent Events, resumed with Last-Event-ID after a dropped
- * connection) and reads the view again on every event, so the bar moves when the run does. A server without
- * the event route gets polled. The view always comes from `GET /api/runs/:runId`; events only say "now".
+ * connection) and reads the view again on every event, so the bar moves when the run does, and every
+ * interval while the stream is quiet (epoch progress has no events). A server without the event route gets
+ * polled. The view always comes from `GET /api/runs/:runId`; events only say "now".
  */
 import type { RlhfApiClient, RunViewBody } from './api-client';
 import { renderProgressLine, TerminalLine, type LineSink } from './progress';
@@ -44,6 +45,21 @@ export async function* pollRunViews(client: RlhfApiClient, runId: string, opts: 
   }
 }
 
+const TIMED_OUT = Symbol('timed out');
+
+/** `pending`, or TIMED_OUT when it has not settled within `ms` (the promise is left running for the next call). */
+async function nextOrTimeout<T>(pending: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  try {
+    return await Promise.race([pending, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Views driven by the run's event stream (see the module comment). Falls back to `pollRunViews` on a server
  * without the route, once the run is terminal but its result is not there yet, and after
@@ -59,9 +75,28 @@ export async function* liveRunViews(client: RlhfApiClient, runId: string, opts: 
     for (let idle = 0; idle < MAX_EVENT_RECONNECTS; idle++) {
       const stream = await client.openRunEvents(runId, lastEventId, abort.signal);
       if (!stream) break;
-      for await (const event of readSse(stream)) {
+      const events = readSse(stream)[Symbol.asyncIterator]();
+      // A read left pending when the loop ends rejects once the stream is aborted; nothing awaits it then.
+      const read = () => {
+        const p = events.next();
+        p.catch(() => undefined);
+        return p;
+      };
+      let next = read();
+      for (;;) {
+        // The reward-model and SFT phases send no event per epoch, but the view's step/total moves with
+        // their heartbeats (api/epoch-progress.ts): while the stream is quiet, read the view every interval.
+        const got = await nextOrTimeout(next, opts.intervalMs);
+        if (got === TIMED_OUT) {
+          view = await client.getRun(runId);
+          yield view;
+          if (TERMINAL_RUN_STATUSES.has(view.status)) break;
+          continue;
+        }
+        if (got.done) break;
+        next = read();
         idle = 0;
-        lastEventId = event.id ?? lastEventId;
+        lastEventId = got.value.id ?? lastEventId;
         view = await client.getRun(runId);
         yield view;
         if (isFinal(view)) return;

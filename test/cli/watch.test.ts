@@ -1,6 +1,7 @@
 /** The end-of-run table and the terminal line (pure parts of cli/watch.ts and cli/progress.ts). */
 import { renderCountLine, TerminalLine } from '../../cli/progress';
-import { renderResultTable } from '../../cli/watch';
+import type { RlhfApiClient, RunViewBody } from '../../cli/api-client';
+import { liveRunViews, renderResultTable } from '../../cli/watch';
 
 it('renders the result fields, then the evaluation report as a before/after table with its verdict and pairs', () => {
   const iv = (mean: number) => ({ mean, lo: mean - 0.1, hi: mean + 0.1 });
@@ -65,4 +66,35 @@ it('redraws one line in place on a terminal, and prints each change once elsewhe
   plain.update(renderCountLine('rows', 4, 4));
   plain.end();
   expect(log).toEqual(['rows  ░░░░░░░░░░░░░░░░░░░░░░░░  0/4\n', 'rows  ████████████████████████  4/4\n']);
+});
+
+describe('liveRunViews on a quiet event stream', () => {
+  it('reads the view again every interval while no event comes (epoch progress has none), then one per event', async () => {
+    const encoder = new TextEncoder();
+    let push: ((text: string) => void) | null = null;
+    let gets = 0;
+    const view = (step: number, status = 'running') => ({ runId: 'r1', status, progress: { phase: 'reward_model', step, total: 40 }, result: null });
+    const client = {
+      // Epoch 1, 2, 3 … of the reward model: each read sees the next heartbeat.
+      getRun: async () => {
+        gets += 1;
+        return view(gets) as unknown as RunViewBody;
+      },
+      openRunEvents: async (_runId: string, _last: string | null, signal: AbortSignal) =>
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            push = (text) => controller.enqueue(encoder.encode(text));
+            signal.addEventListener('abort', () => controller.error(new Error('aborted')));
+          },
+        }),
+    } as unknown as RlhfApiClient;
+    const steps: number[] = [];
+    for await (const v of liveRunViews(client, 'r1', { intervalMs: 5 })) {
+      steps.push((v.progress as { step: number }).step);
+      // Views 2-4 come with no event at all (timed reads); then one event arrives.
+      if (steps.length === 4) push!('id: 1\nevent: phase\ndata: {}\n\n');
+      if (steps.length === 6) break;
+    }
+    expect(steps).toEqual([1, 2, 3, 4, 5, 6]);
+  });
 });

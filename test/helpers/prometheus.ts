@@ -19,10 +19,15 @@ export interface Exposition {
 const SAMPLE_RE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?$/;
 const LABEL_RE = /\s*([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"\s*(,|$)/y;
 
+/**
+ * A sample value as Prometheus reads it: Go's strconv.ParseFloat, where "NaN" and "Inf" are case-insensitive.
+ * prom-client writes a NaN as "Nan" (its event-loop-lag gauges before their first sample; seen in a CI run).
+ */
 function parseValue(text: string, line: string): number {
-  if (text === '+Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
+  const lower = text.toLowerCase();
+  if (lower === '+inf' || lower === 'inf') return Infinity;
+  if (lower === '-inf') return -Infinity;
+  if (lower === 'nan') return NaN;
   const n = Number(text);
   if (Number.isNaN(n)) throw new Error(`bad sample value in ${JSON.stringify(line)}`);
   return n;

@@ -418,8 +418,10 @@ export function splitSelectionTest<T>(val: readonly T[]): { selection: T[]; test
   return { selection: val.slice(0, cut), test: val.slice(cut) };
 }
 
-/** The epoch loop: trains `model` in place, restores the best epoch's weights and measures them. */
-/** `realRows`: the first `realRows` of `opts.train` are real feedback, the rest synthesised negatives. */
+/**
+ * The epoch loop: trains `model` in place, restores the best epoch's weights and measures them.
+ * The first `realRows` of `opts.train` are real feedback, the rest synthesised negatives.
+ */
 async function fitRewardModel(model: RewardModel, opts: TrainRewardModelOptions, realRows: number): Promise<RewardMetrics> {
   const { train, config, tokenizer, rng, onProgress, shouldStop } = opts;
   const rc = config.reward;

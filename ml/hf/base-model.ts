@@ -67,6 +67,9 @@ export function runConfigForBase(config: RunConfig, hf: Gpt2HfConfig): RunConfig
   const rewardLora = config.reward.model.lora.rank > 0 ? config.reward.model.lora : DEFAULT_HF_LORA;
   out.reward.model = modelConfigFromGpt2(hf, rewardLora);
   out.reward.trainable = 'lora';
+  // The LM loss regularises a trunk trained from scratch; a pretrained base already models text, and its
+  // 50,257-way logits at every token would cost more than the reward model itself.
+  out.reward.languageModelWeight = 0;
   // The base's own tokenizer (its directory's files), not one trained on the feedback.
   out.tokenizer = { kind: 'base' };
   return out;

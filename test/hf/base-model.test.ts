@@ -72,7 +72,11 @@ describe('runConfigForBase', () => {
     expect(config.reward.trainable).toBe('full');
     expect(adapted.reward.model).toEqual({ ...baseShape, lora: DEFAULT_HF_LORA });
     expect(adapted.reward.trainable).toBe('lora');
-    expect({ ...adapted.reward, model: null, trainable: null }).toEqual({ ...config.reward, model: null, trainable: null });
+    // No LM loss on a pretrained base (it regularises trunks trained from scratch); the base's own tokenizer.
+    expect(config.reward.languageModelWeight).toBe(1);
+    expect(adapted.reward.languageModelWeight).toBe(0);
+    expect(adapted.tokenizer).toEqual({ kind: 'base' });
+    expect({ ...adapted.reward, model: null, trainable: null, languageModelWeight: null }).toEqual({ ...config.reward, model: null, trainable: null, languageModelWeight: null });
     expect(adapted.ppo).toEqual(config.ppo);
   });
 

@@ -16,6 +16,7 @@ import {
   loadRewardModel,
   rewardObjective,
   samePromptPairs,
+  sequenceLanguageModelLoss,
   saveRewardModel,
   splitSelectionTest,
   trainRewardModel,
@@ -408,5 +409,24 @@ describe('trainRewardModel from an initial trunk (the tiny-gpt2 base with LoRA)'
       trainRewardModel({ train: rows, val: rows, config, tokenizer: other.tokenizer, rng: new Rng(3), initialTrunk: other.model }),
     ).rejects.toMatchObject({ name: 'ConfigError', field: 'reward.model' });
     expect(other.model.namedVariables().every(({ variable }) => variable.isDisposed)).toBe(true);
+  });
+});
+
+describe('sequenceLanguageModelLoss (the reward trunk\'s auxiliary LM loss)', () => {
+  it('is the next-token cross-entropy over the real rows\' non-pad tokens only (synthesised negatives are not text)', () => {
+    const logits = tf.tensor3d(Array.from({ length: 2 * 3 * 4 }, (_, i) => Math.sin(i)), [2, 3, 4]);
+    const ids = tf.tensor2d([[0, 1, 2], [3, 2, 0]], [2, 3], 'int32');
+    const mask = tf.tensor2d([[1, 1, 1], [1, 1, 0]], [2, 3]);
+    const logp = (b: number, t: number, v: number) => {
+      const row = Array.from({ length: 4 }, (_, k) => Math.sin((b * 3 + t) * 4 + k));
+      const max = Math.max(...row);
+      return row[v] - max - Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+    };
+    const onlyFirst = sequenceLanguageModelLoss(logits, ids, mask, [1, 0]);
+    expect(onlyFirst.dataSync()[0]).toBeCloseTo(-(logp(0, 0, 1) + logp(0, 1, 2)) / 2, 5);
+    // Both rows: the second row's pad position (t = 2) is not a target.
+    const both = sequenceLanguageModelLoss(logits, ids, mask, [1, 1]);
+    expect(both.dataSync()[0]).toBeCloseTo(-(logp(0, 0, 1) + logp(0, 1, 2) + logp(1, 0, 2)) / 3, 5);
+    tf.dispose([logits, ids, mask, onlyFirst, both]);
   });
 });

@@ -6,7 +6,7 @@
  * Derived sizes are computed once by `derivePpoSizes`, never written back into a config.
  */
 
-import { MIN_TRAINED_BPE_VOCAB } from './bpe-training';
+import { bpeTokenizerFromMerges, MIN_TRAINED_BPE_VOCAB } from './bpe-training';
 
 export interface LoraConfig {
   /** Adapter rank r. 0 disables LoRA (the matrices train directly). */
@@ -558,8 +558,14 @@ export function validateRunTokenizer(t: RunTokenizerConfig | undefined): void {
   if (!Number.isInteger(t.vocabSize) || t.vocabSize < MIN_TRAINED_BPE_VOCAB || t.vocabSize > MAX_TRAINED_BPE_VOCAB) {
     throw new ConfigError(`tokenizer.vocabSize must be an integer in [${MIN_TRAINED_BPE_VOCAB}, ${MAX_TRAINED_BPE_VOCAB}], got ${JSON.stringify(t.vocabSize)}`, 'tokenizer.vocabSize');
   }
-  if (t.merges !== undefined && (!Array.isArray(t.merges) || t.merges.some((m) => typeof m !== 'string'))) {
-    throw new ConfigError('tokenizer.merges must be a list of "a b" strings', 'tokenizer.merges');
+  if (t.merges !== undefined) {
+    if (!Array.isArray(t.merges) || t.merges.some((m) => typeof m !== 'string')) throw new ConfigError('tokenizer.merges must be a list of "a b" strings', 'tokenizer.merges');
+    try {
+      // Bad data, not a transient fault: every later activity would fail to rebuild the tokenizer.
+      bpeTokenizerFromMerges(t.merges);
+    } catch (err) {
+      throw new ConfigError(`tokenizer.merges: ${(err as Error).message}`, 'tokenizer.merges');
+    }
   }
 }
 

@@ -49,6 +49,7 @@ describe('the tokenizer a run config names', () => {
     expect(() => validateRunConfig({ ...cfg, tokenizer: { kind: 'bpe', vocabSize: 100 } })).toThrow(expect.objectContaining({ field: 'tokenizer.vocabSize' }));
     expect(() => validateRunConfig({ ...cfg, tokenizer: { kind: 'words' } as never })).toThrow(expect.objectContaining({ field: 'tokenizer.kind' }));
     expect(() => validateRunConfig({ ...cfg, tokenizer: { kind: 'bpe', vocabSize: 512, merges: [1] } as never })).toThrow(expect.objectContaining({ field: 'tokenizer.merges' }));
+    expect(() => validateRunConfig({ ...cfg, tokenizer: { kind: 'bpe', vocabSize: 512, merges: ['ab cd'] } })).toThrow(expect.objectContaining({ field: 'tokenizer.merges' }));
   });
 });
 

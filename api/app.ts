@@ -21,6 +21,8 @@ import healthRoutes from './routes/health';
 import feedbackRoutes from './routes/feedback';
 import feedbackBulkRoutes from './routes/feedback-bulk';
 import policyRoutes from './routes/policies';
+import deploymentRoutes from './routes/deployments';
+import abReportRoutes from './routes/ab-report';
 import trainRoutes from './routes/train';
 import scheduleRoutes from './routes/schedule';
 import runRoutes from './routes/runs';
@@ -59,6 +61,8 @@ export const app = fp<AppOptions>(
     await fastify.register(feedbackRoutes);
     await fastify.register(feedbackBulkRoutes);
     await fastify.register(policyRoutes);
+    await fastify.register(deploymentRoutes);
+    await fastify.register(abReportRoutes);
     await fastify.register(trainRoutes);
     await fastify.register(scheduleRoutes);
     await fastify.register(runRoutes);

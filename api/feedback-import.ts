@@ -14,7 +14,7 @@ import { fieldOfIssue, primaryIssue, type TypeBoxLikeIssue } from './error-handl
 import { HttpError, NdjsonLineError } from './errors';
 import { ndjsonLines, type NdjsonLimits } from './ndjson';
 import type { ScoreRange } from './plugins/app/config';
-import { feedbackItemSchema, type FeedbackItem } from './schemas/feedback';
+import { feedbackImportItemSchema, type FeedbackItem } from './schemas/feedback';
 
 /**
  * Rows per COPY statement. Large enough that per-statement costs vanish (a COPY of 5,000
@@ -26,7 +26,7 @@ export const IMPORT_BATCH_ROWS = 5000;
 export type LineValidator = (value: unknown, line: number) => FeedbackItem;
 
 export function lineValidator(range: ScoreRange): LineValidator {
-  const compiled = Compile(feedbackItemSchema(range));
+  const compiled = Compile(feedbackImportItemSchema(range));
   return (value, line) => {
     if (compiled.Check(value)) return value;
     const issue = primaryIssue([...compiled.Errors(value)] as TypeBoxLikeIssue[]);

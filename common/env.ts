@@ -39,6 +39,21 @@ export const EnvSchema = Type.Object({
    * Keep API_POOL_MAX × API processes under Postgres's max_connections (100 by default).
    */
   API_POOL_MAX: Type.Integer({ default: 20, minimum: 1 }),
+  /** The serving process (serve/, issue 13): its address. */
+  SERVE_HOST: Type.String({ default: '127.0.0.1' }),
+  SERVE_PORT: Type.Integer({ default: 3100, minimum: 0, maximum: 65535 }),
+  /**
+   * Weights the serving process keeps loaded, MiB of float32 (serve/policy-cache.ts LRU). 1 GiB
+   * holds two GPT-2-small policies (124M parameters, 475 MiB each) or thousands of demo-sized ones.
+   */
+  SERVE_MODEL_BUDGET_MB: Type.Integer({ default: 1024, minimum: 1 }),
+  /** Most completions one forward pass of the serving process batches (serve/generation-batcher.ts). */
+  SERVE_MAX_BATCH_ROWS: Type.Integer({ default: 32, minimum: 1, maximum: 1024 }),
+  /**
+   * Generate calls one API key may make per RATE_LIMIT_WINDOW_MS to the serving process, counted
+   * apart from the API's RATE_LIMIT_MAX: generation costs far more than a feedback write.
+   */
+  SERVE_RATE_LIMIT_MAX: Type.Integer({ default: 1200, minimum: 1 }),
   /**
    * How long, ms, an API process trusts an API key it has verified (api/plugins/app/auth.ts):
    * a revoked key stops working on every process within this time. 0 checks the database on

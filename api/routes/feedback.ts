@@ -2,11 +2,13 @@
  * Feedback collection: single and batch inserts, and cursor-paged listing per agent. The
  * first feedback for an unknown agent gives it to the key's project (in the same
  * transaction as the rows); an agent of another project answers 404 and writes nothing.
+ * Rows that name a serving request or version are attributed to it (api/attribution.ts).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { createRepositories, type Repositories } from '../../db/repositories';
+import { attributeItems } from '../attribution';
 import { REPLAYED_HEADER, idempotentWrite } from '../idempotency';
 import { agentNotFound, identityOf, ownerOf, requireOwnedAgent } from '../ownership';
 import { AgentIdParams, agentErrorResponses } from '../schemas/common';
@@ -24,6 +26,9 @@ import {
   toFeedbackView,
 } from '../schemas/feedback';
 
+/** The dotted path of an item's field in the request body, for error answers. */
+type FieldOf = (index: number, field: string) => string;
+
 /**
  * Inserts the rows for an agent of the key's project. An agent's owner never changes, so a
  * known agent needs only the ownership read; an unknown one is claimed in the same
@@ -34,11 +39,13 @@ async function insertOwned(
   { repos, em }: { repos: Repositories; em: EntityManager },
   agentId: string,
   items: readonly FeedbackItem[],
+  fieldOf: FieldOf,
 ) {
   const { projectId } = identityOf(request);
   const owner = await ownerOf(request, agentId, repos);
   if (owner !== null && owner !== projectId) throw agentNotFound(agentId);
-  const rows = items.map((item) => ({ ...item, agentId, projectId }));
+  const attributions = await attributeItems(repos, { projectId, agentId }, items, fieldOf);
+  const rows = items.map((item, i) => ({ ...item, ...attributions[i], agentId, projectId }));
   if (owner === projectId) return rows.length === 1 ? [await repos.feedback.insert(rows[0])] : repos.feedback.insertMany(rows);
   return em.transactional(async (tx) => {
     const repos = createRepositories(tx);
@@ -53,10 +60,11 @@ async function createFeedback(
   reply: FastifyReply,
   agentId: string,
   items: readonly FeedbackItem[],
+  fieldOf: FieldOf,
   toBody: (ids: string[]) => Record<string, unknown>,
 ) {
   const answer = await idempotentWrite(request, async (repos, em) => {
-    const rows = await insertOwned(request, { repos, em }, agentId, items);
+    const rows = await insertOwned(request, { repos, em }, agentId, items, fieldOf);
     return { status: 201, body: toBody(rows.map((r) => r.id)) };
   });
   const { apiMetrics } = request.server;
@@ -83,7 +91,7 @@ const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         response: { 201: FeedbackCreated, ...idempotentWriteResponses },
       },
     },
-    async (request, reply) => createFeedback(request, reply, request.params.agentId, [request.body], ([id]) => ({ id })),
+    async (request, reply) => createFeedback(request, reply, request.params.agentId, [request.body], (_, field) => field, ([id]) => ({ id })),
   );
 
   fastify.post(
@@ -97,7 +105,7 @@ const feedbackRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         response: { 201: FeedbackBatchCreated, ...idempotentWriteResponses },
       },
     },
-    async (request, reply) => createFeedback(request, reply, request.params.agentId, request.body.items, (ids) => ({ ids })),
+    async (request, reply) => createFeedback(request, reply, request.params.agentId, request.body.items, (i, field) => `items.${i}.${field}`, (ids) => ({ ids })),
   );
 
   fastify.get(

@@ -3,6 +3,7 @@ import { Type, type Static } from 'typebox';
 import type { Feedback } from '../../db/entities';
 import { FEEDBACK_CURSOR_PATTERN } from '../../db/repositories/feedback-repository';
 import type { ScoreRange } from '../plugins/app/config';
+import { VERSION_LABEL_PATTERN } from './deployments';
 import { BODY_LIMIT_BYTES, ErrorBody, MAX_NOTES_CHARS, MAX_TEXT_CHARS, SafeId, storableText, agentErrorResponses } from './common';
 
 /** Most items one batch request may carry (all-or-nothing). */
@@ -19,21 +20,38 @@ export function scoreSchema(range: ScoreRange) {
   });
 }
 
-/** One feedback row. Its project is the API key's (the seed's project_id), never a body field. */
+function feedbackFields(range: ScoreRange) {
+  return {
+    prompt: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, ...storableText }),
+    response: Type.String({ maxLength: MAX_TEXT_CHARS, ...storableText }),
+    score: scoreSchema(range),
+    runId: SafeId('The agent-runtime run that produced the response'),
+    notes: Type.Optional(Type.String({ maxLength: MAX_NOTES_CHARS, ...storableText })),
+  };
+}
+
+/**
+ * One feedback row (the single POST's body, a batch item). Its project is the API key's (the
+ * seed's project_id), never a body field. `requestId` and `policyVersion` attribute the row to the
+ * policy version that wrote the response (issue 13; checked in api/attribution.ts).
+ */
 export function feedbackItemSchema(range: ScoreRange) {
   return Type.Object(
     {
-      prompt: Type.String({ minLength: 1, maxLength: MAX_TEXT_CHARS, ...storableText }),
-      response: Type.String({ maxLength: MAX_TEXT_CHARS, ...storableText }),
-      score: scoreSchema(range),
-      runId: SafeId('The agent-runtime run that produced the response'),
-      notes: Type.Optional(Type.String({ maxLength: MAX_NOTES_CHARS, ...storableText })),
+      ...feedbackFields(range),
+      requestId: Type.Optional(Type.String({ format: 'uuid', description: 'The `requestId` a generate call of serve/ returned for this response' })),
+      policyVersion: Type.Optional(Type.String({ pattern: VERSION_LABEL_PATTERN, description: 'The version that wrote the response, e.g. "v3" (implied by requestId)' })),
     },
     { additionalProperties: false },
   );
 }
 
-/** A feedback row as a client sends it: the single POST's body, a batch item, an import line. */
+/** An NDJSON import line: a row without attribution (attributed rows go through the POST routes, which check it). */
+export function feedbackImportItemSchema(range: ScoreRange) {
+  return Type.Object(feedbackFields(range), { additionalProperties: false });
+}
+
+/** A feedback row as a client sends it. */
 export type FeedbackItem = Static<ReturnType<typeof feedbackItemSchema>>;
 
 export function feedbackBatchSchema(range: ScoreRange) {
@@ -61,6 +79,8 @@ export const FeedbackView = Type.Object({
   response: Type.String(),
   score: Type.Number(),
   notes: Type.Union([Type.String(), Type.Null()]),
+  policyVersion: Type.Union([Type.String(), Type.Null()]),
+  requestId: Type.Union([Type.String(), Type.Null()]),
   createdAt: Type.String({ format: 'date-time' }),
 });
 
@@ -107,7 +127,7 @@ export function feedbackImportBody(range: ScoreRange) {
   return {
     content: {
       [NDJSON_MEDIA_TYPE]: {
-        schema: { ...feedbackItemSchema(range), description: 'NDJSON: one such object per line (blank lines skipped), optionally gzip-compressed' },
+        schema: { ...feedbackImportItemSchema(range), description: 'NDJSON: one such object per line (blank lines skipped), optionally gzip-compressed' },
       },
     },
   };

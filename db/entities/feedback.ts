@@ -15,6 +15,13 @@ export interface Feedback {
   response: string;
   score: number;
   notes: string | null;
+  /**
+   * The policy version that wrote the response (e.g. "v3"), when known: from the serving
+   * request named by `requestId`, or as the client stated it. The A/B report groups by it.
+   */
+  policyVersion: string | null;
+  /** The serving request (GenerationRequest.id) whose response this row rates. */
+  requestId: string | null;
   createdAt: Date & Opt;
 }
 
@@ -31,8 +38,14 @@ export const FeedbackSchema = new EntitySchema<Feedback>({
     response: { type: 'text' },
     score: { type: 'double' },
     notes: { type: 'text', nullable: true },
+    policyVersion: { type: 'string', length: 32, nullable: true },
+    requestId: { type: 'uuid', nullable: true },
     createdAt: { type: 'datetime', length: 6, onCreate: () => new Date() },
   },
   // Every read is per agent in id order (paging, training export).
-  indexes: [{ name: 'feedback_agent_id_id_index', properties: ['agentId', 'id'] }],
+  // The A/B report reads one agent's attributed rows by version.
+  indexes: [
+    { name: 'feedback_agent_id_id_index', properties: ['agentId', 'id'] },
+    { name: 'feedback_agent_id_policy_version_index', properties: ['agentId', 'policyVersion'] },
+  ],
 });

@@ -15,6 +15,9 @@ export interface NewFeedback {
   score: number;
   notes?: string | null;
   projectId?: string | null;
+  /** Attribution (issue 13): checked by the caller (api/attribution.ts) before the write. */
+  policyVersion?: string | null;
+  requestId?: string | null;
 }
 
 export interface FeedbackPage {
@@ -31,6 +34,15 @@ export interface ScoreStats {
   std: number | null;
   min: number | null;
   max: number | null;
+}
+
+/** Scores of one agent's rows attributed to one policy version (the A/B report's input). */
+export interface VersionScoreStats {
+  version: string;
+  count: number;
+  mean: number;
+  /** Sample variance (n − 1); null for a single row. */
+  variance: number | null;
 }
 
 export interface TrainingRow {
@@ -54,7 +66,7 @@ function decodeCursor(cursor: string): string {
 }
 
 /** Columns a COPY row fills, in order (the id is the bigserial's). */
-const COPY_SQL = 'copy feedback (project_id, agent_id, run_id, prompt, response, score, notes, created_at) from stdin';
+const COPY_SQL = 'copy feedback (project_id, agent_id, run_id, prompt, response, score, notes, policy_version, request_id, created_at) from stdin';
 /** COPY text format escapes (https://www.postgresql.org/docs/current/sql-copy.html, "Text Format"). */
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 const COPY_SPECIAL = /[\\\n\r\t]/g;
@@ -68,7 +80,7 @@ function copyField(value: string | null | undefined): string {
 
 /** One row in COPY text format. A JS number's shortest round-trip form is valid float8 input. */
 function copyLine(row: NewFeedback, createdAt: string): string {
-  const fields = [row.projectId, row.agentId, row.runId, row.prompt, row.response, String(row.score), row.notes, createdAt];
+  const fields = [row.projectId, row.agentId, row.runId, row.prompt, row.response, String(row.score), row.notes, row.policyVersion, row.requestId, createdAt];
   return `${fields.map(copyField).join('\t')}\n`;
 }
 
@@ -83,8 +95,8 @@ export class FeedbackRepository {
   async insert(input: NewFeedback): Promise<Feedback> {
     const row = { ...toRow(input), createdAt: new Date() };
     const [{ id }] = await this.em.execute<{ id: string }[]>(
-      'insert into feedback (project_id, agent_id, run_id, prompt, response, score, notes, created_at) values (?, ?, ?, ?, ?, ?, ?, ?) returning id::text as id',
-      [row.projectId, row.agentId, row.runId, row.prompt, row.response, row.score, row.notes, row.createdAt],
+      'insert into feedback (project_id, agent_id, run_id, prompt, response, score, notes, policy_version, request_id, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id::text as id',
+      [row.projectId, row.agentId, row.runId, row.prompt, row.response, row.score, row.notes, row.policyVersion, row.requestId, row.createdAt],
     );
     return { id, ...row };
   }
@@ -140,7 +152,7 @@ export class FeedbackRepository {
       const rows = await this.em.getConnection().execute<ExportRow[]>(
         // created_at as ISO 8601 UTC at millisecond precision, as a JS Date gives it (the driver hands timestamps over as text).
         // `feedback.id`, not `id`: a bare `order by id` would sort by the text alias (wrong order, and a sort of every row).
-        `select id::text as id, project_id, agent_id, run_id, prompt, response, score, notes,
+        `select id::text as id, project_id, agent_id, run_id, prompt, response, score, notes, policy_version, request_id,
                 to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at
          from feedback where agent_id = ? and feedback.id > ? order by feedback.id limit ?`,
         [agentId, afterId, pageRows],
@@ -179,6 +191,18 @@ export class FeedbackRepository {
     return { count: Number(row.count), mean: row.mean, std: row.std, min: row.min, max: row.max };
   }
 
+  /** Count, mean and sample variance of the agent's scores per attributed version, rows at or after `since` (all when null). */
+  async scoreStatsByVersion(agentId: string, since: Date | null): Promise<VersionScoreStats[]> {
+    const rows = await this.em.execute<{ version: string; count: string; mean: number; variance: number | null }[]>(
+      // numeric aggregation, as scoreStats: any finite double is a valid score.
+      `select policy_version as version, count(*) as count, avg(score::numeric)::float8 as mean, var_samp(score::numeric)::float8 as variance
+       from feedback where agent_id = ? and policy_version is not null${since ? ' and created_at >= ?' : ''}
+       group by policy_version order by policy_version`,
+      since ? [agentId, since] : [agentId],
+    );
+    return rows.map((r) => ({ version: r.version, count: Number(r.count), mean: r.mean, variance: r.variance }));
+  }
+
   /** Every row of the agent in a deterministic (id) order, so a run's dataset split is reproducible. */
   async listForTraining(agentId: string): Promise<TrainingRow[]> {
     const rows = await this.em.find(
@@ -199,11 +223,13 @@ interface ExportRow {
   response: string;
   score: number;
   notes: string | null;
+  policy_version: string | null;
+  request_id: string | null;
   created_at: string;
 }
 
 function fromExportRow(r: ExportRow): Feedback {
-  return { id: r.id, projectId: r.project_id, agentId: r.agent_id, runId: r.run_id, prompt: r.prompt, response: r.response, score: r.score, notes: r.notes, createdAt: new Date(r.created_at) };
+  return { id: r.id, projectId: r.project_id, agentId: r.agent_id, runId: r.run_id, prompt: r.prompt, response: r.response, score: r.score, notes: r.notes, policyVersion: r.policy_version, requestId: r.request_id, createdAt: new Date(r.created_at) };
 }
 
 function toRow(input: NewFeedback): Omit<Feedback, 'id' | 'createdAt'> {
@@ -215,5 +241,7 @@ function toRow(input: NewFeedback): Omit<Feedback, 'id' | 'createdAt'> {
     score: input.score,
     notes: input.notes ?? null,
     projectId: input.projectId ?? null,
+    policyVersion: input.policyVersion ?? null,
+    requestId: input.requestId ?? null,
   };
 }

@@ -38,6 +38,18 @@ export class PolicyVersionRepository {
     return this.em.findOne(PolicyVersionSchema, { agentId }, { orderBy: { versionNumber: 'desc' } });
   }
 
+  /** The agent's version with this label ("v3"), or null. */
+  async findByVersion(agentId: string, version: string): Promise<PolicyVersion | null> {
+    return this.em.findOne(PolicyVersionSchema, { agentId, version });
+  }
+
+  /** Which of these labels exist for the agent. */
+  async existingVersions(agentId: string, versions: readonly string[]): Promise<Set<string>> {
+    if (versions.length === 0) return new Set();
+    const rows = await this.em.find(PolicyVersionSchema, { agentId, version: { $in: [...versions] } }, { fields: ['version'], disableIdentityMap: true });
+    return new Set(rows.map((r) => r.version));
+  }
+
   async findByRun(trainingRunId: string): Promise<PolicyVersion | null> {
     return this.em.findOne(PolicyVersionSchema, { trainingRunId });
   }

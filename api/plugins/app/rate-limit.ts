@@ -9,12 +9,17 @@ import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import { HttpError } from '../../errors';
 
-export default fp(
-  async (fastify) => {
+export interface RateLimitOptions {
+  /** Requests per window per key; default RATE_LIMIT_MAX (the serving process passes SERVE_RATE_LIMIT_MAX). */
+  max?: number;
+}
+
+export default fp<RateLimitOptions>(
+  async (fastify, opts) => {
     const { RATE_LIMIT_MAX, RATE_LIMIT_WINDOW_MS } = fastify.appConfig.env;
     await fastify.register(rateLimit, {
       global: true,
-      max: RATE_LIMIT_MAX,
+      max: opts.max ?? RATE_LIMIT_MAX,
       timeWindow: RATE_LIMIT_WINDOW_MS,
       keyGenerator: (request) => (request.auth ? `key:${request.auth.keyId}` : `ip:${request.ip}`),
       errorResponseBuilder: (_request, context) =>

@@ -1,0 +1,21 @@
+/** Answered `generate` calls (db/entities/generation-request.ts): written by serve/, read when feedback names one. */
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { GenerationRequestSchema, type GenerationRequest } from '../entities';
+
+export class GenerationRequestRepository {
+  constructor(private readonly em: EntityManager) {}
+
+  /** One statement, committed on its own (as FeedbackRepository.insert: no unit-of-work round trips on the serving path). */
+  async insert(row: Omit<GenerationRequest, 'createdAt'>): Promise<GenerationRequest> {
+    const createdAt = new Date();
+    await this.em.execute(
+      'insert into generation_request (id, project_id, agent_id, version, created_at) values (?, ?, ?, ?, ?)',
+      [row.id, row.projectId, row.agentId, row.version, createdAt],
+    );
+    return { ...row, createdAt };
+  }
+
+  async get(id: string): Promise<GenerationRequest | null> {
+    return this.em.findOne(GenerationRequestSchema, { id }, { disableIdentityMap: true });
+  }
+}

@@ -184,10 +184,11 @@ export function createDataActivities(deps: ActivityDeps) {
     },
 
     /** Snapshots the agent's feedback as JSONL, so retries and later phases see the same rows. */
-    async loadFeedback(input: { runId: string; agentId: string }): Promise<LoadFeedbackResult> {
-      const rows = await new FeedbackRepository(orm.em.fork()).listForTraining(input.agentId);
+    async loadFeedback(input: { runId: string; agentId: string; versions?: string[] }): Promise<LoadFeedbackResult> {
+      const rows = await new FeedbackRepository(orm.em.fork()).listForTraining(input.agentId, input.versions);
       if (rows.length < minRows) {
-        throw invalidFeedback(`agent ${input.agentId} has ${rows.length} feedback rows; training needs at least ${minRows}`, {
+        const which = input.versions ? ` attributed to ${input.versions.join(', ')}` : '';
+        throw invalidFeedback(`agent ${input.agentId} has ${rows.length} feedback rows${which}; training needs at least ${minRows}`, {
           count: rows.length,
           minRows,
         });

@@ -7,43 +7,24 @@
  * writes to its own agent; afterwards the rows in Postgres must equal the 201 answers.
  *   npx tsx bench/api-load.ts [--connections 10,100] [--requests 2000] [--runs 5] [--no-write]
  */
-import { execFile } from 'node:child_process';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../api/app';
 import { loadEnv } from '../common/env';
 import { FeedbackRepository } from '../db/repositories';
 import { ProjectRepository } from '../db/repositories/project-repository';
+import { autocannon, type AutocannonResult } from './lib/autocannon';
 import { machineLine, mdTable, writeSection } from './lib/results';
 import { benchServices, createBenchDatabase } from './lib/services';
 import { summarize, type Summary } from './lib/stats';
 import { uniqueId } from './lib/training-run';
 
-const AUTOCANNON = path.join(__dirname, '..', 'node_modules', 'autocannon', 'autocannon.js');
 const RUN_LIMIT_MS = 120_000;
 
-/** What autocannon --json reports (the fields used here). */
-interface AutocannonResult {
-  '2xx': number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-  duration: number;
-  latency: { p50: number; p99: number };
-  requests: { average: number; total: number };
-}
+const FEEDBACK_BODY = { prompt: 'How do I reset my password?', response: 'Open Settings, then Security, then Reset.', score: 0.8, runId: 'load' };
 
-function autocannon(url: string, connections: number, amount: number, authorization: string): Promise<AutocannonResult> {
-  const body = JSON.stringify({ prompt: 'How do I reset my password?', response: 'Open Settings, then Security, then Reset.', score: 0.8, runId: 'load' });
-  const args = [AUTOCANNON, '-j', '-c', String(connections), '-a', String(amount), '-t', '10', '-m', 'POST'];
-  args.push('-H', 'content-type=application/json', '-H', `authorization=${authorization}`, '-b', body, url);
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { timeout: RUN_LIMIT_MS, maxBuffer: 16 * 2 ** 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`autocannon failed: ${err.message}\n${stderr.slice(-1000)}`));
-      else resolve(JSON.parse(stdout) as AutocannonResult);
-    });
-  });
+function feedbackLoad(url: string, connections: number, amount: number, authorization: string): Promise<AutocannonResult> {
+  return autocannon({ url, connections, amount, authorization, body: FEEDBACK_BODY, timeoutS: 10, limitMs: RUN_LIMIT_MS });
 }
 
 interface RunOutcome {
@@ -57,7 +38,7 @@ interface RunOutcome {
 
 async function oneRun(app: FastifyInstance, base: string, countRows: (agentId: string) => Promise<number>, connections: number, amount: number, auth: string): Promise<RunOutcome> {
   const agentId = uniqueId('load');
-  const r = await autocannon(`${base}/api/policies/feedback/${agentId}`, connections, amount, auth);
+  const r = await feedbackLoad(`${base}/api/policies/feedback/${agentId}`, connections, amount, auth);
   return {
     throughput: r['2xx'] / r.duration,
     p99: r.latency.p99,

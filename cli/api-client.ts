@@ -7,6 +7,7 @@
 import type { Static } from 'typebox';
 import type { FeedbackBatchCreated, FeedbackImported } from '../api/schemas/feedback';
 import type { PolicyListBody } from '../api/schemas/policies';
+import type { AbReportBody, DeploymentBody, DeploymentView } from '../api/schemas/deployments';
 import type { DryRunBody, RunAccepted, RunStartedBody, RunView, TrainBody } from '../api/schemas/runs';
 import type { PresetName } from '../ml/config';
 import { ApiError, RouteUnavailableError } from './errors';
@@ -26,6 +27,8 @@ export interface FeedbackItem {
   score: number;
   runId: string;
   notes?: string;
+  /** The serve/ generate answer's requestId: attributes the row to the version that answered. */
+  requestId?: string;
 }
 
 /** One run in `GET /api/runs` (the fields the CLI shows; the server may send more). */
@@ -180,6 +183,21 @@ export class RlhfApiClient {
   async listPolicies(agentId: string): Promise<PolicyList> {
     const res = await this.request<PolicyList>('GET', `/api/policies/${enc(agentId)}`, { retryable: true });
     expectStatus(res, [200], `policies of ${agentId}`);
+    return res.body;
+  }
+
+  /** `PUT /api/policies/:agentId/deployment`: what serve/ answers with, and in which shares. */
+  async setDeployment(agentId: string, body: Static<typeof DeploymentBody>): Promise<Static<typeof DeploymentView>> {
+    const res = await this.request<Static<typeof DeploymentView>>('PUT', `/api/policies/${enc(agentId)}/deployment`, { body, retryable: true });
+    expectStatus(res, [200], `deployment of ${agentId}`);
+    return res.body;
+  }
+
+  /** `GET /api/policies/:agentId/ab`: versions compared on attributed feedback. */
+  async abReport(agentId: string, since?: string): Promise<Static<typeof AbReportBody>> {
+    const query = since ? `?since=${enc(since)}` : '';
+    const res = await this.request<Static<typeof AbReportBody>>('GET', `/api/policies/${enc(agentId)}/ab${query}`, { retryable: true });
+    expectStatus(res, [200], `A/B report of ${agentId}`);
     return res.body;
   }
 

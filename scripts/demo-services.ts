@@ -1,7 +1,7 @@
 /**
  * Services for the demo: reuses DATABASE_URL / TEMPORAL_ADDRESS when they are set and reachable, otherwise
- * starts embedded Postgres and the Temporal dev server (persistent data under data/), and picks a free port
- * for the API. Returns the environment the API and workers need, and an API key of the demo project
+ * starts embedded Postgres and the Temporal dev server (persistent data under data/), and picks free ports
+ * for the API and the serving process. Returns the environment the API and workers need, and an API key of the demo project
  * (created for this demo run and revoked by `revokeDemoApiKey` at its end; never printed).
  */
 import { execFile } from 'node:child_process';
@@ -98,6 +98,7 @@ export async function startServices(root: string): Promise<Services> {
   const base = loadEnv();
   const [databaseUrl, temporalAddress] = await Promise.all([startPostgres(root), startTemporal(root, base.TEMPORAL_ADDRESS)]);
   const apiPort = await freePort(base.API_PORT);
+  const servePort = await freePort(base.SERVE_PORT);
   const apiKey = await createDemoApiKey(databaseUrl);
   return {
     apiKey,
@@ -109,6 +110,8 @@ export async function startServices(root: string): Promise<Services> {
       ARTIFACT_ROOT: path.resolve(root, base.ARTIFACT_ROOT),
       API_HOST: base.API_HOST,
       API_PORT: String(apiPort),
+      SERVE_HOST: base.SERVE_HOST,
+      SERVE_PORT: String(servePort),
     },
   };
 }

@@ -12,6 +12,9 @@
  * 5. Prints the new PolicyVersion, its artifact paths, the evaluation phase's before/after table (reward model,
  *    win rate, KL, length, diversity, verdict, 3 sample pairs), the true score before/after on held-out prompts
  *    (synthetic feedback only) and the run's Temporal UI link.
+ * 6. Closes the loop through the serving process (scripts/demo-serving.ts): deploys the version (50/50 with the
+ *    one before it, when there is one), sends held-out prompts through `generate`, posts their true scores as
+ *    feedback attributed by requestId, and prints the A/B report.
  * The synthetic feedback is the support-reply task (ml/tasks/support-replies.ts); `--task vowel` uses the old
  * vowel-density task.
  * The API and workers stop at the end; Postgres and Temporal keep running so the UI link works
@@ -32,6 +35,8 @@ import type { EvaluationReport } from '../ml/evaluation';
 import { Rng } from '../ml/rng';
 import { PRESET_NAMES } from '../ml/config';
 import { runArtifacts } from '../activities/data';
+import { ServeClient } from '../cli/serve-client';
+import { closeTheLoop } from './demo-serving';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -122,7 +127,7 @@ function backendLineOf(line: string): string | null {
   }
 }
 
-async function waitForApi(base: string, children: ChildProcess[], logs: string[]): Promise<void> {
+async function waitForHealthy(what: string, base: string, children: ChildProcess[], logs: string[]): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     if (children.some((c) => c.exitCode !== null)) break;
@@ -134,7 +139,7 @@ async function waitForApi(base: string, children: ChildProcess[], logs: string[]
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  throw new Error(`the API did not become healthy; last log lines:\n${logs.slice(-30).join('\n')}`);
+  throw new Error(`the ${what} did not become healthy; last log lines:\n${logs.slice(-30).join('\n')}`);
 }
 
 async function main(): Promise<void> {
@@ -147,6 +152,7 @@ async function main(): Promise<void> {
   const api = new RlhfApiClient({ baseUrl: apiBase, apiKey: services.apiKey.key });
   const children = [
     startChild('api', 'api/server.ts', env, logs),
+    startChild('serve', 'serve/server.ts', env, logs),
     startChild('worker-cpu', 'worker/cpu.ts', env, logs),
     // At info, so that its backend line (echoed above) is logged.
     startChild('worker-gpu', 'worker/gpu.ts', { ...env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' }, logs),
@@ -157,7 +163,7 @@ async function main(): Promise<void> {
     process.exit(130);
   });
   try {
-    await waitForApi(apiBase, children, logs);
+    await waitForHealthy('API', apiBase, children, logs);
     console.log(`API      ${apiBase}  (OpenAPI docs at ${apiBase}/docs)`);
     console.log(`Temporal ${env.TEMPORAL_ADDRESS}  (Web UI ${env.TEMPORAL_UI_URL})`);
     console.log(`project  '${DEMO_PROJECT}' (a key made for this demo run, revoked at its end; make your own with scripts/create-api-key.ts)\n`);
@@ -185,6 +191,11 @@ async function main(): Promise<void> {
       throw new Error(`run ended ${final.status}: ${final.error ?? 'no error recorded'}\nTemporal UI: ${uiLink}`);
     }
     await printOutcome(api, cli.agentId, final, uiLink, cli.feedbackFile ? null : cli.task, services.env.ARTIFACT_ROOT);
+    const serveBase = `http://${env.SERVE_HOST}:${env.SERVE_PORT}`;
+    await waitForHealthy('serving process', serveBase, children, logs);
+    console.log(`\nserving  ${serveBase}  (npm run serve; POST /v1/agents/${cli.agentId}/generate)`);
+    const task = cli.feedbackFile ? null : taskOf(cli.task);
+    await closeTheLoop(api, new ServeClient({ baseUrl: serveBase, apiKey: services.apiKey.key }), cli.agentId, task, runId, rows[0].prompt);
   } catch (err) {
     console.error(`\n${err instanceof Error ? err.message : String(err)}`);
     console.error(`\nlast log lines:\n${logs.slice(-25).join('\n')}`);

@@ -42,6 +42,8 @@ export interface TrainPolicyInput {
   configPatch?: ConfigPatch;
   /** false: train the reward model even when an earlier run's was trained on the same rows and config (default: reuse it). */
   reuseRewardModel?: boolean;
+  /** Train only on feedback attributed to these policy versions (e.g. ["v3"]); absent: all of the agent's feedback. */
+  feedbackVersions?: string[];
   /**
    * Activity task queues, when not the shared TaskQueues (tests use unique ones; a deployment
    * may dedicate a GPU pool to some agents). The workflow itself runs where it was started.

@@ -278,7 +278,7 @@ async function prepare(input: TrainPolicyInput, state: RunState): Promise<void> 
   Object.assign(state.run, { configRef: plan.configRef, totalUpdates: plan.totalUpdates, updatesPerChunk: plan.updatesPerChunk });
   state.run.klCoef ??= plan.klCoef;
   state.run.klTarget ??= plan.klTarget;
-  const feedback = await state.acts.data.loadFeedback({ runId, agentId: input.agentId });
+  const feedback = await state.acts.data.loadFeedback({ runId, agentId: input.agentId, ...(input.feedbackVersions ? { versions: input.feedbackVersions } : {}) });
 
   enterPhase(state, RunPhases.splitDataset);
   const split = await state.acts.data.splitDataset({ runId, datasetRef: feedback.datasetRef, configRef: plan.configRef });

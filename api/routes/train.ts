@@ -94,6 +94,13 @@ function dataAwareOr400(config: RunConfig, rows: readonly FeedbackExample[]): { 
  * instead of starting a second run. A key reused after its record expired (IDEMPOTENCY_KEY_TTL_HOURS)
  * finds that id taken by the earlier run and gets a fresh one.
  */
+/** 422 naming `feedbackVersions.N` for the first version the agent does not have. */
+async function requireFeedbackVersions(request: FastifyRequest, agentId: string, versions: readonly string[]): Promise<void> {
+  const existing = await request.repos.policyVersions.existingVersions(agentId, versions);
+  const missing = versions.findIndex((v) => !existing.has(v));
+  if (missing >= 0) throw new HttpError(422, 'unknown_version', `agent ${agentId} has no policy version ${versions[missing]}`, `feedbackVersions.${missing}`);
+}
+
 async function runIdFor(request: FastifyRequest, repos: Repositories): Promise<string> {
   const key = request.headers[IDEMPOTENCY_KEY_HEADER];
   if (typeof key !== 'string') return newRunId();
@@ -127,10 +134,11 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       const { agentId } = request.params;
-      const { dryRun = false, maxSteps, learningRate, seed, reuseRewardModel } = request.body;
+      const { dryRun = false, maxSteps, learningRate, seed, reuseRewardModel, feedbackVersions } = request.body;
       const preset: PresetName = request.body.preset ?? DEFAULT_PRESET;
       await requireOwnedAgent(request, agentId);
-      const stats = await request.repos.feedback.scoreStats(agentId);
+      if (feedbackVersions) await requireFeedbackVersions(request, agentId, feedbackVersions);
+      const stats = await request.repos.feedback.scoreStats(agentId, feedbackVersions);
       if (stats.count < minFeedbackForTraining) throw new InsufficientFeedbackError(stats.count, minFeedbackForTraining);
       const hub = await requestedHubModel(request.body);
       const base = hub ? null : await requestedBaseModel(fastify.appConfig.env.RLHF_BASE_MODEL_ROOT, request.body.baseModelDir);
@@ -141,7 +149,7 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       // fit with a 400. A pretrained base keeps its own tokenizer and context length.
       const { config, lengths } = baseConfig
         ? { config: runConfigForBase(resolved, baseConfig), lengths: null }
-        : dataAwareOr400(resolved, await request.repos.feedback.listForTraining(agentId));
+        : dataAwareOr400(resolved, await request.repos.feedback.listForTraining(agentId, feedbackVersions));
 
       if (dryRun) {
         const estimate = estimateDryRun(config, stats.count, flopsPerSecond);
@@ -180,9 +188,9 @@ const trainRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         const runId = await runIdFor(request, repos);
         const workflowId = workflowIdOf(runId);
         // The row comes first: the partial unique index decides a race between two requests.
-        await repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir, baseModel: hub?.ref, reuseRewardModel } });
+        await repos.trainingRuns.create({ id: runId, workflowId, agentId, config: { preset, maxSteps, learningRate, seed, baseModelDir: request.body.baseModelDir, baseModel: hub?.ref, reuseRewardModel, feedbackVersions } });
         try {
-          await startTrainingWorkflowOnce(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, baseModel: hub?.ref, reuseRewardModel, ...operatorRunOptions(fastify.appConfig) });
+          await startTrainingWorkflowOnce(fastify.temporal, { runId, agentId, preset, maxSteps, learningRate, seed, baseModelDir: base?.dir, baseModel: hub?.ref, reuseRewardModel, feedbackVersions, ...operatorRunOptions(fastify.appConfig) });
         } catch (err) {
           await repos.trainingRuns.setStatus(runId, 'failed', 'could not start the training workflow');
           throw err;

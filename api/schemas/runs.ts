@@ -5,6 +5,7 @@ import { HUB_REPO_ID_PATTERN, HUB_REVISION_PATTERN } from '../../ml/hf/hub';
 import { EvaluationVerdicts, RunPhases } from '../../common/names';
 import { TrainingRunStatuses } from '../../db/entities';
 import type { RunProgress, TrainPolicyResult } from '../../workflows/messages';
+import { VersionLabel } from './deployments';
 
 export const DEFAULT_PRESET = 'quick';
 
@@ -20,6 +21,14 @@ export const TrainBody = Type.Object(
         // quick: the one preset that finishes in minutes on CPU-only hosts; pick small/medium explicitly.
         { default: DEFAULT_PRESET },
       ),
+    ),
+    feedbackVersions: Type.Optional(
+      Type.Array(VersionLabel, {
+        minItems: 1,
+        maxItems: 32,
+        uniqueItems: true,
+        description: 'Train only on feedback attributed to these policy versions (rows posted with their requestId or policyVersion); default: all of the agent\'s feedback',
+      }),
     ),
     reuseRewardModel: Type.Optional(
       Type.Boolean({ description: 'Reuse an earlier run\'s reward model trained on the same feedback and reward-model config (default true); false retrains' }),

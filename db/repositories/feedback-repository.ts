@@ -179,14 +179,15 @@ export class FeedbackRepository {
     return this.em.count(FeedbackSchema, { agentId });
   }
 
-  async scoreStats(agentId: string): Promise<ScoreStats> {
+  /** Over the agent's rows, or only those attributed to `versions` when given. */
+  async scoreStats(agentId: string, versions?: readonly string[]): Promise<ScoreStats> {
     const [row] = await this.em.execute<
       { count: string; mean: number | null; std: number | null; min: number | null; max: number | null }[]
     >(
       // Aggregated in numeric: any finite double is a valid score, and double-precision sums of
       // squares overflow (Postgres raises 22003) once |score| passes about 1e154.
-      'select count(*) as count, avg(score::numeric)::float8 as mean, stddev_pop(score::numeric)::float8 as std, min(score) as min, max(score) as max from feedback where agent_id = ?',
-      [agentId],
+      `select count(*) as count, avg(score::numeric)::float8 as mean, stddev_pop(score::numeric)::float8 as std, min(score) as min, max(score) as max from feedback where agent_id = ?${versions ? ` and policy_version in (${versions.map(() => '?').join(', ')})` : ''}`,
+      versions ? [agentId, ...versions] : [agentId],
     );
     return { count: Number(row.count), mean: row.mean, std: row.std, min: row.min, max: row.max };
   }
@@ -203,11 +204,14 @@ export class FeedbackRepository {
     return rows.map((r) => ({ version: r.version, count: Number(r.count), mean: r.mean, variance: r.variance }));
   }
 
-  /** Every row of the agent in a deterministic (id) order, so a run's dataset split is reproducible. */
-  async listForTraining(agentId: string): Promise<TrainingRow[]> {
+  /**
+   * Every row of the agent (only those attributed to `versions`, when given) in a deterministic
+   * (id) order, so a run's dataset split is reproducible.
+   */
+  async listForTraining(agentId: string, versions?: readonly string[]): Promise<TrainingRow[]> {
     const rows = await this.em.find(
       FeedbackSchema,
-      { agentId },
+      versions ? { agentId, policyVersion: { $in: [...versions] } } : { agentId },
       { orderBy: { id: 'asc' }, fields: ['prompt', 'response', 'score'], disableIdentityMap: true },
     );
     return rows.map((r) => ({ prompt: r.prompt, response: r.response, score: r.score }));

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { buildApp } from '../../api/app';
 import { loadEnv, type Env } from '../../common/env';
-import { PolicyVersionRepository } from '../../db/repositories';
+import { FeedbackRepository, PolicyVersionRepository } from '../../db/repositories';
 import { initBackend } from '../../ml/backend';
 import { GptModel } from '../../ml/model';
 import { savePolicy } from '../../ml/policy-export';
@@ -282,5 +282,23 @@ describe('attribution and the A/B report', () => {
     const later = (await apiCall(owner, { method: 'GET', url: `/api/policies/${agent}/ab?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}` })).json();
     expect(later.versions.every((v: { rows: number }) => v.rows === 0)).toBe(true);
     expect((await apiCall(other, { method: 'GET', url: `/api/policies/${agent}/ab` })).statusCode).toBe(404);
+  });
+
+  it('trains on the feedback of chosen versions only (train_policy feedbackVersions)', async () => {
+    const agent = 'agent-ab-report'; // 60 rows attributed to v1, 60 to v2, 1 unattributed (test above)
+    const repo = new FeedbackRepository(db.orm.em.fork());
+    expect((await repo.listForTraining(agent, ['v2'])).length).toBe(60);
+    expect((await repo.listForTraining(agent, ['v1', 'v2'])).length).toBe(120);
+    expect((await repo.listForTraining(agent)).length).toBe(121);
+    const dry = await apiCall(owner, { method: 'POST', url: `/api/policies/train_policy/${agent}`, payload: { dryRun: true, feedbackVersions: ['v2'] } });
+    expect(dry.statusCode).toBe(200);
+    expect(dry.json().feedbackCount).toBe(60);
+    const unknown = await apiCall(owner, { method: 'POST', url: `/api/policies/train_policy/${agent}`, payload: { dryRun: true, feedbackVersions: ['v2', 'v8'] } });
+    expect(unknown.statusCode).toBe(422);
+    expect(unknown.json()).toMatchObject({ error: 'unknown_version', field: 'feedbackVersions.1' });
+    // AGENT's v2 has no attributed rows: too few to train on.
+    const few = await apiCall(owner, { method: 'POST', url: `/api/policies/train_policy/${AGENT}`, payload: { dryRun: true, feedbackVersions: ['v2'] } });
+    expect(few.statusCode).toBe(400);
+    expect(few.json()).toMatchObject({ error: 'insufficient_feedback' });
   });
 });

@@ -2,8 +2,8 @@
  * The demo's closing of the loop (issue 13), after a run has published a version:
  * 1. deploys it: all traffic when it is the agent's only version; otherwise a 50/50 split with
  *    the version before it, sticky by subject;
- * 2. sends held-out prompts through the serving process's `generate`, as end users would
- *    (one subject each);
+ * 2. sends prompts through the serving process's `generate`, as end users would (one subject
+ *    each; the task's kinds of request, freshly worded, never the held-out evaluation prompts);
  * 3. rates every answer with the synthetic task's TRUE score and posts it as feedback with the
  *    answer's requestId (attributed to the version that answered);
  * 4. prints the A/B report. Running the demo again trains the next version on all feedback,
@@ -15,7 +15,8 @@ import type { ServeClient } from '../cli/serve-client';
 
 export interface ServedTask {
   name: string;
-  heldOut: string[];
+  /** Prompts end users send (not the held-out evaluation prompts: their ratings become training feedback). */
+  served: string[];
   trueScore(prompt: string, response: string): number;
 }
 
@@ -45,7 +46,7 @@ export async function closeTheLoop(api: RlhfApiClient, serve: ServeClient, agent
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < SERVED_ANSWERS; i = next++) {
-      const prompt = task.heldOut[i % task.heldOut.length];
+      const prompt = task.served[i % task.served.length];
       const answer = await serve.generate(agentId, { prompt, subject: `demo-user-${runId}-${i}` });
       const text = answer.completions[0].text;
       items.push({ prompt, response: text, score: task.trueScore(prompt, text), runId: 'demo-served', requestId: answer.requestId });

@@ -13,7 +13,7 @@
  *    win rate, KL, length, diversity, verdict, 3 sample pairs), the true score before/after on held-out prompts
  *    (synthetic feedback only) and the run's Temporal UI link.
  * 6. Closes the loop through the serving process (scripts/demo-serving.ts): deploys the version (50/50 with the
- *    one before it, when there is one), sends held-out prompts through `generate`, posts their true scores as
+ *    one before it, when there is one), sends users' prompts through `generate`, posts their true scores as
  *    feedback attributed by requestId, and prints the A/B report.
  * The synthetic feedback is the support-reply task (ml/tasks/support-replies.ts); `--task vowel` uses the old
  * vowel-density task.
@@ -72,11 +72,22 @@ function parseCli() {
 
 /** The synthetic task's true scorer and held-out prompts (ids the feedback never used). */
 function taskOf(task: 'support' | 'vowel') {
-  if (task === 'vowel') return { trueScore: vowelTrueScore, heldOut: Array.from({ length: 16 }, (_, i) => `Q${i * 6}: `), name: 'synthetic vowel-density task' };
+  if (task === 'vowel') {
+    return {
+      trueScore: vowelTrueScore,
+      heldOut: Array.from({ length: 16 }, (_, i) => `Q${i * 6}: `),
+      served: Array.from({ length: 64 }, (_, i) => `Q${i * 6 + 1}: `),
+      name: 'synthetic vowel-density task',
+    };
+  }
   const rng = new Rng(99);
+  const served = new Rng(123);
   return {
     trueScore: supportTrueScore,
     heldOut: Array.from({ length: 16 }, (_, i) => supportPrompt(DEMO_TRAIN_IDS + i, rng)),
+    // What end users ask through serve/: the training prompts' kinds, freshly worded. Never the held-out
+    // prompts, whose rated answers would otherwise enter the next run's feedback.
+    served: Array.from({ length: 64 }, (_, i) => supportPrompt(i % DEMO_TRAIN_IDS, served)),
     name: 'synthetic support-reply task',
   };
 }

@@ -19,6 +19,7 @@ import { strictValidatorCompiler } from '../api/validator';
 import serving from './plugins/serving';
 import serveHealthRoutes from './routes/health';
 import generateRoutes from './routes/generate';
+import completionsRoutes from './routes/completions';
 
 export const serveApp = fp<AppOptions>(
   async (fastify, opts) => {
@@ -36,6 +37,7 @@ export const serveApp = fp<AppOptions>(
 
     await fastify.register(serveHealthRoutes);
     await fastify.register(generateRoutes);
+    await fastify.register(completionsRoutes);
   },
   { name: 'durable-rlhf-serve' },
 );

@@ -14,9 +14,11 @@ export async function chooseVersion(
   agentId: string,
   requested: string | undefined,
   subject: string | undefined,
+  /** The request field that named the version, for the 404. */
+  versionField = 'version',
 ): Promise<{ version: string; source: VersionSource }> {
   if (requested !== undefined) {
-    if (!(await repos.policyVersions.findByVersion(agentId, requested))) throw new NotFoundError(`agent ${agentId} has no policy version ${requested}`, 'version');
+    if (!(await repos.policyVersions.findByVersion(agentId, requested))) throw new NotFoundError(`agent ${agentId} has no policy version ${requested}`, versionField);
     return { version: requested, source: 'request' };
   }
   const deployment = await repos.deployments.current(agentId);

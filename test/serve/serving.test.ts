@@ -171,6 +171,33 @@ describe('generate', () => {
   });
 });
 
+describe('OpenAI-style /v1/completions', () => {
+  const completions = async (body: Record<string, unknown>) => {
+    const res = await fetch(`${serveUrl}/v1/completions`, { method: 'POST', headers: { ...owner.headers, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> & { choices: { text: string; finish_reason: string; index: number }[]; usage: Record<string, number> } };
+  };
+
+  it('answers in the Completions shape, with the version in `model` and the requestId as `id`', async () => {
+    const res = await completions({ model: `${AGENT}:v1`, prompt: 'Hello', max_tokens: 4, n: 2, seed: 5, user: 'u-1' });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ object: 'text_completion', model: `${AGENT}:v1` });
+    expect(res.json.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.json.choices.map((c) => c.index)).toEqual([0, 1]);
+    expect(res.json.usage.prompt_tokens).toBe(5); // "Hello", one byte a token
+    expect(res.json.usage.total_tokens).toBe(res.json.usage.prompt_tokens + res.json.usage.completion_tokens);
+    // The same seed through the native route gives the same texts.
+    const native = await generate({ prompt: 'Hello', maxNewTokens: 4, n: 2, seed: 5, version: 'v1' });
+    expect(res.json.choices.map((c) => c.text)).toEqual(native.json.completions.map((c) => c.text));
+  });
+
+  it('names the OpenAI fields in errors', async () => {
+    expect((await completions({ model: `${AGENT}:v1`, prompt: 'x', max_tokens: 100 })).json).toMatchObject({ field: 'max_tokens' });
+    expect((await completions({ model: `${AGENT}:v9`, prompt: 'x' })).json).toMatchObject({ error: 'not_found', field: 'model' });
+    expect((await completions({ model: `${AGENT}:v1`, prompt: 'x', stream: true })).json).toMatchObject({ field: 'stream' });
+    expect((await completions({ model: 'a/b', prompt: 'x' })).status).toBe(400);
+  });
+});
+
 describe('deployment', () => {
   const put = (payload: unknown) => apiCall(owner, { method: 'PUT', url: `/api/policies/${AGENT}/deployment`, payload: payload as object });
 

@@ -13,7 +13,7 @@ import { FeedbackRepository } from '../db/repositories/feedback-repository';
 import { PolicyVersionRepository, versionLabel } from '../db/repositories/policy-version-repository';
 import { TrainingRunRepository } from '../db/repositories/training-run-repository';
 import type { PolicyVersion, TrainingRunStatus } from '../db/entities';
-import { checkpointKey, checkpointsKey, policyKey, runKey } from '../storage/artifact-keys';
+import { policyKey, runArtifacts } from '../storage/artifact-keys';
 import { buildTrainingResults, writeTrainingResults, type SftSummary } from '../ml/training-results';
 import type { ConfigPatch, DatasetSummary, GuardrailSummary, RunProgress } from '../workflows/messages';
 import { RunPhases, type UpdateMetrics } from '../common/names';
@@ -104,23 +104,6 @@ export interface SetRunStatusInput {
   status: TrainingRunStatus;
   error?: string;
 }
-
-/** Store keys of one run's working data, spelled once. */
-export const runArtifacts = {
-  config: (runId: string) => runKey(runId, 'config.json'),
-  dataset: (runId: string) => runKey(runId, 'dataset', 'feedback.jsonl'),
-  train: (runId: string) => runKey(runId, 'dataset', 'train.jsonl'),
-  val: (runId: string) => runKey(runId, 'dataset', 'val.jsonl'),
-  rewardModel: (runId: string) => runKey(runId, 'reward_model'),
-  sftPolicy: (runId: string) => runKey(runId, 'sft'),
-  checkpoints: checkpointsKey,
-  checkpoint: checkpointKey,
-  metrics: (runId: string, update: number) => runKey(runId, 'metrics', `update-${String(update).padStart(6, '0')}.json`),
-  finalPolicy: (runId: string) => runKey(runId, 'policy'),
-  evaluation: (runId: string) => runKey(runId, 'evaluation.json'),
-  /** The guardrail state (trips, remedies, events) in force at a checkpoint; written just before it. */
-  guard: (runId: string, update: number) => runKey(runId, 'guard', `update-${String(update).padStart(6, '0')}.json`),
-};
 
 /** Whether a config patch sets a length the data would otherwise decide (ml/data-lengths). */
 function setsLengths(patch: ConfigPatch | undefined): boolean {

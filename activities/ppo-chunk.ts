@@ -28,7 +28,7 @@ import type { GptModel } from '../ml/model';
 import { loadRewardModel, type RewardModel } from '../ml/reward-model';
 import type { Tokenizer } from '../ml/tokenizer';
 import type { CheckpointInfo, CheckpointRecovery, GuardrailSummary, SetKlArgs } from '../workflows/messages';
-import { runArtifacts } from './data';
+import { runArtifacts } from '../storage/artifact-keys';
 import { ACTIVITY_DEFAULTS, type ActivityDeps, type ActivityLogger } from './deps';
 import { classified, missingArtifact } from './errors';
 import { heartbeatTickMs, withHeartbeatTicker } from './heartbeat';

@@ -18,7 +18,7 @@ import { checkHealth, historyWindow, TripConditions, type HealthTrip } from '../
 import type { PpoTrainer, TrainerRemedies } from '../ml/ppo-trainer';
 import type { ArtifactStore } from '../storage/artifact-store';
 import { MAX_GUARDRAIL_EVENTS_SHOWN, TrainingFailureTypes, type CheckpointInfo, type GuardrailEvent, type GuardrailSummary } from '../workflows/messages';
-import { runArtifacts } from './data';
+import { runArtifacts } from '../storage/artifact-keys';
 
 /** What `runArtifacts.guard` holds. */
 export interface GuardState {

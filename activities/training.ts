@@ -24,7 +24,7 @@ import { mean, std } from '../ml/stats';
 import type { Tokenizer } from '../ml/tokenizer';
 import { runTokenizer } from '../ml/run-tokenizer';
 import type { CheckpointInfo, RunProgress } from '../workflows/messages';
-import { runArtifacts } from './data';
+import { runArtifacts } from '../storage/artifact-keys';
 import { type ActivityDeps } from './deps';
 import { classified, invalidConfig } from './errors';
 import { heartbeatTickMs, heartbeatingStopCheck, withHeartbeatTicker } from './heartbeat';

@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { runArtifacts } from '../activities/data';
+import { runArtifacts } from '../storage/artifact-keys';
 import { Rng } from '../ml/rng';
 import { makeSyntheticFeedback } from '../ml/synthetic-task';
 import { LocalArtifactStore } from '../storage/artifact-store';

@@ -34,7 +34,7 @@ import { makeSupportFeedback, supportPrompt, trueScore as supportTrueScore } fro
 import type { EvaluationReport } from '../ml/evaluation';
 import { Rng } from '../ml/rng';
 import { PRESET_NAMES } from '../ml/config';
-import { runArtifacts } from '../activities/data';
+import { runArtifacts } from '../storage/artifact-keys';
 import { ServeClient } from '../cli/serve-client';
 import { closeTheLoop } from './demo-serving';
 

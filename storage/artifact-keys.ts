@@ -79,3 +79,20 @@ export function rewardModelIndexKey(agentId: string, fingerprint: string): strin
   if (!/^[0-9a-f]{64}$/.test(fingerprint)) throw new RangeError('reward-model fingerprint must be 64 hex digits');
   return joinKey('reward-models', assertSafeId(agentId, 'agentId'), `${fingerprint}.json`);
 }
+
+/** Store keys of one run's working data, spelled once (every layer that reads or writes them imports this). */
+export const runArtifacts = {
+  config: (runId: string) => runKey(runId, 'config.json'),
+  dataset: (runId: string) => runKey(runId, 'dataset', 'feedback.jsonl'),
+  train: (runId: string) => runKey(runId, 'dataset', 'train.jsonl'),
+  val: (runId: string) => runKey(runId, 'dataset', 'val.jsonl'),
+  rewardModel: (runId: string) => runKey(runId, 'reward_model'),
+  sftPolicy: (runId: string) => runKey(runId, 'sft'),
+  checkpoints: checkpointsKey,
+  checkpoint: checkpointKey,
+  metrics: (runId: string, update: number) => runKey(runId, 'metrics', `update-${String(update).padStart(6, '0')}.json`),
+  finalPolicy: (runId: string) => runKey(runId, 'policy'),
+  evaluation: (runId: string) => runKey(runId, 'evaluation.json'),
+  /** The guardrail state (trips, remedies, events) in force at a checkpoint; written just before it. */
+  guard: (runId: string, update: number) => runKey(runId, 'guard', `update-${String(update).padStart(6, '0')}.json`),
+};

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { MockActivityEnvironment } from '@temporalio/testing';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { createDataActivities, createTrainingActivities } from '../../activities';
-import { runArtifacts } from '../../activities/data';
+import { runArtifacts } from '../../storage/artifact-keys';
 import { writeJsonl } from '../../activities/jsonl';
 import type { PpoChunkInput, PpoHeartbeat } from '../../activities/ppo-chunk';
 import { MetricKeys } from '../../common/names';

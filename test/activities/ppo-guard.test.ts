@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { createDataActivities, createTrainingActivities } from '../../activities';
-import { runArtifacts } from '../../activities/data';
+import { runArtifacts } from '../../storage/artifact-keys';
 import { writeJsonl } from '../../activities/jsonl';
 import type { GuardState } from '../../activities/ppo-guard';
 import type { PpoChunkInput, PpoHeartbeat } from '../../activities/ppo-chunk';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { createDataActivities, createTrainingActivities, type ActivityDeps } from '../../activities';
-import { runArtifacts } from '../../activities/data';
+import { runArtifacts } from '../../storage/artifact-keys';
 import { writeJsonl } from '../../activities/jsonl';
 import type { PpoChunkInput, PpoHeartbeat } from '../../activities/ppo-chunk';
 import { sameCheckpoint, TrainerCache } from '../../activities/trainer-cache';

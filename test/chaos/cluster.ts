@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Client, Connection, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { runArtifacts } from '../../activities/data';
+import { runArtifacts } from '../../storage/artifact-keys';
 import { newRunId, workflowIdOf } from '../../api/run-workflows';
 import { SearchAttributeKeys, TaskQueues, type UpdateMetrics } from '../../common/names';
 import { FeedbackRepository, TrainingRunRepository } from '../../db/repositories';

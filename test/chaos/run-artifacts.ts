@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { runArtifacts } from '../../activities/data';
+import { runArtifacts } from '../../storage/artifact-keys';
 import type { UpdateMetrics } from '../../common/names';
 import { CheckpointFiles } from '../../ml/checkpoint';
 import { PolicyFiles } from '../../ml/policy-export';

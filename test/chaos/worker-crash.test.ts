@@ -10,7 +10,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { runArtifacts } from '../../activities/data';
+import { runArtifacts } from '../../storage/artifact-keys';
 import { TrainingRunRepository } from '../../db/repositories';
 import { CheckpointFiles, readCheckpoint } from '../../ml/checkpoint';
 import { pauseSignal, progressQuery, resumeSignal, type TrainPolicyResult } from '../../workflows/messages';

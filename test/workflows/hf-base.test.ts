@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { runArtifacts } from '../../activities/data';
+import { runArtifacts } from '../../storage/artifact-keys';
 import { FeedbackRepository, PolicyVersionRepository, TrainingRunRepository } from '../../db/repositories';
 import { BpeTokenizer } from '../../ml/hf/bpe-tokenizer';
 import { loadHfModelDir, readGpt2Config } from '../../ml/hf/load';

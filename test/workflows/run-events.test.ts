@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { runArtifacts } from '../../activities/data';
+import { runArtifacts } from '../../storage/artifact-keys';
 import { buildApp } from '../../api/app';
 import { loadEnv } from '../../common/env';
 import { RunPhases } from '../../common/names';

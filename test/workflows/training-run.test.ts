@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { runArtifacts } from '../../activities/data';
+import { runArtifacts } from '../../storage/artifact-keys';
 import { MetricKeys, RunPhases, SearchAttributeKeys } from '../../common/names';
 import { FeedbackRepository, PolicyVersionRepository, TrainingRunRepository } from '../../db/repositories';
 import { findLatestVerified } from '../../ml/checkpoint';

@@ -40,6 +40,7 @@ export async function attributeItems(
   if (items.every((i) => i.requestId === undefined && i.policyVersion === undefined)) return items.map(() => ({ policyVersion: null, requestId: null }));
   const named = [...new Set(items.flatMap((i) => (i.policyVersion !== undefined && i.requestId === undefined ? [i.policyVersion] : [])))];
   const versions = await repos.policyVersions.existingVersions(scope.agentId, named);
+  const requests = await repos.generationRequests.getMany(items.flatMap((i) => (i.requestId !== undefined ? [i.requestId] : [])));
   const out: Attribution[] = [];
   for (const [index, item] of items.entries()) {
     if (item.requestId === undefined) {
@@ -49,7 +50,7 @@ export async function attributeItems(
       out.push({ policyVersion: item.policyVersion ?? null, requestId: null });
       continue;
     }
-    const request = await repos.generationRequests.get(item.requestId);
+    const request = requests.get(item.requestId);
     const field = fieldOf(index, 'requestId');
     if (!request || request.agentId !== scope.agentId || request.projectId !== scope.projectId) {
       throw new AttributionError('unknown_request', `no generate request ${item.requestId} of agent ${scope.agentId}`, field);

@@ -15,7 +15,10 @@ export class GenerationRequestRepository {
     return { ...row, createdAt };
   }
 
-  async get(id: string): Promise<GenerationRequest | null> {
-    return this.em.findOne(GenerationRequestSchema, { id }, { disableIdentityMap: true });
+  /** The requests among `ids` that exist, by id (one query for a whole feedback batch). */
+  async getMany(ids: readonly string[]): Promise<Map<string, GenerationRequest>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.em.find(GenerationRequestSchema, { id: { $in: [...new Set(ids)] } }, { disableIdentityMap: true });
+    return new Map(rows.map((r) => [r.id, r]));
   }
 }

@@ -14,8 +14,8 @@
  * validation plateau, PPO with min_new_tokens and approxkl early stopping, then ml/evaluation's
  * phase, each phase on its own random stream as the activities have. Per-seed numbers are printed.
  *
- * Measured (native, 2 cores, one seed alone ~5.5 min of which the reward model ~4): see the
- * numbers in docs/metrics.md § "Learning on the support task".
+ * Measured (native, 2 cores shared with other jobs): ~590 s of CPU time a seed, ~70 % of it the
+ * reward model; the numbers are in docs/metrics.md § "Learning on the support task".
  */
 import { MetricKeys, type UpdateMetrics } from '../../../common/names';
 import { initBackend } from '../../../ml/backend';
@@ -43,8 +43,18 @@ const MAX_LENGTH_CHANGE = 0.3;
 
 
 const env = (k: string, d: number) => (process.env[k] ? Number(process.env[k]) : d);
-/** Rated rows per seed: a team's first thousand ratings (the reward model's r(true) is data-limited below that). */
-const ROWS = env('SUPPORT_ROWS', 1000);
+/**
+ * Rated rows per seed. The reward model's r(true) is data-limited: with 1000 rows (800 to train on)
+ * it plateaued at 0.88 on seeds 12 and 13 whatever the epoch picked, weight decay or dropout; with
+ * 1500 it reaches 0.92-0.94 (docs/metrics.md § "Learning on the support task").
+ */
+const ROWS = env('SUPPORT_ROWS', 1500);
+/**
+ * Samples per held-out prompt from each policy (20 prompts). At 4 (80 replies) the true-score gain
+ * had a standard error near the 0.05 it is tested against: seed 13's same two policies (1000 rows)
+ * measured +0.045 with 4 and +0.164 with 16. The evaluation at 16 took ~30 s a seed on shared cores.
+ */
+const SAMPLES_PER_PROMPT = env('SUPPORT_SAMPLES', 16);
 const PRESET = (process.env.SUPPORT_PRESET ?? 'quick') as PresetName;
 
 /**
@@ -103,7 +113,7 @@ async function runSeed(seed: number): Promise<SeedResult> {
       prompts: heldOut,
       generation: cfg.ppo.generation,
       blockSize: cfg.policyModel.blockSize,
-      samplesPerPrompt: 4,
+      samplesPerPrompt: SAMPLES_PER_PROMPT,
       maxPrompts: heldOut.length,
       seed: seed + 300,
     });
@@ -139,20 +149,19 @@ async function runSeed(seed: number): Promise<SeedResult> {
 }
 
 /**
- * OPT-IN (RLHF_SUPPORT_LEARNING=1, native backend advised: ~5.5 min a seed alone on 2 cores) until
- * every seed passes: see docs/metrics.md § "Learning on the support task" for the per-seed numbers.
- * With 1000 rows seed 11 passes every condition; seed 12 misses only r(true) ≥ 0.9 (0.88); seed
- * 13 misses the gain (0.045), readability (70 %) and r (0.87). With 1500 rows (SUPPORT_ROWS=1500)
- * seed 13's r is 0.93 but its gain (0.047) and readability (76 %, from 78 % at the start) still miss.
+ * Runs by default (issue 11's must-show: every seed passes in CI, its numbers in the output); the
+ * per-seed numbers are in docs/metrics.md § "Learning on the support task". Opt-out:
+ * RLHF_SKIP_SUPPORT_LEARNING=1 (a seed takes minutes: native backend advised; scripts/test.sh
+ * leaves these files out of its WASM pass).
  */
 function runsHere(): boolean {
-  return process.env.RLHF_SUPPORT_LEARNING === '1';
+  return process.env.RLHF_SKIP_SUPPORT_LEARNING !== '1';
 }
 
 /** The test of one seed: every condition above, with the seed's numbers in the output. */
 export function describeSupportLearning(seed: number): void {
   if (!runsHere()) {
-    describe.skip(`RLHF learns the support-reply task (seed ${seed}; opt-in: RLHF_SUPPORT_LEARNING=1)`, () => it('is opt-in', () => undefined));
+    describe.skip(`RLHF learns the support-reply task (seed ${seed}; skipped: RLHF_SKIP_SUPPORT_LEARNING=1)`, () => it('is skipped', () => undefined));
     return;
   }
   describe(`RLHF learns the support-reply task (seed ${seed})`, () => {

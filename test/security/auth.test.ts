@@ -7,7 +7,7 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../api/app';
 import { loadEnv } from '../../common/env';
-import { ProjectRepository } from '../../db/repositories';
+import { PolicyVersionRepository, ProjectRepository } from '../../db/repositories';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { countRows } from './row-counts';
@@ -35,6 +35,17 @@ beforeAll(async () => {
   const items = Array.from({ length: 10 }, (_, i) => ({ prompt: `secret prompt ${i}`, response: `r${i}`, score: i, runId: 'rt-1' }));
   const seeded = await app.inject({ method: 'POST', url: '/api/policies/feedback/owned-agent/batch', payload: { items }, headers: owner.headers });
   expect(seeded.statusCode).toBe(201);
+  // One policy version, so the deployment routes have something to deploy (test/security/routes.ts).
+  await new PolicyVersionRepository(db.orm.em.fork()).saveForRun({
+    agentId: 'owned-agent',
+    trainingRunId: 'run_security_seed_v1',
+    modelPath: 'owned-agent/v1/policy',
+    rewardModelPath: 'owned-agent/v1/reward_model',
+    feedbackCount: 10,
+    rewardMean: 0,
+    rewardStd: 1,
+    metrics: {},
+  });
   const started = await app.inject({ method: 'POST', url: '/api/policies/train_policy/owned-agent', payload: { maxSteps: 2 }, headers: owner.headers });
   expect(started.statusCode).toBe(202);
   ids = { agentId: 'owned-agent', runId: started.json().runId };

@@ -46,6 +46,18 @@ export const PROTECTED_ROUTES: readonly ProtectedRoute[] = [
   },
   { path: '/api/policies/feedback/{agentId}/export', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/feedback/${agentId}/export` }) },
   { path: '/api/policies/{agentId}', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/${agentId}` }) },
+  // The owner's agent has one policy version, v1 (auth.test.ts seeds it): set, read, promote, then roll back.
+  {
+    path: '/api/policies/{agentId}/deployment',
+    method: 'PUT',
+    subject: 'agentId',
+    request: ({ agentId }) => ({ method: 'PUT', url: `/api/policies/${agentId}/deployment`, payload: { variants: [{ version: 'v1', weight: 1 }] } }),
+  },
+  { path: '/api/policies/{agentId}/deployment', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/${agentId}/deployment` }) },
+  { path: '/api/policies/{agentId}/deployment/promote', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/${agentId}/deployment/promote`, { version: 'v1' }) },
+  { path: '/api/policies/{agentId}/deployment/rollback', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/${agentId}/deployment/rollback`, {}) },
+  { path: '/api/policies/{agentId}/deployment/history', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/${agentId}/deployment/history` }) },
+  { path: '/api/policies/{agentId}/ab', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/${agentId}/ab` }) },
   { path: '/api/policies/train_policy/{agentId}', method: 'POST', subject: 'agentId', request: ({ agentId }) => post(`/api/policies/train_policy/${agentId}`, { dryRun: true }) },
   {
     path: '/api/policies/{agentId}/schedule',

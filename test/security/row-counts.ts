@@ -1,7 +1,7 @@
 /** Row counts of every table the API can write, to prove a rejected request wrote nothing. */
 import type { MikroORM } from '@mikro-orm/postgresql';
 
-export const WRITABLE_TABLES = ['project', 'api_key', 'agent', 'feedback', 'training_run', 'policy_version'] as const;
+export const WRITABLE_TABLES = ['project', 'api_key', 'agent', 'feedback', 'training_run', 'policy_version', 'deployment_change'] as const;
 
 export type RowCounts = Record<(typeof WRITABLE_TABLES)[number], number>;
 

@@ -1,7 +1,10 @@
 // ESLint flat config. Two rules from STYLE.md are enforced here:
 // - floating promises are errors everywhere (a lost promise is a lost error);
 // - workflow code stays deterministic: it may import only types from activities/,
-//   and none of Node's built-ins, TensorFlow.js, MikroORM or Fastify.
+//   and none of Node's built-ins, TensorFlow.js, MikroORM or Fastify;
+// - the API process never loads TensorFlow.js (issue 16): api/ imports nothing from ml/ (the
+//   run spec it needs lives in spec/, the Hugging Face hub client in hub/), and spec/ and hub/
+//   import no tensor code. test/api/no-tensorflow.test.ts checks the same at run time.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
@@ -34,6 +37,39 @@ export default tseslint.config(
             { group: ['@tensorflow/*', '@mikro-orm/*', 'fastify', '@fastify/*', 'pg'], message: 'Workflows orchestrate only.' },
             { group: ['../activities', '../activities/*'], allowTypeImports: true, message: 'Import activity types only (import type).' },
             { group: ['../ml', '../ml/*', '../db', '../db/*', '../api', '../api/*', '../storage', '../storage/*'], message: 'Workflows orchestrate only.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['api/**/*.ts'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@tensorflow/*'], message: 'The API process never loads TensorFlow.js.' },
+            { group: ['**/ml', '**/ml/**'], message: 'The API never imports ml/: the run spec is in spec/, the hub client in hub/.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['spec/**/*.ts', 'hub/**/*.ts'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@tensorflow/*'], message: 'spec/ and hub/ are pure of TensorFlow.js (the API loads them).' },
+            {
+              group: ['**/ml/tf', '**/ml/model', '**/ml/layers', '**/ml/backend', '**/ml/dataset', '**/ml/hf/load', '**/ml/hf/export'],
+              message: 'spec/ and hub/ may use only the tensor-free parts of ml/ (tokenizers, rng).',
+            },
           ],
         },
       ],

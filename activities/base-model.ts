@@ -1,10 +1,10 @@
 /**
  * The local directory of a run's Hugging Face base: the API-resolved `baseModelDir`, or the
- * hub snapshot of `baseModel` (ml/hf/hub: downloaded and verified into RLHF_HF_CACHE on the
+ * hub snapshot of `baseModel` (hub/hf-hub: downloaded and verified into RLHF_HF_CACHE on the
  * worker that needs it, a cache hit afterwards). Activities then load it as any baseModelDir.
  */
 import { log as temporalLog } from '@temporalio/activity';
-import { downloadHubConfig, downloadHubModel, type HubModelRef, type HubProgress } from '../ml/hf/hub';
+import { downloadHubConfig, downloadHubModel, type HubModelRef, type HubProgress } from '../hub/hf-hub';
 
 export interface BaseModelSource {
   baseModelDir?: string;

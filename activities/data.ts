@@ -5,9 +5,9 @@
  * EntityManager; only artifact-store keys and small numbers cross Temporal payloads.
  */
 import { log as temporalLog } from '@temporalio/activity';
-import { resolveRunConfig, validateRunConfig, type PresetName, type RunConfig } from '../ml/config';
-import { dataAwareConfig, type DataAwareConfig } from '../ml/data-aware-config';
-import type { FeedbackExample } from '../ml/dataset';
+import { resolveRunConfig, validateRunConfig, type PresetName, type RunConfig } from '../spec/run-config';
+import { dataAwareConfig, type DataAwareConfig } from '../spec/data-aware-config';
+import type { FeedbackExample } from '../spec/train-val-split';
 import { mean, std } from '../ml/stats';
 import { FeedbackRepository } from '../db/repositories/feedback-repository';
 import { PolicyVersionRepository, versionLabel } from '../db/repositories/policy-version-repository';
@@ -19,11 +19,11 @@ import type { ConfigPatch, DatasetSummary, GuardrailSummary, RunProgress } from 
 import { RunPhases, type UpdateMetrics } from '../common/names';
 import type { EvaluationReport } from '../ml/evaluation';
 import { storableJson } from '../common/storable-json';
-import { runConfigForBase } from '../ml/hf/base-model';
-import { HF_ERROR_NAMES } from '../ml/hf/errors';
-import type { Gpt2HfConfig } from '../ml/hf/gpt2-config';
-import { readGpt2Config } from '../ml/hf/load';
-import type { HubModelRef } from '../ml/hf/hub';
+import { runConfigForBase } from '../spec/base-model';
+import { HF_ERROR_NAMES } from '../spec/hf-errors';
+import type { Gpt2HfConfig } from '../spec/hf-model-config';
+import { readGpt2Config } from '../spec/hf-model-config';
+import type { HubModelRef } from '../hub/hf-hub';
 import { baseModelDirOf } from './base-model';
 import { applyConfigPatch } from './config-patch';
 import { ACTIVITY_DEFAULTS, type ActivityDeps } from './deps';
@@ -39,7 +39,7 @@ export interface ResolveConfigInput {
   learningRate?: number;
   seed?: number;
   configPatch?: ConfigPatch;
-  /** Hugging Face base directory: the policy takes its shape (ml/hf/base-model `runConfigForBase`). */
+  /** Hugging Face base directory: the policy takes its shape (spec/base-model `runConfigForBase`). */
   baseModelDir?: string;
   /** The base by hub id instead: only its config.json is fetched here (activities/base-model). */
   baseModel?: HubModelRef;
@@ -105,7 +105,7 @@ export interface SetRunStatusInput {
   error?: string;
 }
 
-/** Whether a config patch sets a length the data would otherwise decide (ml/data-lengths). */
+/** Whether a config patch sets a length the data would otherwise decide (spec/data-lengths). */
 function setsLengths(patch: ConfigPatch | undefined): boolean {
   const p = patch as { policyModel?: { blockSize?: unknown }; reward?: { model?: { blockSize?: unknown } }; ppo?: { generation?: Record<string, unknown> } } | undefined;
   return (
@@ -187,7 +187,7 @@ export function createDataActivities(deps: ActivityDeps) {
 
     /**
      * Seeded train/validation split (the seed's 80/20 by default). The run's config is rewritten
-     * here with what the feedback decides (ml/data-aware-config): the BPE tokenizer trained on the
+     * here with what the feedback decides (spec/data-aware-config): the BPE tokenizer trained on the
      * training split, and with `lengthsFromData` the lengths; the same rows give the same config,
      * so a retry writes the same file.
      */
@@ -262,7 +262,7 @@ export function createDataActivities(deps: ActivityDeps) {
   };
 }
 
-/** ml/data-aware-config's tokenizer, lengths and split; data that cannot fit is a non-retryable InvalidConfig. */
+/** spec/data-aware-config's tokenizer, lengths and split; data that cannot fit is a non-retryable InvalidConfig. */
 function dataAwareConfigOrInvalid(cfg: RunConfig, rows: readonly FeedbackExample[]): DataAwareConfig {
   try {
     return dataAwareConfig(cfg, rows);

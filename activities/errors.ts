@@ -30,7 +30,7 @@ export function trainingDiverged(message: string, cause?: Error): ApplicationFai
 
 /**
  * Names of lower-layer errors that mean bad config or bad data: retrying cannot help.
- * ConfigError (ml/config), model/weight mismatches (ml/errors), a policy directory in the
+ * ConfigError (spec/run-config), model/weight mismatches (ml/errors), a policy directory in the
  * wrong format (ml/ppo-errors) and a checkpoint whose hashes do not verify.
  */
 const CONFIG_ERROR_NAMES = new Set(['ConfigError', 'ModelInputError', 'WeightShapeError', 'PolicyFormatError', 'InvalidArtifactKeyError', 'UnsafeIdError']);

@@ -12,7 +12,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { UpdateMetrics } from '../common/names';
-import { GuardRemedies, type GuardConfig, type RunConfig } from '../ml/config';
+import { GuardRemedies, type GuardConfig, type RunConfig } from '../spec/run-config';
 import { tf } from '../ml/tf';
 import { checkHealth, historyWindow, TripConditions, type HealthTrip } from '../ml/ppo-health';
 import type { PpoTrainer, TrainerRemedies } from '../ml/ppo-trainer';

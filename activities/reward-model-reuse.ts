@@ -13,9 +13,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { RunConfig } from '../ml/config';
+import type { RunConfig } from '../spec/run-config';
 import type { ArtifactStore } from '../storage/artifact-store';
-import type { HubModelRef } from '../ml/hf/hub';
+import type { HubModelRef } from '../hub/hf-hub';
 import { rewardModelIndexKey } from '../storage/artifact-keys';
 import type { RunProgress } from '../workflows/messages';
 

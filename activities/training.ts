@@ -7,13 +7,13 @@
 import { storableJson } from '../common/storable-json';
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
-import { DEFAULT_EVALUATION, type RunConfig } from '../ml/config';
+import { DEFAULT_EVALUATION, type RunConfig } from '../spec/run-config';
 import { evaluatePolicies, type EvaluationReport } from '../ml/evaluation';
-import type { FeedbackExample } from '../ml/dataset';
+import type { FeedbackExample } from '../spec/train-val-split';
 import { GptModel } from '../ml/model';
-import { HF_ERROR_NAMES } from '../ml/hf/errors';
+import { HF_ERROR_NAMES } from '../spec/hf-errors';
 import { loadHfModelDir } from '../ml/hf/load';
-import type { HubModelRef } from '../ml/hf/hub';
+import type { HubModelRef } from '../hub/hf-hub';
 import { baseModelDirOf } from './base-model';
 import { generateText, readPolicyHfConfig, savePolicy as writePolicyDir } from '../ml/policy-export';
 import { saveRewardModel, trainRewardModel as fitRewardModel } from '../ml/reward-model';
@@ -94,7 +94,7 @@ export function throwIfCancelled(): void {
 
 /**
  * Runs `fn`, turning a bad base-model directory (missing file, unsupported config, dtype or
- * shape: ml/hf/errors) into a non-retryable InvalidConfig; the rest as `classified` does.
+ * shape: spec/hf-errors) into a non-retryable InvalidConfig; the rest as `classified` does.
  */
 function withBaseModelErrors<T>(fn: () => Promise<T>): Promise<T> {
   return classified(async () => {

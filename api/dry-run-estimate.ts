@@ -16,9 +16,9 @@
  * by loading TensorFlow.js.
  * `sft.epochs` is a cap since SFT stops at the plateau of its validation loss (issue 11), so the
  * SFT term is an upper bound; the lengths (blockSize, maxNewTokens) are the data-derived ones when
- * the caller applied ml/data-lengths first (the train route does).
+ * the caller applied spec/data-lengths first (the train route does).
  */
-import { derivePpoSizes, type ModelConfig, type RunConfig } from '../ml/config';
+import { derivePpoSizes, type ModelConfig, type RunConfig } from '../spec/run-config';
 
 /** The TensorFlow.js backends a worker can run on (ml/backend.ts BackendNames), named here without loading it. */
 export type WorkerBackend = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';

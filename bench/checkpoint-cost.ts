@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../ml/backend';
 import { checkpointDirName, writeCheckpoint } from '../ml/checkpoint';
-import { resolveRunConfig, type PresetName, type RunConfig } from '../ml/config';
+import { resolveRunConfig, type PresetName, type RunConfig } from '../spec/run-config';
 import { tf } from '../ml/tf';
 import { machineLine, mdTable, writeSection } from './lib/results';
 import { summarize, type Summary } from './lib/stats';

@@ -23,7 +23,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../ml/backend';
-import { resolveRunConfig, type ModelConfig } from '../ml/config';
+import { resolveRunConfig, type ModelConfig } from '../spec/run-config';
 import { GptModel } from '../ml/model';
 import { AdamW } from '../ml/optimizer';
 import { Rng } from '../ml/rng';

@@ -1,5 +1,5 @@
 /**
- * ML throughput benchmark: `npx tsx bench/ml.ts [--runs 5] [--leak-updates 200] [--no-write]`.
+ * ML throughput benchmark: `npx tsx bench/ml.ts [--runs 5] [--leak-updates 200] [--backends tensorflow,wasm] [--no-write]`.
  *
  * For the d=64 (`small`) and d=128 (`medium`) model configs it measures tokens per second of
  *   - SFT (teacher forcing, forward + backward + AdamW): one epoch per run;
@@ -10,14 +10,20 @@
  * Then it runs `--leak-updates` PPO updates of a tiny config and fits a line to
  * `tf.memory().numTensors` after each update: the slope must be 0 (no tensor leak).
  * The results replace the ML section of bench/RESULTS.md (between its markers).
+ *
+ * `--backends a,b` runs the whole measurement once per backend, each in its own process
+ * (RLHF_BACKEND set; one tfjs backend per process, as in a worker), one after the other, and
+ * writes one table with the backends side by side and the first-named backend's speed
+ * over each other's. Without it, the backend is the one a worker would pick.
  */
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MetricKeys } from '../common/names';
 import { initBackend } from '../ml/backend';
-import { PRESETS, resolveRunConfig, type ModelConfig, type PresetName, type RunConfig } from '../ml/config';
+import { PRESETS, resolveRunConfig, type ModelConfig, type PresetName, type RunConfig } from '../spec/run-config';
 import { GptModel } from '../ml/model';
 import { PpoTrainer } from '../ml/ppo-trainer';
 import { RewardModel, trainRewardModel } from '../ml/reward-model';
@@ -200,6 +206,82 @@ function markdown(results: ConfigResult[], leak: LeakResult, backend: string, co
   return lines.join('\n');
 }
 
+/** What one backend's process measured (`--child-json`). */
+interface BackendRun {
+  backend: string;
+  results: ConfigResult[];
+  leak: LeakResult;
+}
+
+/** Runs this bench in a child process on `backend`, returning what it measured. */
+async function runOnBackend(backend: string, runs: number, leakUpdates: number): Promise<BackendRun> {
+  const out = path.join(os.tmpdir(), `bench-ml-${process.pid}-${backend}.json`);
+  const args = ['tsx', __filename, '--runs', String(runs), '--leak-updates', String(leakUpdates), '--child-json', out];
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile('npx', args, { env: { ...process.env, RLHF_BACKEND: backend }, maxBuffer: 64 * 1024 * 1024 }, (err) =>
+      err ? reject(err) : resolve(),
+    );
+    child.stdout?.on('data', (d: Buffer) => process.stdout.write(d));
+  });
+  const run = JSON.parse(await fs.readFile(out, 'utf8')) as BackendRun;
+  await fs.rm(out, { force: true });
+  return run;
+}
+
+/** One table with the backends side by side; ratio = first backend's speed / the other's (> 1: the first is faster). */
+function sideBySideMarkdown(runs: BackendRun[], command: string, load: number[]): string {
+  const cpu = os.cpus();
+  const [first, ...others] = runs;
+  const metrics: { name: string; pick: (r: ConfigResult) => Summary; seconds?: boolean }[] = [
+    { name: 'SFT tok/s', pick: (r) => r.sft },
+    { name: 'reward model tok/s', pick: (r) => r.reward },
+    { name: 'PPO rollout tok/s', pick: (r) => r.ppo.rollout },
+    { name: 'PPO update tok/s', pick: (r) => r.ppo.update },
+    { name: 's / PPO update', pick: (r) => r.ppo.secondsPerUpdate, seconds: true },
+  ];
+  const header = ['config', 'figure', ...runs.map((r) => r.backend), ...others.map((o) => `${first.backend} / ${o.backend} speed`)];
+  const rows: string[] = [];
+  first.results.forEach((res, i) => {
+    for (const m of metrics) {
+      const cells = runs.map((r) => (m.seconds ? fmtSeconds : fmt)(m.pick(r.results[i])));
+      const ratios = others.map((o) => {
+        const a = m.pick(res).median;
+        const b = m.pick(o.results[i]).median;
+        return (m.seconds ? b / a : a / b).toFixed(2);
+      });
+      rows.push(`| ${res.label} | ${m.name} | ${cells.join(' | ')} | ${ratios.join(' | ')} |`);
+    }
+  });
+  return [
+    SECTION_START,
+    '## ML throughput (bench/ml.ts)',
+    '',
+    `- Command: \`${command}\``,
+    `- Date: ${new Date().toISOString().slice(0, 10)}; machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, Node ${process.version}; ` +
+      `load average at start ${load.map((l) => l.toFixed(1)).join(' / ')}`,
+    `- Backends, each in its own process, one after the other: ${runs.map((r) => `**${r.backend}**`).join(', ')}.`,
+    `- Median of ${first.results[0]?.sft.runs ?? 0} runs after one warm-up, (min–max) as the spread.`,
+    '',
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows,
+    '',
+    ...first.results.map((r) => {
+      const m = r.cfg.policyModel;
+      const p = r.cfg.ppo;
+      return `- ${r.label}: ${m.nLayer} layers, d=${m.nEmbd}, ${m.nHead} heads, blockSize ${m.blockSize}, LoRA r=${m.lora.rank}; SFT/RM batch ${r.cfg.sft.batchSize}/${r.cfg.reward.batchSize}; PPO batch ${p.batchSize}, minibatch ${p.miniBatchSize}, ${p.ppoEpochs} epochs, maxNewTokens ${p.generation.maxNewTokens}.`;
+    }),
+    '- Rollout tok/s = generated tokens / `time/rollout` (generation with the KV cache, then reward-model scoring). Update tok/s = ppoEpochs × batch × (prompt + response tokens) / `time/update`. The reward-model figure includes its per-epoch validation pass.',
+    '',
+    ...runs.map(
+      (r) =>
+        `Tensor count over ${r.leak.updates} PPO updates (tiny config) on ${r.backend}: ${r.leak.first} after the first, ${r.leak.last} after the last; ` +
+        `least-squares slope **${r.leak.slope.toFixed(4)} tensors/update** (flat = 0).`,
+    ),
+    SECTION_END,
+  ].join('\n');
+}
+
 /** Replaces the ML section of RESULTS.md (or appends it), leaving other sections alone. */
 async function writeSection(section: string): Promise<void> {
   let text = '';
@@ -220,12 +302,23 @@ async function main(): Promise<void> {
     options: {
       runs: { type: 'string', default: '5' },
       'leak-updates': { type: 'string', default: '200' },
+      backends: { type: 'string' },
+      'child-json': { type: 'string' },
       'no-write': { type: 'boolean', default: false },
     },
   });
   const runs = Number(values.runs);
   const leakUpdates = Number(values['leak-updates']);
   const load = os.loadavg();
+  if (values.backends) {
+    const names = values.backends.split(',').filter(Boolean);
+    const measured: BackendRun[] = [];
+    for (const name of names) measured.push(await runOnBackend(name, runs, leakUpdates));
+    const section = sideBySideMarkdown(measured, `npx tsx bench/ml.ts --runs ${runs} --leak-updates ${leakUpdates} --backends ${names.join(',')}`, load);
+    if (!values['no-write']) await writeSection(section);
+    console.info(section);
+    return;
+  }
   const backend = await initBackend({ log: () => undefined });
   console.info(`[bench] backend ${backend.name}; ${runs} runs per figure`);
   const results: ConfigResult[] = [];
@@ -242,6 +335,11 @@ async function main(): Promise<void> {
   }
   const leak = await tensorLeak(leakUpdates);
   console.info(`[bench] tensors over ${leak.updates} updates: ${leak.first} → ${leak.last}, slope ${leak.slope.toFixed(4)}/update`);
+  if (values['child-json']) {
+    const run: BackendRun = { backend: backend.name, results, leak };
+    await fs.writeFile(values['child-json'], JSON.stringify(run));
+    return;
+  }
   const command = `npx tsx bench/ml.ts --runs ${runs} --leak-updates ${leakUpdates}`;
   const section = markdown(results, leak, backend.name, command, load);
   if (!values['no-write']) await writeSection(section);

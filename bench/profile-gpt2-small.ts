@@ -7,7 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { initBackend } from '../ml/backend';
-import type { ModelConfig } from '../ml/config';
+import type { ModelConfig } from '../spec/run-config';
 import { GptModel } from '../ml/model';
 import { AdamW } from '../ml/optimizer';
 import { Rng } from '../ml/rng';

@@ -21,7 +21,7 @@ import { loadEnv } from '../common/env';
 import { AgentRepository, PolicyVersionRepository } from '../db/repositories';
 import { ProjectRepository } from '../db/repositories/project-repository';
 import { initBackend } from '../ml/backend';
-import { resolveRunConfig, type ModelConfig, type RunConfig } from '../ml/config';
+import { resolveRunConfig, type ModelConfig, type RunConfig } from '../spec/run-config';
 import { GptModel } from '../ml/model';
 import { savePolicy } from '../ml/policy-export';
 import { Rng } from '../ml/rng';

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendInfo } from '../ml/backend';
-import type { PresetName } from '../ml/config';
+import type { PresetName } from '../spec/run-config';
 import { GptModel } from '../ml/model';
 import { Rng } from '../ml/rng';
 import { tf } from '../ml/tf';

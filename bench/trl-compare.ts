@@ -24,7 +24,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendInfo } from '../ml/backend';
-import type { PresetName } from '../ml/config';
+import type { PresetName } from '../spec/run-config';
 import { GptModel } from '../ml/model';
 import type { UpdateBatch } from '../ml/ppo-update';
 import { Rng } from '../ml/rng';

@@ -9,11 +9,11 @@ import type { FeedbackBatchCreated, FeedbackImported } from '../api/schemas/feed
 import type { PolicyListBody } from '../api/schemas/policies';
 import type { AbReportBody, DeploymentBody, DeploymentView } from '../api/schemas/deployments';
 import type { DryRunBody, RunAccepted, RunStartedBody, RunView, TrainBody } from '../api/schemas/runs';
-import type { PresetName } from '../ml/config';
+import type { PresetName } from '../spec/run-config';
 import { ApiError, RouteUnavailableError } from './errors';
 
 export type RunViewBody = Static<typeof RunView>;
-/** The train body; `preset` typed from ml/config (TypeBox's Static of a Union built with .map() is not precise). */
+/** The train body; `preset` typed from spec/run-config (TypeBox's Static of a Union built with .map() is not precise). */
 export type TrainRequest = Omit<Static<typeof TrainBody>, 'preset'> & { preset?: PresetName };
 export type DryRunAnswer = Static<typeof DryRunBody>;
 export type RunStarted = Static<typeof RunStartedBody>;

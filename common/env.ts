@@ -111,11 +111,11 @@ export const EnvSchema = Type.Object({
    */
   RLHF_BASE_MODEL_ROOT: Type.Optional(Type.String({ minLength: 1 })),
   /**
-   * Hugging Face Hub endpoint for `baseModel` (a hub id; ml/hf/hub reads it at download time).
+   * Hugging Face Hub endpoint for `baseModel` (a hub id; hub/hf-hub reads it at download time).
    * Default https://huggingface.co; a mirror, or the tests' local server.
    */
   HF_ENDPOINT: Type.Optional(Type.String({ pattern: '^https?://' })),
-  /** Cache of hub snapshots (ml/hf/hub), on the API host (config.json) and every worker. Default .cache/hf-hub. */
+  /** Cache of hub snapshots (hub/hf-hub), on the API host (config.json) and every worker. Default .cache/hf-hub. */
   RLHF_HF_CACHE: Type.Optional(Type.String({ minLength: 1 })),
   /**
    * heartbeatTimeout, seconds, of the training activities of every run this API starts: how

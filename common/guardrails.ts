@@ -21,7 +21,7 @@ export interface GuardrailEvent {
   values: Record<string, number | null>;
   /** The last healthy checkpoint (null ref: the start of PPO, before any checkpoint). */
   rolledBackTo: { update: number; ref: string | null };
-  /** ml/config GuardRemedies (`fail_run` for the trip that ended the run), and the settings in force after it. */
+  /** spec/run-config GuardRemedies (`fail_run` for the trip that ended the run), and the settings in force after it. */
   remedy: { kind: string; learningRateScale: number; temperature: number; klCoef: number };
 }
 

@@ -17,7 +17,7 @@
  * the reward model scored the empty reply above real ones). Everything else is `not_improved`,
  * with the reason.
  */
-import type { GenerationConfig } from './config';
+import type { GenerationConfig } from '../spec/run-config';
 import type { GptModel } from './model';
 import type { RewardModel } from './reward-model';
 import { Rng } from './rng';

@@ -10,7 +10,7 @@
  * Both carry their whole state as plain JSON so a checkpoint can restore β exactly, and
  * both accept `setValue`/`setTarget` so an operator can change them mid-run.
  */
-import { effectiveKlHorizon, type PpoConfig } from './config';
+import { effectiveKlHorizon, type PpoConfig } from '../spec/run-config';
 
 /** Serialisable controller state; `kind` says which controller it belongs to. */
 export interface KlControllerState {

@@ -19,8 +19,8 @@
  */
 import { tf } from './tf';
 import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from './tf';
-import { ConfigError, validateModelConfig } from './config';
-import type { ModelConfig } from './config';
+import { ConfigError, validateModelConfig } from '../spec/run-config';
+import type { ModelConfig } from '../spec/run-config';
 import type { Rng } from './rng';
 import { ModelInputError, WeightShapeError } from './errors';
 import { batchMatMul, dense, denseTransposed, embeddingLookup, gelu, layerNorm } from './layers';

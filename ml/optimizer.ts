@@ -7,7 +7,7 @@
  * `getState()` / `setState()` move them to and from plain Float32Arrays.
  */
 import { tf } from './tf';
-import type { OptimConfig } from './config';
+import type { OptimConfig } from '../spec/run-config';
 
 /** Everything AdamW needs to continue exactly where it stopped. */
 export interface AdamState {

@@ -13,7 +13,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { GenerationConfig, RunConfig } from './config';
+import type { GenerationConfig, RunConfig } from '../spec/run-config';
 import { GptModel } from './model';
 import { Rng } from './rng';
 import { ByteTokenizer, type Tokenizer } from './tokenizer';
@@ -23,7 +23,7 @@ import { responseText, rolloutPromptIds } from './ppo-rollout';
 import { PolicyFormatError } from './ppo-errors';
 import { BpeTokenizer } from './hf/bpe-tokenizer';
 import { exportHfModelDir } from './hf/export';
-import type { Gpt2HfConfig } from './hf/gpt2-config';
+import type { Gpt2HfConfig } from '../spec/hf-model-config';
 import { hfTokenizerFiles, readBpeTokenizer } from './hf/tokenizer-files';
 
 export const POLICY_FORMAT = 'rlhf-policy/1';

@@ -3,7 +3,7 @@
  * (TRL 0.7 `compute_rewards` then `compute_advantages`).
  */
 import { tf, type Tensor2D } from './tf';
-import type { PpoConfig } from './config';
+import type { PpoConfig } from '../spec/run-config';
 import { gae, klPenalisedRewards, maskedWhiten } from './ppo-math';
 import type { RolloutForward } from './ppo-forward';
 

@@ -11,7 +11,7 @@
  *  - NaN losses (OpenRLHF #1120), gradients or weights.
  */
 import { MetricKeys, type UpdateMetrics } from '../common/names';
-import type { GuardConfig } from './config';
+import type { GuardConfig } from '../spec/run-config';
 
 export type { GuardrailEvent, GuardrailSummary } from '../common/guardrails';
 

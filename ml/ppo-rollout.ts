@@ -6,7 +6,7 @@
  * prompts the uninterrupted run would have drawn (TRL 0.7 iterates a shuffled dataloader
  * the same way, but loses its position on restart).
  */
-import type { GenerationConfig } from './config';
+import type { GenerationConfig } from '../spec/run-config';
 import type { GptModel } from './model';
 import type { RewardModel } from './reward-model';
 import type { Rng } from './rng';

@@ -11,7 +11,7 @@
  * `PpoTrainer.restore` in a fresh process continues bit-for-bit on the same backend.
  */
 import { tf } from './tf';
-import { derivePpoSizes, type PpoSizes, type RunConfig } from './config';
+import { derivePpoSizes, type PpoSizes, type RunConfig } from '../spec/run-config';
 import type { GptModel } from './model';
 import type { Checkpoint } from './checkpoint';
 import type { RewardModel } from './reward-model';

@@ -4,7 +4,7 @@
  * global-norm clipping and AdamW (TRL 0.7 `PPOTrainer.train_minibatch` / `loss`).
  */
 import { tf, type Tensor2D } from './tf';
-import type { PpoConfig, PpoSizes } from './config';
+import type { PpoConfig, PpoSizes } from '../spec/run-config';
 import type { GptModel } from './model';
 import type { Rng } from './rng';
 import { guardedStep, type AdamW } from './optimizer';

@@ -13,7 +13,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { tf } from './tf';
-import { ConfigError, type ModelConfig, type RunConfig } from './config';
+import { ConfigError, type ModelConfig, type RunConfig } from '../spec/run-config';
 import { Rng } from './rng';
 import { GptModel } from './model';
 import type { TrainableSelection } from './model';
@@ -25,7 +25,8 @@ import { mean, mse, mae, pearson, spearman } from './stats';
 import { fitScoreNormalization, normalize, denormalize, type ScoreNormalization } from './score-normalization';
 import { writeCheckpoint, readCheckpoint } from './checkpoint';
 import { maskedTokenCrossEntropy } from './sft';
-import { encodeExample, rightPadBatch, type FeedbackExample } from './dataset';
+import { encodeExample, rightPadBatch } from './dataset';
+import { type FeedbackExample } from '../spec/train-val-split';
 import { EarlyStopping, gradientStep, shuffledBatches, stepsForEpochs } from './training-loop';
 import { yieldToEventLoop } from './event-loop';
 import { synthesiseNegatives } from './reward-negatives';

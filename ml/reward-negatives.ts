@@ -11,7 +11,7 @@
  * on the rater's own scale, so the score normalisation does not move. Validation rows are never
  * touched, so the quality gate still measures the real data.
  */
-import type { FeedbackExample } from './dataset';
+import type { FeedbackExample } from '../spec/train-val-split';
 import type { Rng } from './rng';
 
 export const NegativeKinds = { empty: 'empty', truncated: 'truncated', repeated: 'repeated', shuffled: 'shuffled' } as const;

@@ -9,8 +9,8 @@
  * - `base`: a Hugging Face base's own tokenizer, read from the base directory by the workers.
  */
 import { bpeTokenizerFromMerges, mergeStrings, trainBpeTokenizer } from './bpe-training';
-import { BYTE_VOCAB_SIZE, ConfigError, type RunConfig } from './config';
-import type { FeedbackExample } from './dataset';
+import { BYTE_VOCAB_SIZE, ConfigError, type RunConfig } from '../spec/run-config';
+import type { FeedbackExample } from '../spec/train-val-split';
 import { ByteTokenizer, type Tokenizer } from './tokenizer';
 
 /** Whether the run starts from a Hugging Face base (its tokenizer and lengths are the base's). */

@@ -25,7 +25,7 @@
  * generator, `generationSteps`) but gives the event loop a turn after every model pass, so
  * a worker's heartbeat timer fires during a long rollout. Both make the same draws.
  */
-import type { GenerationConfig } from './config';
+import type { GenerationConfig } from '../spec/run-config';
 import { padSequences } from './dataset';
 import { ModelInputError } from './errors';
 import { sampleFromLogits } from './filtering';

@@ -6,14 +6,15 @@
  * model is also PPO's reference policy.
  */
 import { tf } from './tf';
-import type { RunConfig } from './config';
+import type { RunConfig } from '../spec/run-config';
 import type { Rng } from './rng';
 import type { GptModel } from './model';
 import type { Tokenizer } from './tokenizer';
 import { AdamW, learningRateAt } from './optimizer';
 import { mean } from './stats';
 import { fitScoreNormalization, normalize } from './score-normalization';
-import { encodeExample, trainingBatch, type EncodedExample, type FeedbackExample } from './dataset';
+import { encodeExample, trainingBatch, type EncodedExample } from './dataset';
+import { type FeedbackExample } from '../spec/train-val-split';
 import { EarlyStopping, gradientStep, shuffledBatches, stepsForEpochs } from './training-loop';
 import { yieldToEventLoop } from './event-loop';
 

@@ -29,7 +29,7 @@
  * and the noisy score is about 0.95 (true-score std ≈ 0.32), so a validation Pearson near
  * 0.9 against noisy scores is close to perfect.
  */
-import type { FeedbackExample } from './dataset';
+import type { FeedbackExample } from '../spec/train-val-split';
 import type { Rng } from './rng';
 
 export const SYNTHETIC_VOWELS = 'aeiou';

@@ -3,7 +3,7 @@
  * text round-trips exactly with no vocabulary to ship (as ByT5, Xue et al. 2021). A BPE
  * tokenizer can implement the same interface later.
  */
-import { BYTE_VOCAB_SIZE } from './config';
+import { BYTE_VOCAB_SIZE } from '../spec/run-config';
 
 export interface Tokenizer {
   readonly vocabSize: number;

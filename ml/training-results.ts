@@ -6,7 +6,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { RunConfig } from './config';
+import type { RunConfig } from '../spec/run-config';
 import type { UpdateMetrics } from '../common/names';
 import { MetricKeys } from '../common/names';
 import type { EvaluationReport } from './evaluation';

@@ -33,7 +33,7 @@ import { makeSyntheticFeedback, trueScore as vowelTrueScore } from '../ml/synthe
 import { makeSupportFeedback, supportPrompt, trueScore as supportTrueScore } from '../ml/tasks/support-replies';
 import type { EvaluationReport } from '../ml/evaluation';
 import { Rng } from '../ml/rng';
-import { PRESET_NAMES } from '../ml/config';
+import { PRESET_NAMES } from '../spec/run-config';
 import { runArtifacts } from '../storage/artifact-keys';
 import { ServeClient } from '../cli/serve-client';
 import { closeTheLoop } from './demo-serving';
@@ -50,7 +50,7 @@ function parseCli() {
       preset: { type: 'string', default: 'quick' },
       'max-steps': { type: 'string' },
       seed: { type: 'string', default: '7' },
-      // A Hugging Face Hub id (gpt2, distilgpt2, org/name): the run starts from it (ml/hf/hub downloads it).
+      // A Hugging Face Hub id (gpt2, distilgpt2, org/name): the run starts from it (hub/hf-hub downloads it).
       'base-model': { type: 'string' },
       task: { type: 'string', default: 'support' },
     },

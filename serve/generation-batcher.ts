@@ -11,7 +11,7 @@
  * floating-point path do not depend on what else was queued, so one seed gives one answer.
  * Unseeded requests draw from the process's own stream.
  */
-import type { GenerationConfig } from '../ml/config';
+import type { GenerationConfig } from '../spec/run-config';
 import type { LoadedPolicy } from '../ml/policy-export';
 import { Rng } from '../ml/rng';
 import { generateYielding } from '../ml/sampling';

@@ -15,7 +15,7 @@ export const trainingWorkflowType = 'trainPolicyWorkflow';
 export interface TrainPolicyInput {
   runId: string;
   agentId: string;
-  /** Named preset from ml/config (quick | small | medium). */
+  /** Named preset from spec/run-config (quick | small | medium). */
   preset: string;
   /** Total PPO updates; overrides the preset. */
   maxSteps?: number;
@@ -31,7 +31,7 @@ export interface TrainPolicyInput {
   /**
    * A GPT-2-family base by Hugging Face Hub id (`gpt2`, `org/name`, revision default `main`),
    * instead of `baseModelDir`: the activities that need it download and verify it into the
-   * worker's cache (ml/hf/hub), then use it exactly as a baseModelDir.
+   * worker's cache (hub/hf-hub), then use it exactly as a baseModelDir.
    */
   baseModel?: { repo: string; revision?: string };
   /**
@@ -74,7 +74,7 @@ export type ConfigPatchValue = string | number | boolean | null | ConfigPatchVal
  * config is non-retryable (retrying cannot fix it); anything else is retried.
  */
 export const TrainingFailureTypes = {
-  /** The resolved run configuration is inconsistent (ConfigError from ml/config). */
+  /** The resolved run configuration is inconsistent (ConfigError from spec/run-config). */
   invalidConfig: 'InvalidConfig',
   /** Fewer feedback rows than the minimum, or a row with an unusable score. */
   invalidFeedback: 'InvalidFeedback',

@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import { resolveRunConfig, type PresetName } from '../../ml/config';
+import { resolveRunConfig, type PresetName } from '../../spec/run-config';
 import type { ScheduledTrainingInput } from '../../workflows/schedule-messages';
 import { HttpError } from '../errors';
 import { requireOwnedAgent } from '../ownership';

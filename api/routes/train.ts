@@ -7,17 +7,17 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Static } from 'typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Repositories } from '../../db/repositories';
-import { ConfigError, resolveRunConfig, type PresetName, type RunConfig } from '../../ml/config';
-import type { DataLengths } from '../../ml/data-lengths';
-import { dataAwareConfig } from '../../ml/data-aware-config';
-import type { FeedbackExample } from '../../ml/dataset';
+import { ConfigError, resolveRunConfig, type PresetName, type RunConfig } from '../../spec/run-config';
+import type { DataLengths } from '../../spec/data-lengths';
+import { dataAwareConfig } from '../../spec/data-aware-config';
+import type { FeedbackExample } from '../../spec/train-val-split';
 import { isFinishedStatus } from '../../db/entities';
 import { ActiveRunExistsError } from '../../db/errors';
-import { resolveBaseModelDir, runConfigForBase } from '../../ml/hf/base-model';
-import { HF_ERROR_NAMES } from '../../ml/hf/errors';
-import type { Gpt2HfConfig } from '../../ml/hf/gpt2-config';
-import { readGpt2Config } from '../../ml/hf/load';
-import { downloadHubConfig, type HubModelRef } from '../../ml/hf/hub';
+import { resolveBaseModelDir, runConfigForBase } from '../../spec/base-model';
+import { HF_ERROR_NAMES } from '../../spec/hf-errors';
+import type { Gpt2HfConfig } from '../../spec/hf-model-config';
+import { readGpt2Config } from '../../spec/hf-model-config';
+import { downloadHubConfig, type HubModelRef } from '../../hub/hf-hub';
 import { estimateDryRun } from '../dry-run-estimate';
 import { HttpError, InsufficientFeedbackError } from '../errors';
 import { IDEMPOTENCY_KEY_HEADER, REPLAYED_HEADER, idempotentWrite, requestHash } from '../idempotency';
@@ -76,7 +76,7 @@ async function requestedHubModel(body: { baseModel?: string; baseModelRevision?:
 
 /**
  * The config with the tokenizer and lengths the workers will derive from the same rows
- * (ml/data-aware-config); data that cannot fit is a 400 naming the field.
+ * (spec/data-aware-config); data that cannot fit is a 400 naming the field.
  */
 function dataAwareOr400(config: RunConfig, rows: readonly FeedbackExample[]): { config: RunConfig; lengths: DataLengths | null } {
   try {

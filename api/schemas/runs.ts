@@ -1,7 +1,7 @@
 /** Training-run schemas: the train request, dry-run and start answers, run view and controls. */
 import { Type, type Static } from 'typebox';
-import { PRESET_NAMES } from '../../ml/config';
-import { HUB_REPO_ID_PATTERN, HUB_REVISION_PATTERN } from '../../ml/hf/hub';
+import { PRESET_NAMES } from '../../spec/run-config';
+import { HUB_REPO_ID_PATTERN, HUB_REVISION_PATTERN } from '../../hub/hf-hub';
 import { EvaluationVerdicts, RunPhases } from '../../common/names';
 import { TrainingRunStatuses } from '../../db/entities';
 import type { RunProgress, TrainPolicyResult } from '../../workflows/messages';

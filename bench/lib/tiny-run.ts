@@ -4,7 +4,7 @@
  * The same shape as the workflow tests' config, defined here so benches do not import tests.
  */
 import { applyConfigPatch } from '../../activities/config-patch';
-import { resolveRunConfig, type RunConfig } from '../../ml/config';
+import { resolveRunConfig, type RunConfig } from '../../spec/run-config';
 import { GptModel } from '../../ml/model';
 import { PpoTrainer } from '../../ml/ppo-trainer';
 import { RewardModel } from '../../ml/reward-model';

@@ -10,7 +10,7 @@ import type { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createDataActivities, createTrainingActivities, type ActivityLogger } from '../../activities';
 import { FeedbackRepository, TrainingRunRepository } from '../../db/repositories';
-import type { FeedbackExample } from '../../ml/dataset';
+import type { FeedbackExample } from '../../spec/train-val-split';
 import type { ArtifactStore } from '../../storage/artifact-store';
 import { WORKFLOWS_PATH } from '../../worker/create-worker';
 import { trainingWorkflowType, type ConfigPatch, type TrainPolicyInput, type TrainPolicyResult } from '../../workflows/messages';

@@ -10,7 +10,7 @@
  *     targets come from the no-grad policy/reference pass, GAE and whitening.
  * Token ids are random bytes: speed does not depend on the text.
  */
-import { derivePpoSizes, resolveRunConfig, type ModelConfig, type PpoConfig, type PresetName } from '../../ml/config';
+import { derivePpoSizes, resolveRunConfig, type ModelConfig, type PpoConfig, type PresetName } from '../../spec/run-config';
 import { GptModel } from '../../ml/model';
 import { AdamW, learningRateAt } from '../../ml/optimizer';
 import { computeAdvantages } from '../../ml/ppo-advantages';

@@ -1,6 +1,6 @@
 /** `rlhf train A [--preset] [--dry-run] [--max-steps] [--learning-rate] [--seed] [--watch]`. */
 import { Command, InvalidArgumentError } from 'commander';
-import { PRESET_NAMES, type PresetName } from '../../ml/config';
+import { PRESET_NAMES, type PresetName } from '../../spec/run-config';
 import type { TrainRequest } from '../api-client';
 import { finiteNumber, positiveInt, type CliContext } from '../context';
 import { table } from '../watch';

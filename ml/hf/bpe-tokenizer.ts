@@ -13,7 +13,7 @@
  */
 import type { Tokenizer } from '../tokenizer';
 import { CHAR_TO_BYTE, byteLevelPieces } from './byte-level';
-import { HfFormatError } from './errors';
+import { HfFormatError } from '../../spec/hf-errors';
 
 export interface AddedToken {
   id: number;

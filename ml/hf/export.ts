@@ -13,12 +13,12 @@ import * as path from 'node:path';
 import { GptModel } from '../model';
 import { Rng } from '../rng';
 import type { BpeTokenizer } from './bpe-tokenizer';
-import { HfFormatError } from './errors';
-import { gpt2ConfigFor, type Gpt2HfConfig } from './gpt2-config';
-import { HF_CONFIG_FILE } from './load';
+import { HfFormatError } from '../../spec/hf-errors';
+import { gpt2ConfigFor, type Gpt2HfConfig } from '../../spec/hf-model-config';
+import { HF_CONFIG_FILE } from '../../spec/hf-files';
 import { writeSafetensors, type TensorToWrite } from './safetensors';
 import { hfTokenizerFiles } from './tokenizer-files';
-import { HfWeightFiles } from './weights-dir';
+import { HfWeightFiles } from '../../spec/hf-files';
 
 export const HF_GENERATION_CONFIG_FILE = 'generation_config.json';
 

@@ -13,25 +13,21 @@
  * B = 0 the adapted model computes exactly the base.
  */
 import * as path from 'node:path';
-import type { LoraConfig, ModelConfig } from '../config';
+import type { LoraConfig, ModelConfig } from '../../spec/run-config';
 import { GptModel, variableSpecs } from '../model';
 import { Rng } from '../rng';
 import type { BpeTokenizer } from './bpe-tokenizer';
-import { HfFormatError, HfShapeMismatchError } from './errors';
-import { modelConfigFromGpt2, parseGpt2Config, type Gpt2HfConfig } from './gpt2-config';
-import { readBpeTokenizer, readJsonFile, type TokenizerSource } from './tokenizer-files';
+import { HfFormatError, HfShapeMismatchError } from '../../spec/hf-errors';
+import { DEFAULT_HF_LORA, modelConfigFromGpt2, readGpt2Config, type Gpt2HfConfig } from '../../spec/hf-model-config';
+import { readBpeTokenizer, type TokenizerSource } from './tokenizer-files';
+import { HF_CONFIG_FILE } from '../../spec/hf-files';
 import { SafetensorsWeights, type LocatedEntry } from './weights-dir';
-
-export const HF_CONFIG_FILE = 'config.json';
 
 /** HF's GPT2LMHeadModel keeps the trunk under this prefix (`base_model_prefix`). */
 const TRUNK_PREFIX = 'transformer.';
 const LM_HEAD = 'lm_head.weight';
 /** Causal-mask buffers saved by older transformers versions; not parameters. */
 const MASK_BUFFER = /^h\.\d+\.attn\.(bias|masked_bias)$/;
-
-/** Adapters on a loaded base by default, so the base stays frozen: rank 8 as the seed's LoRA, alpha 2r as ml/config's presets. */
-export const DEFAULT_HF_LORA: LoraConfig = { rank: 8, alpha: 16, dropout: 0 };
 
 export interface HfLoadOptions {
   /** Adapters to add on top of the base (rank 0 = none, every weight trains). */
@@ -48,14 +44,6 @@ export interface LoadedHfModel {
   config: ModelConfig;
   /** config.json as read (passed through to an export). */
   hfConfig: Gpt2HfConfig;
-}
-
-/** Reads and checks `dir/config.json`. */
-export async function readGpt2Config(dir: string): Promise<Gpt2HfConfig> {
-  const file = path.join(dir, HF_CONFIG_FILE);
-  const raw = await readJsonFile(file);
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HfFormatError(`${file} is not a JSON object`, file);
-  return parseGpt2Config(raw as Record<string, unknown>, file);
 }
 
 interface WeightPlan {

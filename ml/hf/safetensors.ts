@@ -11,7 +11,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
-import { HfFormatError, HfMissingFileError, HfUnsupportedDtypeError } from './errors';
+import { HfFormatError, HfMissingFileError, HfUnsupportedDtypeError } from '../../spec/hf-errors';
 
 /** Bytes per element of every dtype the format defines (safetensors `Dtype`). */
 export const SafetensorsDtypeBytes = {

@@ -10,16 +10,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { BpeTokenizer, type AddedToken, type BpeTokenizerSpec } from './bpe-tokenizer';
-import { HfFormatError, HfMissingFileError } from './errors';
-
-export const HfTokenizerFiles = {
-  tokenizerJson: 'tokenizer.json',
-  vocab: 'vocab.json',
-  merges: 'merges.txt',
-  config: 'tokenizer_config.json',
-  specialTokensMap: 'special_tokens_map.json',
-  addedTokens: 'added_tokens.json',
-} as const;
+import { HfFormatError, HfMissingFileError } from '../../spec/hf-errors';
+import { HfTokenizerFiles, readJsonFile } from '../../spec/hf-files';
 
 /** GPT2Tokenizer's default bos/eos/unk token (transformers `tokenization_gpt2.py`). */
 const GPT2_DEFAULT_SPECIAL = '<|endoftext|>';
@@ -31,22 +23,6 @@ const exists = async (file: string): Promise<boolean> =>
     () => true,
     () => false,
   );
-
-/** Parses a JSON file; a missing file or invalid JSON is an error naming the file. */
-export async function readJsonFile(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new HfMissingFileError(`${file} does not exist`, file);
-    throw err;
-  }
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new HfFormatError(`${file} is not valid JSON`, file);
-  }
-}
 
 async function readOptionalJson(file: string): Promise<Record<string, unknown>> {
   return (await exists(file)) ? ((await readJsonFile(file)) as Record<string, unknown>) : {};

@@ -6,13 +6,9 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { HfFormatError, HfMissingFileError } from './errors';
+import { HfFormatError, HfMissingFileError } from '../../spec/hf-errors';
+import { HfWeightFiles } from '../../spec/hf-files';
 import { SafetensorsReader, type SafetensorsEntry } from './safetensors';
-
-export const HfWeightFiles = {
-  single: 'model.safetensors',
-  index: 'model.safetensors.index.json',
-} as const;
 
 export interface LocatedEntry extends SafetensorsEntry {
   /** The safetensors file that holds this tensor. */

@@ -22,7 +22,7 @@
  * `phraseCoverage` measures readability: the fraction of a reply's bytes covered by the task's
  * phrases (1 for a well-formed reply, near 0 for byte noise).
  */
-import type { FeedbackExample } from '../dataset';
+import type { FeedbackExample } from '../../spec/train-val-split';
 import type { Rng } from '../rng';
 
 export const SUPPORT_TOPICS = ['password', 'refund', 'delivery', 'billing', 'account'] as const;

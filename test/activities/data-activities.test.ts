@@ -13,7 +13,7 @@ import { runArtifacts } from '../../storage/artifact-keys';
 import { readJsonl } from '../../activities/jsonl';
 import { MetricKeys, type UpdateMetrics } from '../../common/names';
 import { FeedbackRepository, PolicyVersionRepository, TrainingRunRepository } from '../../db/repositories';
-import type { FeedbackExample } from '../../ml/dataset';
+import type { FeedbackExample } from '../../spec/train-val-split';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { readTrainingResults } from '../../ml/training-results';

@@ -17,7 +17,7 @@ import type { GuardState } from '../../activities/ppo-guard';
 import type { PpoChunkInput, PpoHeartbeat } from '../../activities/ppo-chunk';
 import { MetricKeys, type UpdateMetrics } from '../../common/names';
 import { readCheckpoint } from '../../ml/checkpoint';
-import type { GuardConfig, GuardFault, RunConfig } from '../../ml/config';
+import type { GuardConfig, GuardFault, RunConfig } from '../../spec/run-config';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';

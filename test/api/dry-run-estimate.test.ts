@@ -1,5 +1,5 @@
 import { estimateDryRun, FLOPS_PER_SECOND_BY_BACKEND, nonEmbeddingParameters, workerBackendOf } from '../../api/dry-run-estimate';
-import { resolveRunConfig } from '../../ml/config';
+import { resolveRunConfig } from '../../spec/run-config';
 
 describe('estimateDryRun', () => {
   it('matches the documented formula worked by hand for the quick preset', () => {

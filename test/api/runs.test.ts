@@ -8,8 +8,8 @@ import { buildApp } from '../../api/app';
 import { estimateDryRun, FLOPS_PER_SECOND_BY_BACKEND, workerBackendOf } from '../../api/dry-run-estimate';
 import { loadEnv } from '../../common/env';
 import { TaskQueues } from '../../common/names';
-import { resolveRunConfig } from '../../ml/config';
-import { dataAwareConfig } from '../../ml/data-aware-config';
+import { resolveRunConfig } from '../../spec/run-config';
+import { dataAwareConfig } from '../../spec/data-aware-config';
 import { TrainingRunRepository } from '../../db/repositories';
 import type { TrainPolicyInput } from '../../workflows/messages';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
@@ -77,7 +77,7 @@ describe('POST /api/policies/train_policy/:agentId', () => {
     expect(body.scoreStd).toBeCloseTo(std, 10);
     expect(body.modelConfig.preset).toBe('small');
     expect(body.modelConfig.policy).toMatchObject({ nLayer: 2, nHead: 4, nEmbd: 64, blockSize: 32 });
-    // The preset's tokenizer is trained on the training split, as the workers will (ml/data-aware-config).
+    // The preset's tokenizer is trained on the training split, as the workers will (spec/data-aware-config).
     expect(body.modelConfig.tokenizer).toEqual({ kind: 'bpe', vocabSize: derived.config.policyModel.vocabSize });
     expect(body.modelConfig.policy.vocabSize).toBe(derived.config.policyModel.vocabSize);
     expect(body.lengths).toEqual(derived.lengths);

@@ -33,7 +33,7 @@ let auth: TestProjectKey;
     // Own task queues: no worker polls them, so a run the fuzzer manages to start stays queued (and is terminated below);
     // its event stream would follow it for ever, so streams end after 2 s (clients reconnect with Last-Event-ID).
     // The model hub is a closed local port (nothing leaves this machine): a baseModel id answers 502 at once.
-    // ml/hf/hub reads HF_ENDPOINT from the process environment.
+    // hub/hf-hub reads HF_ENDPOINT from the process environment.
     process.env.HF_ENDPOINT = 'http://127.0.0.1:9';
     app = await buildApp({ env: loadEnv({ ...process.env, DATABASE_URL: db.url, RATE_LIMIT_MAX: '100000', BULK_RATE_LIMIT_MAX: '100000', RUN_EVENTS_MAX_STREAM_S: '2' }), taskQueues: uniqueQueues() }, false);
     auth = await createTestProjectKey(db.orm);

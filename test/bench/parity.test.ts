@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { initBackend } from '../../ml/backend';
-import type { ModelConfig } from '../../ml/config';
+import type { ModelConfig } from '../../spec/run-config';
 import { GptModel } from '../../ml/model';
 import { computeAdvantages } from '../../ml/ppo-advantages';
 import { rolloutForward, shiftedForward } from '../../ml/ppo-forward';

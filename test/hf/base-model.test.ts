@@ -5,9 +5,9 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { resolveRunConfig } from '../../ml/config';
-import { resolveBaseModelDir, runConfigForBase } from '../../ml/hf/base-model';
-import { DEFAULT_HF_LORA, readGpt2Config } from '../../ml/hf/load';
+import { resolveRunConfig } from '../../spec/run-config';
+import { resolveBaseModelDir, runConfigForBase } from '../../spec/base-model';
+import { DEFAULT_HF_LORA, readGpt2Config } from '../../spec/hf-model-config';
 import { FIXTURE_DIR, makeTempDir } from './fixture';
 
 let root: string;

@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { downloadHubConfig, downloadHubModel, hubSnapshotDir, type HubProgress } from '../../ml/hf/hub';
+import { downloadHubConfig, downloadHubModel, hubSnapshotDir, type HubProgress } from '../../hub/hf-hub';
 import { loadHfModelDir } from '../../ml/hf/load';
 import { FIXTURE_DIR, makeTempDir, readExpectations } from './fixture';
 import { startHub, type Served } from './hub-server';

@@ -1,4 +1,4 @@
-import { ConfigError, derivePpoSizes, PRESETS, resolveRunConfig, validateRunConfig } from '../../ml/config';
+import { ConfigError, derivePpoSizes, PRESETS, resolveRunConfig, validateRunConfig } from '../../spec/run-config';
 
 describe('run config', () => {
   test('derived PPO sizes: batch / (mini-batch × accumulation)', () => {

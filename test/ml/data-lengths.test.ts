@@ -1,5 +1,5 @@
-import { PRESETS, effectiveKlHorizon, resolveRunConfig } from '../../ml/config';
-import { applyDataLengths, deriveLengths, percentile } from '../../ml/data-lengths';
+import { PRESETS, effectiveKlHorizon, resolveRunConfig } from '../../spec/run-config';
+import { applyDataLengths, deriveLengths, percentile } from '../../spec/data-lengths';
 import { klEarlyStop } from '../../ml/ppo-update';
 import { ByteTokenizer } from '../../ml/tokenizer';
 

@@ -1,14 +1,5 @@
-import {
-  DEFAULT_VAL_FRACTION,
-  encodeExample,
-  encodePrompt,
-  leftPadIds,
-  leftPadPrompts,
-  padSequences,
-  rightPadBatch,
-  splitTrainVal,
-  trainingBatch,
-} from '../../ml/dataset';
+import { encodeExample, encodePrompt, leftPadIds, leftPadPrompts, padSequences, rightPadBatch, trainingBatch } from '../../ml/dataset';
+import { DEFAULT_VAL_FRACTION, splitTrainVal } from '../../spec/train-val-split';
 import { Rng } from '../../ml/rng';
 import { tf } from '../../ml/tf';
 import { ByteTokenizer } from '../../ml/tokenizer';

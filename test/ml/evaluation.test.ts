@@ -1,5 +1,5 @@
 import { initBackend } from '../../ml/backend';
-import { resolveRunConfig } from '../../ml/config';
+import { resolveRunConfig } from '../../spec/run-config';
 import { clusterBootstrap, distinctN, evaluatePolicies, notImprovedReason } from '../../ml/evaluation';
 import { GptModel } from '../../ml/model';
 import { RewardModel } from '../../ml/reward-model';

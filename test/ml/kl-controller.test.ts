@@ -5,7 +5,7 @@ import {
   restoreKlController,
   type KlControllerState,
 } from '../../ml/kl-controller';
-import { PRESETS } from '../../ml/config';
+import { PRESETS } from '../../spec/run-config';
 
 describe('AdaptiveKlController (Ziegler et al. 2019, TRL 0.7)', () => {
   it('follows hand-computed values over several updates', () => {

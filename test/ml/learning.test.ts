@@ -17,8 +17,8 @@
  */
 import { MetricKeys, type MetricKey, type UpdateMetrics } from '../../common/names';
 import { initBackend } from '../../ml/backend';
-import { resolveRunConfig, type RunConfig } from '../../ml/config';
-import { splitTrainVal, type FeedbackExample } from '../../ml/dataset';
+import { resolveRunConfig, type RunConfig } from '../../spec/run-config';
+import { splitTrainVal, type FeedbackExample } from '../../spec/train-val-split';
 import { GptModel } from '../../ml/model';
 import { rolloutPromptIds, responseText } from '../../ml/ppo-rollout';
 import { PpoTrainer } from '../../ml/ppo-trainer';

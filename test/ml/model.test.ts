@@ -1,4 +1,4 @@
-import type { ModelConfig } from '../../ml/config';
+import type { ModelConfig } from '../../spec/run-config';
 import { causalMask } from '../../ml/layers';
 import { causalBias, GptModel } from '../../ml/model';
 import type { ForwardOptions } from '../../ml/model';

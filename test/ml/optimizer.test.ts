@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { Rng } from '../../ml/rng';
-import type { OptimConfig } from '../../ml/config';
+import type { OptimConfig } from '../../spec/run-config';
 import { AdamW, clipByGlobalNorm, guardedStep, learningRateAt } from '../../ml/optimizer';
 
 const cfg: OptimConfig = {

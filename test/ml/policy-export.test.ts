@@ -10,7 +10,7 @@ import { tf } from '../../ml/tf';
 import { ByteTokenizer } from '../../ml/tokenizer';
 import { BpeTokenizer } from '../../ml/hf/bpe-tokenizer';
 import { loadHfModelDir } from '../../ml/hf/load';
-import { runConfigForBase } from '../../ml/hf/base-model';
+import { runConfigForBase } from '../../spec/base-model';
 import { FIXTURE_DIR } from '../hf/fixture';
 import { TRAINING_RESULTS_FILE, buildTrainingResults, readTrainingResults, writeTrainingResults } from '../../ml/training-results';
 import { tinyRunConfig } from './fixtures/ppo-setup';

@@ -3,7 +3,7 @@
  * the threshold, not the mere presence of a number, decides.
  */
 import { MetricKeys, type UpdateMetrics } from '../../common/names';
-import { DEFAULT_GUARD, validateGuardConfig, type GuardConfig } from '../../ml/config';
+import { DEFAULT_GUARD, validateGuardConfig, type GuardConfig } from '../../spec/run-config';
 import { checkHealth, historyWindow, negativeKlEpsilon, TripConditions, type HealthContext } from '../../ml/ppo-health';
 
 const cfg: GuardConfig = { ...DEFAULT_GUARD };

@@ -1,6 +1,6 @@
 import { MetricKeys, type UpdateMetrics } from '../../common/names';
 import { initBackend } from '../../ml/backend';
-import { effectiveKlHorizon } from '../../ml/config';
+import { effectiveKlHorizon } from '../../spec/run-config';
 import { padSequences } from '../../ml/dataset';
 import { packSequences, rolloutForward } from '../../ml/ppo-forward';
 import { PromptCursor, rolloutPromptIds, scoreResponses } from '../../ml/ppo-rollout';

@@ -5,7 +5,7 @@
  * baseline of bench/throughput.ts's paired speed comparison).
  */
 import { initBackend } from '../../ml/backend';
-import { derivePpoSizes } from '../../ml/config';
+import { derivePpoSizes } from '../../spec/run-config';
 import { AdamW } from '../../ml/optimizer';
 import { runPpoEpochs } from '../../ml/ppo-update';
 import { GptModel } from '../../ml/model';

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { tf } from '../../ml/tf';
 import { initBackend } from '../../ml/backend';
-import { resolveRunConfig, type RunConfig } from '../../ml/config';
+import { resolveRunConfig, type RunConfig } from '../../spec/run-config';
 import { Rng } from '../../ml/rng';
 import { ByteTokenizer } from '../../ml/tokenizer';
-import { splitTrainVal } from '../../ml/dataset';
+import { splitTrainVal } from '../../spec/train-val-split';
 import { pearson } from '../../ml/stats';
 import { makeSyntheticFeedback, trueScore } from '../../ml/synthetic-task';
 import {
@@ -23,10 +23,11 @@ import {
   type TrainRewardModelResult,
 } from '../../ml/reward-model';
 import { EarlyStopping, shuffledBatches } from '../../ml/training-loop';
-import { runConfigForBase } from '../../ml/hf/base-model';
+import { runConfigForBase } from '../../spec/base-model';
 import { BpeTokenizer } from '../../ml/hf/bpe-tokenizer';
-import { loadHfModelDir, readGpt2Config, type LoadedHfModel } from '../../ml/hf/load';
-import { HfTokenizerFiles } from '../../ml/hf/tokenizer-files';
+import { loadHfModelDir, type LoadedHfModel } from '../../ml/hf/load';
+import { readGpt2Config } from '../../spec/hf-model-config';
+import { HfTokenizerFiles } from '../../spec/hf-files';
 import type { GptModel } from '../../ml/model';
 import { FIXTURE_DIR } from '../hf/fixture';
 

@@ -1,7 +1,7 @@
-import { BYTE_VOCAB_SIZE, resolveRunConfig, validateRunConfig, type RunConfig } from '../../ml/config';
-import { dataAwareConfig } from '../../ml/data-aware-config';
+import { BYTE_VOCAB_SIZE, resolveRunConfig, validateRunConfig, type RunConfig } from '../../spec/run-config';
+import { dataAwareConfig } from '../../spec/data-aware-config';
 import { BpeTokenizer } from '../../ml/hf/bpe-tokenizer';
-import { runConfigForBase } from '../../ml/hf/base-model';
+import { runConfigForBase } from '../../spec/base-model';
 import { Rng } from '../../ml/rng';
 import { runTokenizer, usesBaseTokenizer, withTrainedTokenizer } from '../../ml/run-tokenizer';
 import { makeSupportFeedback } from '../../ml/tasks/support-replies';

@@ -1,4 +1,4 @@
-import type { ModelConfig } from '../../ml/config';
+import type { ModelConfig } from '../../spec/run-config';
 import { encodePrompt } from '../../ml/dataset';
 import { sampleFromLogits, softmax, type TokenSamplingOptions } from '../../ml/filtering';
 import { GptModel, type DecodeState, type ForwardOptions } from '../../ml/model';

@@ -1,10 +1,11 @@
 import { tf } from '../../ml/tf';
 import { initBackend } from '../../ml/backend';
-import { resolveRunConfig, type RunConfig } from '../../ml/config';
+import { resolveRunConfig, type RunConfig } from '../../spec/run-config';
 import { Rng } from '../../ml/rng';
 import { ByteTokenizer } from '../../ml/tokenizer';
 import { GptModel } from '../../ml/model';
-import { encodeExample, encodePrompt, trainingBatch, type FeedbackExample } from '../../ml/dataset';
+import { encodeExample, encodePrompt, trainingBatch } from '../../ml/dataset';
+import { type FeedbackExample } from '../../spec/train-val-split';
 import { evaluateSftLoss, maskedTokenCrossEntropy, selectSftRows, sftBatchLoss, trainSft } from '../../ml/sft';
 
 const SEED = 777;

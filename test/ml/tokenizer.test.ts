@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { BYTE_VOCAB_SIZE } from '../../ml/config';
+import { BYTE_VOCAB_SIZE } from '../../spec/run-config';
 import { ByteTokenizer } from '../../ml/tokenizer';
 
 const tok = new ByteTokenizer();

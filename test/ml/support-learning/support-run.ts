@@ -9,7 +9,7 @@
  * - ≥ 80 % of the final policy's sampled replies made of the task's phrases (coverage ≥ 0.9);
  * - the final policy's mean reply length within ±30 % of the start policy's.
  * The run goes through the same pieces and config as a run of the product: the `quick` preset
- * made to fit the rows (ml/data-aware-config: BPE tokenizer trained on the training split,
+ * made to fit the rows (spec/data-aware-config: BPE tokenizer trained on the training split,
  * lengths from the data), a reward model with synthesised negatives and the LM loss, SFT to the
  * validation plateau, PPO with min_new_tokens and approxkl early stopping, then ml/evaluation's
  * phase, each phase on its own random stream as the activities have. Per-seed numbers are printed.
@@ -19,10 +19,10 @@
  */
 import { MetricKeys, type UpdateMetrics } from '../../../common/names';
 import { initBackend } from '../../../ml/backend';
-import { resolveRunConfig, type PresetName, type RunConfig } from '../../../ml/config';
-import { dataAwareConfig } from '../../../ml/data-aware-config';
-import type { DataLengths } from '../../../ml/data-lengths';
-import type { FeedbackExample } from '../../../ml/dataset';
+import { resolveRunConfig, type PresetName, type RunConfig } from '../../../spec/run-config';
+import { dataAwareConfig } from '../../../spec/data-aware-config';
+import type { DataLengths } from '../../../spec/data-lengths';
+import type { FeedbackExample } from '../../../spec/train-val-split';
 import { runTokenizer } from '../../../ml/run-tokenizer';
 import { evaluatePolicies, type EvaluationReport } from '../../../ml/evaluation';
 import { GptModel } from '../../../ml/model';
@@ -58,7 +58,7 @@ const SAMPLES_PER_PROMPT = env('SUPPORT_SAMPLES', 16);
 const PRESET = (process.env.SUPPORT_PRESET ?? 'quick') as PresetName;
 
 /**
- * The run config exactly as the product makes it for these rows (ml/data-aware-config: the preset,
+ * The run config exactly as the product makes it for these rows (spec/data-aware-config: the preset,
  * the BPE tokenizer trained on the training split, the lengths from the data), and the split.
  */
 function supportRun(seed: number, rows: FeedbackExample[]): { cfg: RunConfig; tok: Tokenizer; train: FeedbackExample[]; val: FeedbackExample[]; lengths: DataLengths | null } {

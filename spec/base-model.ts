@@ -9,11 +9,12 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { RunConfig } from '../config';
-import { HfBaseModelDirError } from './errors';
-import type { Gpt2HfConfig } from './gpt2-config';
-import { modelConfigFromGpt2 } from './gpt2-config';
-import { DEFAULT_HF_LORA, HF_CONFIG_FILE } from './load';
+import type { RunConfig } from './run-config';
+import { HfBaseModelDirError } from './hf-errors';
+import type { Gpt2HfConfig } from './hf-model-config';
+import { modelConfigFromGpt2 } from './hf-model-config';
+import { HF_CONFIG_FILE } from './hf-files';
+import { DEFAULT_HF_LORA } from './hf-model-config';
 
 const isDirectory = (p: string): Promise<boolean> =>
   fs.stat(p).then(

@@ -10,9 +10,9 @@
  * A request's explicit values win. When the data cannot fit the model's position table, the
  * caller gets a ConfigError naming the field and the numbers (a 400 at the API).
  */
-import { ConfigError, type RunConfig } from './config';
-import type { FeedbackExample } from './dataset';
-import type { Tokenizer } from './tokenizer';
+import { ConfigError, type RunConfig } from './run-config';
+import type { FeedbackExample } from './train-val-split';
+import type { Tokenizer } from '../ml/tokenizer';
 
 export interface DataLengths {
   promptP95: number;

@@ -2,14 +2,14 @@
  * A run's config made to fit its feedback (issue 11), in the one order every caller needs: split
  * the rows with the run's seed, train the BPE tokenizer on the training split (when the config
  * asks for one; ml/run-tokenizer.ts), then derive the block and generation lengths from all rows
- * in that tokenizer's tokens (ml/data-lengths.ts). `splitDataset` stores the result; the API's
+ * in that tokenizer's tokens (spec/data-lengths.ts). `splitDataset` stores the result; the API's
  * dry run shows it without storing. A pure function of (config, rows): a retry gets the same.
  */
 import { applyDataLengths, type DataLengths } from './data-lengths';
-import { splitTrainVal, type FeedbackExample, type TrainValSplit } from './dataset';
-import type { RunConfig } from './config';
-import { Rng } from './rng';
-import { runTokenizer, usesBaseTokenizer, withTrainedTokenizer } from './run-tokenizer';
+import { splitTrainVal, type FeedbackExample, type TrainValSplit } from './train-val-split';
+import type { RunConfig } from './run-config';
+import { Rng } from '../ml/rng';
+import { runTokenizer, usesBaseTokenizer, withTrainedTokenizer } from '../ml/run-tokenizer';
 
 export interface DataAwareConfig {
   config: RunConfig;

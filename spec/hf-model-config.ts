@@ -6,8 +6,10 @@
  * is checked and refused with the field named, rather than silently computing something else.
  * Dropout probabilities are not carried over: RLHF fine-tuning here runs without dropout.
  */
-import type { LoraConfig, ModelConfig } from '../config';
-import { HfFormatError, HfUnknownArchitectureError } from './errors';
+import * as path from 'node:path';
+import type { LoraConfig, ModelConfig } from './run-config';
+import { HfFormatError, HfUnknownArchitectureError } from './hf-errors';
+import { HF_CONFIG_FILE, readJsonFile } from './hf-files';
 
 export const GPT2_ARCHITECTURE = 'GPT2LMHeadModel';
 
@@ -99,6 +101,17 @@ export function parseGpt2Config(raw: Record<string, unknown>, file: string): Gpt
   };
   checkSupportedOptions(c, file);
   return c;
+}
+
+/** Adapters on a loaded base by default, so the base stays frozen: rank 8 as the seed's LoRA, alpha 2r as the presets' (spec/run-config.ts). */
+export const DEFAULT_HF_LORA: LoraConfig = { rank: 8, alpha: 16, dropout: 0 };
+
+/** Reads and checks `dir/config.json`. */
+export async function readGpt2Config(dir: string): Promise<Gpt2HfConfig> {
+  const file = path.join(dir, HF_CONFIG_FILE);
+  const raw = await readJsonFile(file);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new HfFormatError(`${file} is not a JSON object`, file);
+  return parseGpt2Config(raw as Record<string, unknown>, file);
 }
 
 /** Our model shape for a GPT-2 config, with the given adapters (LoRA keeps a large base frozen). */

@@ -6,7 +6,7 @@
  * Derived sizes are computed once by `derivePpoSizes`, never written back into a config.
  */
 
-import { bpeTokenizerFromMerges, MIN_TRAINED_BPE_VOCAB } from './bpe-training';
+import { bpeTokenizerFromMerges, MIN_TRAINED_BPE_VOCAB } from '../ml/bpe-training';
 
 export interface LoraConfig {
   /** Adapter rank r. 0 disables LoRA (the matrices train directly). */
@@ -298,7 +298,7 @@ export interface RunConfig {
   /** Optional in stored configs: absent means DEFAULT_EVALUATION. */
   evaluation?: EvaluationConfig;
   /**
-   * Block size and generation lengths come from the feedback's token lengths (ml/data-lengths.ts)
+   * Block size and generation lengths come from the feedback's token lengths (spec/data-lengths.ts)
    * when true (the presets), instead of the preset's numbers. A config patch that sets
    * `policyModel.blockSize` or `ppo.generation` lengths turns it off. Absent means false.
    */

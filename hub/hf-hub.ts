@@ -36,11 +36,11 @@ import { pipeline } from 'node:stream/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
-import { atomicWriteFile, fsyncDir } from '../../storage/atomic-write';
-import { HfHubChecksumError, HfHubNotFoundError, HfHubTransferError } from './errors';
-import { HF_CONFIG_FILE } from './load';
-import { HfTokenizerFiles } from './tokenizer-files';
-import { HfWeightFiles } from './weights-dir';
+import { atomicWriteFile, fsyncDir } from '../storage/atomic-write';
+import { HfHubChecksumError, HfHubNotFoundError, HfHubTransferError } from '../spec/hf-errors';
+import { HF_CONFIG_FILE } from '../spec/hf-files';
+import { HfTokenizerFiles } from '../spec/hf-files';
+import { HfWeightFiles } from '../spec/hf-files';
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 export const DEFAULT_HF_REVISION = 'main';

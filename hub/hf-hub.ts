@@ -36,7 +36,7 @@ import { pipeline } from 'node:stream/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
-import { atomicWriteFile, fsyncDir } from '../storage/atomic-write';
+import { ARTIFACT_FILE_MODE, atomicWriteFile, publishSyncedFile } from '../storage/atomic-write';
 import { HfHubChecksumError, HfHubNotFoundError, HfHubTransferError } from '../spec/hf-errors';
 import { HF_CONFIG_FILE } from '../spec/hf-files';
 import { HfTokenizerFiles } from '../spec/hf-files';
@@ -235,7 +235,7 @@ async function receive(ctx: Ctx, file: string, partial: string, res: http.Incomi
     },
   });
   try {
-    await pipeline(res, counter, createWriteStream(partial, { flags: append ? 'a' : 'w' }));
+    await pipeline(res, counter, createWriteStream(partial, { flags: append ? 'a' : 'w', mode: ARTIFACT_FILE_MODE }));
   } finally {
     const handle = await fs.open(partial, 'r+');
     await handle.sync().finally(() => handle.close());
@@ -285,9 +285,8 @@ async function fetchFile(ctx: Ctx, file: string, remote: RemoteFile): Promise<st
       actual,
     );
   }
-  // Publish: the partial was fsynced by receive(); rename is atomic, fsyncDir makes it durable.
-  await fs.rename(partial, target);
-  await fsyncDir(path.dirname(target));
+  // Publish: the partial was fsynced by receive(); the rename is atomic and made durable.
+  await publishSyncedFile(partial, target);
   await atomicWriteFile(etagFile, remote.etag);
   return target;
 }

@@ -7,17 +7,18 @@
  *   manifest.json  format version, tensor index {name, shape, offset, length}, the sha256 of
  *                  tensors.bin and state.json, and a sha256 of the manifest's own content
  *
- * Writes are atomic: everything goes into a sibling `<dir>.tmp-<random>` directory, each file
- * and the directory are fsynced, then one rename publishes it. A reader therefore sees either
- * a complete checkpoint or none; a crash leaves only a `.tmp-` directory, which readers
- * ignore. Reads verify every hash, so a torn or bit-flipped checkpoint is reported, never
+ * Writes are atomic (storage/atomic-write.ts `atomicReplaceDir`): everything goes into a hidden
+ * sibling `.tmp-<dir>-<random>` directory, each file and the directory are fsynced, then one
+ * rename publishes it. A reader therefore sees either a complete checkpoint or none; a crash
+ * leaves only a hidden temporary, which readers ignore. Reads verify every hash, so a torn or bit-flipped checkpoint is reported, never
  * loaded. Run checkpoints live as `root/update-NNNNNN/`; `findLatestVerified` returns the
  * newest one that verifies. This module knows nothing about models.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { atomicReplaceDir, writeSyncedFile } from '../storage/atomic-write';
 import { CheckpointCorruptError, CheckpointInputError, CheckpointNonFiniteError, CheckpointNotFoundError } from './checkpoint-errors';
 
 /** Bumped when the on-disk layout changes; readers reject other versions. */
@@ -115,30 +116,10 @@ function validateInput(tensors: readonly CheckpointTensor[]): void {
   }
 }
 
-async function writeFileSynced(file: string, data: Uint8Array | string): Promise<void> {
-  const handle = await fs.open(file, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** fsync a directory so the names created or renamed in it survive a power loss. */
-async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
  * Writes a checkpoint atomically to `dir` (see the module comment). If `dir` already exists
  * it is replaced: the new checkpoint is complete on disk before the old one is moved aside
- * (`<dir>.old-<random>`) and deleted, so the old one is never partly overwritten.
+ * (a hidden `.old-` sibling) and deleted, so the old one is never partly overwritten.
  */
 export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Promise<void> {
   validateInput(checkpoint.tensors);
@@ -149,38 +130,12 @@ export async function writeCheckpoint(dir: string, checkpoint: Checkpoint): Prom
   const body = { formatVersion: CHECKPOINT_FORMAT_VERSION, tensors: index, files };
   const manifest: Manifest = { ...body, manifestSha256: manifestDigest(body) };
 
-  const target = path.resolve(dir);
-  const parent = path.dirname(target);
-  await fs.mkdir(parent, { recursive: true });
-  const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
-  await fs.mkdir(tmp);
-  try {
-    await writeFileSynced(path.join(tmp, CheckpointFiles.tensors), bytes);
-    await writeFileSynced(path.join(tmp, CheckpointFiles.state), stateJson);
+  await atomicReplaceDir(path.resolve(dir), async (tmp) => {
+    await writeSyncedFile(path.join(tmp, CheckpointFiles.tensors), bytes);
+    await writeSyncedFile(path.join(tmp, CheckpointFiles.state), stateJson);
     // The manifest last: its presence marks a directory whose data files were all written.
-    await writeFileSynced(path.join(tmp, CheckpointFiles.manifest), JSON.stringify(manifest, null, 1));
-    await syncDir(tmp);
-    await publish(tmp, target);
-    await syncDir(parent);
-  } catch (err) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    throw err;
-  }
-}
-
-/** Renames `tmp` to `target`, moving an existing `target` aside first and deleting it after. */
-async function publish(tmp: string, target: string): Promise<void> {
-  try {
-    await fs.rename(tmp, target);
-    return;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
-  }
-  const old = `${target}.old-${randomBytes(6).toString('hex')}`;
-  await fs.rename(target, old);
-  await fs.rename(tmp, target);
-  await fs.rm(old, { recursive: true, force: true });
+    await writeSyncedFile(path.join(tmp, CheckpointFiles.manifest), JSON.stringify(manifest, null, 1));
+  });
 }
 
 async function readOrCorrupt(dir: string, file: string): Promise<Buffer> {

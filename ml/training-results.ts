@@ -5,6 +5,7 @@
  * Written atomically (temp file + rename) so a crash never leaves half a file.
  */
 import { promises as fs } from 'node:fs';
+import { atomicWriteFile } from '../storage/atomic-write';
 import * as path from 'node:path';
 import type { RunConfig } from '../spec/run-config';
 import type { UpdateMetrics } from '../common/names';
@@ -86,11 +87,8 @@ export function buildTrainingResults(input: TrainingResultsInput): TrainingResul
 
 /** Writes `versionDir/training_results.json` atomically; returns its path. */
 export async function writeTrainingResults(versionDir: string, results: TrainingResults): Promise<string> {
-  await fs.mkdir(versionDir, { recursive: true });
   const target = path.join(versionDir, TRAINING_RESULTS_FILE);
-  const tmp = `${target}.tmp-${process.pid}`;
-  await fs.writeFile(tmp, JSON.stringify(results, null, 2) + '\n');
-  await fs.rename(tmp, target);
+  await atomicWriteFile(target, JSON.stringify(results, null, 2) + '\n');
   return target;
 }
 

@@ -6,6 +6,7 @@
  * lose each other's update, and the new file is renamed into place (never half written).
  */
 import { promises as fs } from 'node:fs';
+import { atomicWriteFile } from '../../storage/atomic-write';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -53,9 +54,7 @@ export async function writeSection(name: string, body: string, file = RESULTS_FI
       if (err.code === 'ENOENT') return '';
       throw err;
     });
-    const tmp = `${file}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, replaceSection(text, name, body));
-    await fs.rename(tmp, file);
+    await atomicWriteFile(file, replaceSection(text, name, body));
   });
 }
 

@@ -10,6 +10,7 @@
  * listed (so the header validates) but reading them throws HfUnsupportedDtypeError.
  */
 import { promises as fs } from 'node:fs';
+import { atomicWriteFile } from '../../storage/atomic-write';
 import * as os from 'node:os';
 import { HfFormatError, HfMissingFileError, HfUnsupportedDtypeError } from '../../spec/hf-errors';
 
@@ -230,8 +231,8 @@ function headerFor(tensors: readonly TensorToWrite[], metadata: Record<string, s
 }
 
 /**
- * Writes `tensors` as F32 to `file` (via a temporary file and a rename, so a crash never leaves
- * a half-written file under the final name). Every tensor's data length must match its shape.
+ * Writes `tensors` as F32 to `file` (storage/atomic-write.ts: a synced temporary and a rename,
+ * so a crash never leaves a half-written file under the final name). Every tensor's data length must match its shape.
  */
 export async function writeSafetensors(file: string, tensors: readonly TensorToWrite[], metadata: Record<string, string> = {}): Promise<void> {
   const seen = new Set<string>();
@@ -245,18 +246,13 @@ export async function writeSafetensors(file: string, tensors: readonly TensorToW
   const header = headerFor(tensors, metadata);
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(header.length));
-  const tmp = `${file}.tmp-${process.pid}`;
-  const handle = await fs.open(tmp, 'w');
-  try {
-    await handle.write(length);
-    await handle.write(header);
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    yield length;
+    yield header;
     for (const t of tensors) {
       const bytes = Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-      await handle.write(LITTLE_ENDIAN_HOST ? bytes : Buffer.from(bytes).swap32());
+      yield LITTLE_ENDIAN_HOST ? bytes : Buffer.from(bytes).swap32();
     }
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
-  await fs.rename(tmp, file);
+  await atomicWriteFile(file, chunks());
 }

@@ -4,7 +4,9 @@
 //   and none of Node's built-ins, TensorFlow.js, MikroORM or Fastify;
 // - the API process never loads TensorFlow.js (issue 16): api/ imports nothing from ml/ (the
 //   run spec it needs lives in spec/, the Hugging Face hub client in hub/), and spec/ and hub/
-//   import no tensor code. test/api/no-tensorflow.test.ts checks the same at run time.
+//   import no tensor code. test/api/no-tensorflow.test.ts checks the same at run time;
+// - the run contract (contract/) has no runtime dependencies, and activities/ take the run's
+//   shapes from it, never from workflows/ (issue 16).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';
@@ -72,6 +74,26 @@ export default tseslint.config(
             },
           ],
         },
+      ],
+    },
+  },
+  {
+    files: ['contract/**/*.ts'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['*', '**', '.*/**'], allowTypeImports: true, message: 'The run contract has no runtime dependencies: import types only.' }] },
+      ],
+    },
+  },
+  {
+    files: ['activities/**/*.ts'],
+    rules: {
+      'no-restricted-imports': 'off',
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/workflows', '**/workflows/**'], message: 'Activities take the run shapes from contract/, never from workflows/.' }] },
       ],
     },
   },

@@ -4,7 +4,7 @@
  * different JSON type, is rejected so a typo cannot silently train with the default.
  * Returns a new object; the input config is never modified.
  */
-import type { ConfigPatch, ConfigPatchValue } from '../workflows/messages';
+import type { ConfigPatch, ConfigPatchValue } from '../contract/run-contract';
 import { invalidConfig } from './errors';
 
 function kindOf(value: unknown): string {

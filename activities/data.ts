@@ -15,7 +15,7 @@ import { TrainingRunRepository } from '../db/repositories/training-run-repositor
 import type { PolicyVersion, TrainingRunStatus } from '../db/entities';
 import { policyKey, runArtifacts } from '../storage/artifact-keys';
 import { buildTrainingResults, writeTrainingResults, type SftSummary } from '../ml/training-results';
-import type { ConfigPatch, DatasetSummary, GuardrailSummary, RunProgress } from '../workflows/messages';
+import type { ConfigPatch, DatasetSummary, GuardrailSummary, RunProgress } from '../contract/run-contract';
 import { RunPhases, type UpdateMetrics } from '../common/names';
 import type { EvaluationReport } from '../ml/evaluation';
 import { storableJson } from '../common/storable-json';
@@ -93,8 +93,8 @@ export interface SavePolicyInput {
 export interface SavedPolicy {
   policyId: string;
   version: string;
-  modelPath: string;
-  rewardModelPath: string;
+  modelKey: string;
+  rewardModelKey: string;
   rewardMean: number;
   rewardStd: number;
 }
@@ -143,6 +143,18 @@ export function createDataActivities(deps: ActivityDeps) {
   const { orm, store } = deps;
   const log = deps.log ?? temporalLog;
   const minRows = deps.minFeedbackRows ?? ACTIVITY_DEFAULTS.minFeedbackRows;
+  const keepRunArtifacts = deps.keepRunArtifacts ?? ACTIVITY_DEFAULTS.keepRunArtifacts;
+
+  /**
+   * Retention (issue 17): once the version exists, the run's copies of the feedback and its
+   * checkpoints have served their purpose (the version holds the merged policy; evaluation
+   * ran before the save). Idempotent, so the early return of a retried save runs it too.
+   */
+  async function removeRunCopies(runId: string): Promise<void> {
+    if (keepRunArtifacts) return;
+    await store.remove(runArtifacts.datasetDir(runId));
+    await store.remove(runArtifacts.checkpoints(runId));
+  }
   const events = deps.runEvents ?? NO_RUN_EVENTS;
 
   return {
@@ -227,7 +239,10 @@ export function createDataActivities(deps: ActivityDeps) {
         const repo = new PolicyVersionRepository(orm.em.fork());
         const existing = await repo.findByRun(input.runId);
         // The row is created only after its files are in place, so an existing row is complete.
-        if (existing) return savedPolicyOf(existing);
+        if (existing) {
+          await removeRunCopies(input.runId);
+          return savedPolicyOf(existing);
+        }
         const version = versionLabel(((await repo.listByAgent(input.agentId))[0]?.versionNumber ?? 0) + 1);
         const modelKey = policyKey(input.agentId, version, 'policy');
         const rewardKey = policyKey(input.agentId, version, 'reward_model');
@@ -241,8 +256,9 @@ export function createDataActivities(deps: ActivityDeps) {
         const row = await repo.saveForRun({
           agentId: input.agentId,
           trainingRunId: input.runId,
-          modelPath: store.resolve(modelKey),
-          rewardModelPath: store.resolve(rewardKey),
+          // Store keys, never this worker's paths: any process with the store can open them.
+          modelKey,
+          rewardModelKey: rewardKey,
           feedbackCount: input.dataset.feedbackCount,
           rewardMean: input.rewardMean,
           rewardStd: input.rewardStd,
@@ -250,6 +266,7 @@ export function createDataActivities(deps: ActivityDeps) {
         });
         // One active run per agent (DB index) makes a different allocation a bug worth seeing.
         if (row.version !== version) log.warn('policy version differs from its directory', { expected: version, got: row.version });
+        await removeRunCopies(input.runId);
         log.info('policy saved', { runId: input.runId, agentId: input.agentId, version: row.version });
         return savedPolicyOf(row);
       });
@@ -291,8 +308,8 @@ function savedPolicyOf(row: PolicyVersion): SavedPolicy {
   return {
     policyId: row.id,
     version: row.version,
-    modelPath: row.modelPath,
-    rewardModelPath: row.rewardModelPath,
+    modelKey: row.modelKey,
+    rewardModelKey: row.rewardModelKey,
     rewardMean: row.rewardMean,
     rewardStd: row.rewardStd,
   };

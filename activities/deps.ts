@@ -57,6 +57,10 @@ export interface ActivityDeps {
   trainerCacheSize?: number;
   /** Per-update training gauges (the GPU worker's /metrics); none in tests that do not ask. */
   trainingMetrics?: TrainingMetricsSink;
+  /** Checkpoints kept at the end of each PPO chunk; older ones are deleted (default 2). */
+  keepCheckpoints?: number;
+  /** Keep the run's dataset copy and checkpoints after its version is saved (default: delete them). */
+  keepRunArtifacts?: boolean;
 }
 
 /** Defaults for the optional deps, in one place. */
@@ -64,4 +68,6 @@ export const ACTIVITY_DEFAULTS = {
   minFeedbackRows: 10,
   checkpointEvery: 1,
   trainerCacheSize: 1,
+  keepCheckpoints: 2,
+  keepRunArtifacts: false,
 } as const;

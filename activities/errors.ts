@@ -6,7 +6,7 @@
  * across jest realms and Temporal's failure conversion.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { TrainingFailureTypes } from '../workflows/messages';
+import { TrainingFailureTypes } from '../contract/run-contract';
 
 /** Thrown when the run configuration (preset, overrides or patch) is inconsistent. */
 export function invalidConfig(message: string, cause?: Error): ApplicationFailure {

@@ -18,7 +18,7 @@
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { log as temporalLog } from '@temporalio/activity';
 import { MetricKeys, RunPhases, type UpdateMetrics } from '../common/names';
-import { findLatestVerified, readCheckpoint, updateOfCheckpointDir, writeCheckpoint } from '../ml/checkpoint';
+import { findLatestVerified, pruneCheckpoints, readCheckpoint, updateOfCheckpointDir, writeCheckpoint } from '../ml/checkpoint';
 import type { RunConfig } from '../spec/run-config';
 import type { FeedbackExample } from '../spec/train-val-split';
 import { loadPolicy } from '../ml/policy-export';
@@ -27,7 +27,7 @@ import { PpoTrainer } from '../ml/ppo-trainer';
 import type { GptModel } from '../ml/model';
 import { loadRewardModel, type RewardModel } from '../ml/reward-model';
 import type { Tokenizer } from '../ml/tokenizer';
-import type { CheckpointInfo, CheckpointRecovery, GuardrailSummary, SetKlArgs } from '../workflows/messages';
+import type { CheckpointInfo, CheckpointRecovery, GuardrailSummary, PpoHeartbeat, SetKlArgs } from '../contract/run-contract';
 import { runArtifacts } from '../storage/artifact-keys';
 import { ACTIVITY_DEFAULTS, type ActivityDeps, type ActivityLogger } from './deps';
 import { classified, missingArtifact } from './errors';
@@ -70,11 +70,6 @@ async function unguardedStep(trainer: PpoTrainer): Promise<GuardedStep> {
   return { update, metrics: await trainer.step(), trip: null };
 }
 
-/** Heartbeat details: enough for a retried attempt to resume. */
-export interface PpoHeartbeat {
-  update: number;
-  checkpointRef: string;
-}
 
 /** Heartbeat details for the last checkpoint written (undefined before the first). */
 function heartbeatOf(last: CheckpointInfo | null): PpoHeartbeat | undefined {
@@ -108,6 +103,7 @@ export function createPpoRuntime(deps: ActivityDeps) {
   const { store } = deps;
   const logger = (): ActivityLogger => deps.log ?? temporalLog;
   const every = deps.checkpointEvery ?? ACTIVITY_DEFAULTS.checkpointEvery;
+  const keepCheckpoints = deps.keepCheckpoints ?? ACTIVITY_DEFAULTS.keepCheckpoints;
   const events = deps.runEvents ?? NO_RUN_EVENTS;
   const cache = new TrainerCache<TrainerContext>(deps.trainerCacheSize ?? ACTIVITY_DEFAULTS.trainerCacheSize);
 
@@ -338,6 +334,11 @@ export function createPpoRuntime(deps: ActivityDeps) {
           last = await saveCheckpoint(input.runId, trainer);
           await events.checkpoint(input.runId, last);
         }
+        // Retention (issue 17): the next chunk starts from `last`, the newest; older checkpoints
+        // beyond the newest `keepCheckpoints` that verify are deleted, so a long run's disk use is
+        // bounded by one chunk's checkpoints plus those.
+        const pruned = await pruneCheckpoints(store.resolve(runArtifacts.checkpoints(input.runId)), keepCheckpoints);
+        if (pruned.length > 0) logger().info('pruned old checkpoints', { runId: input.runId, count: pruned.length, kept: keepCheckpoints });
         if (end >= opened.config.ppo.totalUpdates) deps.trainingMetrics?.runEnded(input.runId);
         const guardrails = guard?.summary;
         const output = {

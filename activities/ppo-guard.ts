@@ -17,7 +17,7 @@ import { tf } from '../ml/tf';
 import { checkHealth, historyWindow, TripConditions, type HealthTrip } from '../ml/ppo-health';
 import type { PpoTrainer, TrainerRemedies } from '../ml/ppo-trainer';
 import type { ArtifactStore } from '../storage/artifact-store';
-import { MAX_GUARDRAIL_EVENTS_SHOWN, TrainingFailureTypes, type CheckpointInfo, type GuardrailEvent, type GuardrailSummary } from '../workflows/messages';
+import { MAX_GUARDRAIL_EVENTS_SHOWN, TrainingFailureTypes, type CheckpointInfo, type GuardrailEvent, type GuardrailSummary } from '../contract/run-contract';
 import { runArtifacts } from '../storage/artifact-keys';
 
 /** What `runArtifacts.guard` holds. */

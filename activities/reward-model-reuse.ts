@@ -17,7 +17,7 @@ import type { RunConfig } from '../spec/run-config';
 import type { ArtifactStore } from '../storage/artifact-store';
 import type { HubModelRef } from '../hub/hf-hub';
 import { rewardModelIndexKey } from '../storage/artifact-keys';
-import type { RunProgress } from '../workflows/messages';
+import type { RunProgress } from '../contract/run-contract';
 
 export interface RewardModelIndexEntry {
   /** The run that trained it. */

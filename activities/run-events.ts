@@ -8,7 +8,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { RunPhase, UpdateMetrics } from '../common/names';
 import { RunEventKinds, type RunEventData, type UpdateSample } from '../common/run-events';
 import { RunEventRepository } from '../db/repositories/run-event-repository';
-import type { CheckpointInfo, CheckpointRecovery } from '../workflows/messages';
+import type { CheckpointInfo, CheckpointRecovery } from '../contract/run-contract';
 
 /** Where activities record run events; the worker wires `runEventLog(orm)`. */
 export interface RunEventSink {

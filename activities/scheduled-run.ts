@@ -9,7 +9,7 @@ import type { Client } from '@temporalio/client';
 import { statusOfClosedWorkflow, type TrainingRun } from '../db/entities';
 import { createRepositories, type Repositories } from '../db/repositories';
 import { runIdOfScheduledAction, workflowIdOf } from '../common/run-ids';
-import { ScheduleSkipReasons, type FeedbackCounts, type ScheduledRunDecision, type ScheduleSkipReason } from '../workflows/schedule-messages';
+import { ScheduleSkipReasons, type FeedbackCounts, type ScheduledRunDecision, type ScheduleSkipReason } from '../contract/schedule-contract';
 import { ACTIVITY_DEFAULTS, type ActivityDeps } from './deps';
 
 export interface ClaimScheduledRunInput {

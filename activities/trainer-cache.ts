@@ -24,7 +24,7 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Checkpoint } from '../ml/checkpoint';
-import type { CheckpointInfo } from '../workflows/messages';
+import type { CheckpointInfo } from '../contract/run-contract';
 
 export interface CachedValue {
   dispose(): void;

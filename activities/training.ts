@@ -23,7 +23,7 @@ import { yieldToEventLoop } from '../ml/event-loop';
 import { mean, std } from '../ml/stats';
 import type { Tokenizer } from '../ml/tokenizer';
 import { runTokenizer } from '../ml/run-tokenizer';
-import type { CheckpointInfo, RunProgress } from '../workflows/messages';
+import type { CheckpointInfo, EpochHeartbeat, RunProgress } from '../contract/run-contract';
 import { runArtifacts } from '../storage/artifact-keys';
 import { type ActivityDeps } from './deps';
 import { classified, invalidConfig } from './errors';
@@ -168,7 +168,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
           initialTrunk: start.trunk,
           onProgress: (p) => {
             latest = p;
-            ctx.heartbeat(p);
+            ctx.heartbeat(p satisfies EpochHeartbeat); // the contract's shape, read back by the API's progress
           },
           shouldStop: heartbeatingStopCheck(() => latest),
         }), () => latest);
@@ -217,7 +217,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
             rng,
             onProgress: (p) => {
               latest = p;
-              ctx.heartbeat(p);
+              ctx.heartbeat(p satisfies EpochHeartbeat); // the contract's shape, read back by the API's progress
             },
             shouldStop: heartbeatingStopCheck(() => latest),
           }), () => latest);

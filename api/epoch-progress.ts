@@ -9,13 +9,8 @@
  * phase shorter than that shows 0/1 throughout.
  */
 import { RunPhases } from '../common/names';
-import type { RunProgress } from '../workflows/messages';
+import type { EpochHeartbeat, RunProgress } from '../contract/run-contract';
 
-interface EpochHeartbeat {
-  /** 0-based epoch just finished. */
-  epoch: number;
-  epochs: number;
-}
 
 function isEpochHeartbeat(value: unknown): value is EpochHeartbeat {
   const v = value as Partial<EpochHeartbeat> | null;

@@ -13,7 +13,7 @@ import {
   scheduledTrainingWorkflowType,
   type ScheduledRunDecision,
   type ScheduledTrainingInput,
-} from '../workflows/schedule-messages';
+} from '../contract/schedule-contract';
 import { HttpError, NotFoundError } from './errors';
 import { withDeadline as withRpcDeadline } from './run-workflows';
 

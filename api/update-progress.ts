@@ -7,7 +7,7 @@
  */
 import { RunPhases } from '../common/names';
 import type { StoredRunUpdate } from '../db/repositories';
-import type { RunProgress } from '../workflows/messages';
+import type { RunProgress } from '../contract/run-contract';
 
 /** Recent updates the speed is measured over (as the workflow's ETA_WINDOW_CHUNKS, per update). */
 export const SPEED_WINDOW_UPDATES = 8;

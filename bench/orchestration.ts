@@ -38,7 +38,7 @@ import { makeSyntheticFeedback } from '../ml/synthetic-task';
 import { tf } from '../ml/tf';
 import { ByteTokenizer } from '../ml/tokenizer';
 import { LocalArtifactStore } from '../storage/artifact-store';
-import type { ConfigPatch } from '../workflows/messages';
+import type { ConfigPatch } from '../contract/run-contract';
 import { machineLine, mdTable, writeSection } from './lib/results';
 import { createBenchDatabase, benchServices } from './lib/services';
 import { pairedRatios, summarize, timeWallAndCpu, type Summary } from './lib/stats';

@@ -25,7 +25,7 @@ import { machineLine, mdTable, writeSection } from './lib/results';
 import { benchServices, createBenchDatabase, type BenchDatabase, type BenchServices } from './lib/services';
 import { summarize, type Summary } from './lib/stats';
 import { TINY_PATCH, tinyPatch } from './lib/tiny-run';
-import type { ConfigPatch } from '../workflows/messages';
+import type { ConfigPatch } from '../contract/run-contract';
 import { createOrchestrator, startTrainingRun, type Orchestrator } from './lib/training-run';
 import { TRAINING_HEARTBEAT_TIMEOUT_MS } from '../workflows/training-run';
 

@@ -65,8 +65,8 @@ async function publish(db: BenchDatabase, root: string, agentId: string, shape: 
     const row = await new PolicyVersionRepository(db.orm.em.fork()).saveForRun({
       agentId,
       trainingRunId: uniqueId('bench-serve-run'),
-      modelPath: 'bench',
-      rewardModelPath: 'bench',
+      modelKey: 'bench',
+      rewardModelKey: 'bench',
       feedbackCount: 0,
       rewardMean: 0,
       rewardStd: 1,

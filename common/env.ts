@@ -124,6 +124,18 @@ export const EnvSchema = Type.Object({
    * for slow hardware, where one minibatch or batch may compute for longer than two thirds of it.
    */
   RLHF_TRAINING_HEARTBEAT_TIMEOUT_S: Type.Optional(Type.Integer({ minimum: 1 })),
+  /**
+   * Retention (issue 17), GPU worker: checkpoints of a run kept at the end of each PPO chunk;
+   * older ones are deleted so a long run does not fill the disk. A resume needs only the newest
+   * that verifies; the second is the fallback when the newest is torn.
+   */
+  RLHF_KEEP_CHECKPOINTS: Type.Integer({ default: 2, minimum: 1 }),
+  /**
+   * Retention, CPU worker: '1' keeps a run's copy of the feedback (runs/<id>/dataset/) and its
+   * checkpoints after its version is saved; by default they are deleted then, so customers'
+   * prompts and responses live in Postgres and in no forgotten copy.
+   */
+  RLHF_KEEP_RUN_ARTIFACTS: Type.Union([Type.Literal('0'), Type.Literal('1')], { default: '0' }),
 });
 export type Env = Static<typeof EnvSchema>;
 

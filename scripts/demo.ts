@@ -221,15 +221,17 @@ async function main(): Promise<void> {
 async function printOutcome(api: RlhfApiClient, agentId: string, run: RunViewBody, uiLink: string, task: 'support' | 'vowel' | null, artifactRoot: string): Promise<void> {
   const result: Partial<NonNullable<RunViewBody['result']>> = run.result ?? {};
   const newest: Partial<(Awaited<ReturnType<RlhfApiClient['listPolicies']>>)['policies'][number]> = (await api.listPolicies(agentId)).policies[0] ?? {};
+  // The API answers store keys; the demo runs beside the store, so it shows where they are on disk.
+  const inStore = (key: unknown) => path.join(artifactRoot, String(key));
   console.log('\nnew policy version');
   console.log(`  version          ${String(result.version ?? newest.version)}`);
-  console.log(`  policy           ${String(result.modelPath ?? newest.modelPath)}`);
-  console.log(`  reward model     ${String(result.rewardModelPath ?? newest.rewardModelPath)}`);
+  console.log(`  policy           ${inStore(result.modelKey ?? newest.modelKey)}`);
+  console.log(`  reward model     ${inStore(result.rewardModelKey ?? newest.rewardModelKey)}`);
   console.log(`  feedback rows    ${String(result.feedbackCount)}`);
   console.log(`  PPO updates      ${String(result.trainingSteps)}`);
   console.log(`  reward mean/std  ${Number(result.rewardMean).toFixed(3)} / ${Number(result.rewardStd).toFixed(3)}`);
   printEvaluation(result.evaluation as EvaluationReport | undefined);
-  if (task) await printTrueScores(String(result.modelPath ?? newest.modelPath), String(result.rewardModelPath ?? newest.rewardModelPath), path.join(artifactRoot, runArtifacts.sftPolicy(run.runId)), task);
+  if (task) await printTrueScores(inStore(result.modelKey ?? newest.modelKey), inStore(result.rewardModelKey ?? newest.rewardModelKey), path.join(artifactRoot, runArtifacts.sftPolicy(run.runId)), task);
   console.log(`  Temporal UI      ${uiLink}`);
 }
 const f3 = (x: number) => x.toFixed(3);
@@ -245,14 +247,14 @@ function printEvaluation(ev: EvaluationReport | undefined): void {
  * with the same seed: what the reward model cannot tell us. The published policy has its LoRA
  * merged, so switching its adapters off does not give the start policy back.
  */
-async function printTrueScores(modelPath: string, rewardModelPath: string, sftPath: string, task: 'support' | 'vowel'): Promise<void> {
+async function printTrueScores(modelDir: string, rewardModelDir: string, sftPath: string, task: 'support' | 'vowel'): Promise<void> {
   try {
     const { initBackend } = await import('../ml/backend');
     const { loadPolicy } = await import('../ml/policy-export');
     const { loadRewardModel } = await import('../ml/reward-model');
     const { evaluatePolicies } = await import('../ml/evaluation');
     await initBackend({ log: () => undefined });
-    const rm = await loadRewardModel(path.resolve(ROOT, rewardModelPath));
+    const rm = await loadRewardModel(rewardModelDir);
     const t = taskOf(task);
     const samplesOf = async (dir: string): Promise<{ prompts: string[]; texts: string[] }> => {
       const loaded = await loadPolicy(dir);
@@ -276,7 +278,7 @@ async function printTrueScores(modelPath: string, rewardModelPath: string, sftPa
     };
     try {
       const before = await samplesOf(sftPath);
-      const after = await samplesOf(path.resolve(ROOT, modelPath));
+      const after = await samplesOf(modelDir);
       const mean = (s: { prompts: string[]; texts: string[] }) => s.texts.reduce((a, x, i) => a + t.trueScore(s.prompts[i], x), 0) / s.texts.length;
       console.log(`  true score (${t.name}, ${after.texts.length} samples on unseen prompts): before ${f3(mean(before))} → after ${f3(mean(after))}`);
     } finally {

@@ -83,6 +83,8 @@ export function rewardModelIndexKey(agentId: string, fingerprint: string): strin
 /** Store keys of one run's working data, spelled once (every layer that reads or writes them imports this). */
 export const runArtifacts = {
   config: (runId: string) => runKey(runId, 'config.json'),
+  /** The run's copies of the feedback rows (deleted once its version is saved, unless kept). */
+  datasetDir: (runId: string) => runKey(runId, 'dataset'),
   dataset: (runId: string) => runKey(runId, 'dataset', 'feedback.jsonl'),
   train: (runId: string) => runKey(runId, 'dataset', 'train.jsonl'),
   val: (runId: string) => runKey(runId, 'dataset', 'val.jsonl'),

@@ -19,7 +19,12 @@ export async function main(): Promise<void> {
     connection: resources.connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: TaskQueues.cpu,
-    activities: createDataActivities({ orm: resources.orm, store: resources.store, runEvents: runEventLog(resources.orm) }),
+    activities: createDataActivities({
+      orm: resources.orm,
+      store: resources.store,
+      runEvents: runEventLog(resources.orm),
+      keepRunArtifacts: env.RLHF_KEEP_RUN_ARTIFACTS === '1',
+    }),
     workflows: true,
   });
   logger.info(`cpu worker polling ${TaskQueues.cpu} on ${env.TEMPORAL_ADDRESS} (namespace ${env.TEMPORAL_NAMESPACE})`);

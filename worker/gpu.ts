@@ -31,6 +31,7 @@ export async function main(): Promise<void> {
       orm: resources.orm,
       store: resources.store,
       runEvents: runEventLog(resources.orm),
+      keepCheckpoints: env.RLHF_KEEP_CHECKPOINTS,
       ...(metrics ? { trainingMetrics: new TrainingGauges(metrics.registry, backend.name) } : {}),
     }),
     workflows: false,

@@ -3,7 +3,7 @@
  * durations. Kept apart from the workflow body so it is unit-testable without Temporal.
  * All times are workflow time (deterministic `Date.now()` inside a workflow).
  */
-import type { ChunkTiming } from './messages';
+import type { ChunkTiming } from '../contract/run-contract';
 
 /** How many of the most recent chunks the ETA averages over; recent speed predicts best. */
 export const ETA_WINDOW_CHUNKS = 5;

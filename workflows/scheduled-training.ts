@@ -18,8 +18,8 @@ import {
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { createActivities } from '../activities';
 import { SearchAttributeKeys, TaskQueues } from '../common/names';
-import { trainingWorkflowType, type TrainPolicyInput } from './messages';
-import { SCHEDULED_DECISION_MEMO, type ScheduledRunEnd, type ScheduledTrainingInput, type ScheduledTrainingResult } from './schedule-messages';
+import { trainingWorkflowType, type TrainPolicyInput } from '../contract/run-contract';
+import { SCHEDULED_DECISION_MEMO, type ScheduledRunEnd, type ScheduledTrainingInput, type ScheduledTrainingResult } from '../contract/schedule-contract';
 
 type Activities = ReturnType<typeof createActivities>;
 

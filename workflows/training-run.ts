@@ -28,23 +28,8 @@ import {
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { createActivities } from '../activities';
 import { RunPhases, SearchAttributeKeys, TaskQueues, type RunPhase } from '../common/names';
-import {
-  MAX_RECOVERIES_SHOWN,
-  MAX_GUARDRAIL_EVENTS_SHOWN,
-  NON_RETRYABLE_FAILURE_TYPES,
-  TrainingFailureTypes,
-  pauseSignal,
-  progressQuery,
-  resumeSignal,
-  setKlSignal,
-  type GuardrailEvent,
-  type GuardrailSummary,
-  type RunContinuation,
-  type RunProgress,
-  type SetKlArgs,
-  type TrainPolicyInput,
-  type TrainPolicyResult,
-} from './messages';
+import { MAX_RECOVERIES_SHOWN, MAX_GUARDRAIL_EVENTS_SHOWN, NON_RETRYABLE_FAILURE_TYPES, TrainingFailureTypes, type GuardrailEvent, type GuardrailSummary, type RunContinuation, type RunProgress, type SetKlArgs, type TrainPolicyInput, type TrainPolicyResult } from '../contract/run-contract';
+import { pauseSignal, progressQuery, resumeSignal, setKlSignal } from './messages';
 import { estimateRemainingMs, nextChunkSize } from './progress';
 import type { EvaluationReport } from '../common/evaluation-report';
 
@@ -250,8 +235,8 @@ async function runPhases(input: TrainPolicyInput, state: RunState): Promise<Trai
     runId: input.runId,
     policyId: saved.policyId,
     version: saved.version,
-    modelPath: saved.modelPath,
-    rewardModelPath: saved.rewardModelPath,
+    modelKey: saved.modelKey,
+    rewardModelKey: saved.rewardModelKey,
     feedbackCount: run.dataset.feedbackCount,
     trainingSteps: run.totalUpdates,
     rewardMean: saved.rewardMean,

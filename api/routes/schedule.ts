@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { resolveRunConfig, type PresetName } from '../../spec/run-config';
-import type { ScheduledTrainingInput } from '../../workflows/schedule-messages';
+import type { ScheduledTrainingInput } from '../../contract/schedule-contract';
 import { HttpError } from '../errors';
 import { requireOwnedAgent } from '../ownership';
 import { operatorRunOptions } from '../run-workflows';

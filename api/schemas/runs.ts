@@ -4,7 +4,7 @@ import { PRESET_NAMES } from '../../spec/run-config';
 import { HUB_REPO_ID_PATTERN, HUB_REVISION_PATTERN } from '../../hub/hf-hub';
 import { EvaluationVerdicts, RunPhases } from '../../common/names';
 import { TrainingRunStatuses } from '../../db/entities';
-import type { RunProgress, TrainPolicyResult } from '../../workflows/messages';
+import type { RunProgress, TrainPolicyResult } from '../../contract/run-contract';
 import { VersionLabel } from './deployments';
 
 export const DEFAULT_PRESET = 'quick';
@@ -185,8 +185,8 @@ export const TrainResultView = Type.Object({
   runId: Type.String(),
   policyId: Type.String(),
   version: Type.String(),
-  modelPath: Type.String(),
-  rewardModelPath: Type.String(),
+  modelKey: Type.String({ description: 'Artifact-store key of the saved policy, e.g. "agent-1/v3/policy" (relative to the store; never a server path)' }),
+  rewardModelKey: Type.String({ description: 'Artifact-store key of the reward model saved with it, e.g. "agent-1/v3/reward_model"' }),
   feedbackCount: Type.Number(),
   trainingSteps: Type.Number(),
   rewardMean: Type.Number(),

@@ -1,7 +1,7 @@
 /** Retraining-schedule schemas (issue 14 item 5): the PUT body and the schedule view. */
 import { Type } from 'typebox';
 import { SAFE_ID_PATTERN } from '../../common/ids';
-import { ScheduleSkipReasons } from '../../workflows/schedule-messages';
+import { ScheduleSkipReasons } from '../../contract/schedule-contract';
 import { TrainBody } from './runs';
 
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);

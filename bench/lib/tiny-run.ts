@@ -12,7 +12,7 @@ import { Rng } from '../../ml/rng';
 import { fitScoreNormalization } from '../../ml/score-normalization';
 import { syntheticPrompts } from '../../ml/synthetic-task';
 import { ByteTokenizer } from '../../ml/tokenizer';
-import type { ConfigPatch } from '../../workflows/messages';
+import type { ConfigPatch } from '../../contract/run-contract';
 
 /** Patch over the `quick` preset; `totalUpdates` and `updatesPerChunk` are set per bench. */
 export const TINY_PATCH = {

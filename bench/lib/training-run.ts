@@ -13,7 +13,7 @@ import { FeedbackRepository, TrainingRunRepository } from '../../db/repositories
 import type { FeedbackExample } from '../../spec/train-val-split';
 import type { ArtifactStore } from '../../storage/artifact-store';
 import { WORKFLOWS_PATH } from '../../worker/create-worker';
-import { trainingWorkflowType, type ConfigPatch, type TrainPolicyInput, type TrainPolicyResult } from '../../workflows/messages';
+import { trainingWorkflowType, type ConfigPatch, type TrainPolicyInput, type TrainPolicyResult } from '../../contract/run-contract';
 import type { BenchDatabase } from './services';
 
 export const silentLog: ActivityLogger = { info: () => undefined, warn: () => undefined };

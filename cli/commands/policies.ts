@@ -18,7 +18,7 @@ export function policiesCommand(ctx: CliContext): Command {
       ctx.print(
         table([
           ['version', 'created', 'feedback', 'reward mean', 'reward std', 'model path'],
-          ...list.policies.map((p) => [p.version, p.createdAt, String(p.feedbackCount), num(p.rewardMean), num(p.rewardStd), p.modelPath]),
+          ...list.policies.map((p) => [p.version, p.createdAt, String(p.feedbackCount), num(p.rewardMean), num(p.rewardStd), p.modelKey]),
         ]),
       );
     });

@@ -11,8 +11,10 @@ export interface PolicyVersion {
   agentId: string;
   version: string;
   versionNumber: number;
-  modelPath: string;
-  rewardModelPath: string;
+  /** Artifact-store key of the saved policy (`{agentId}/{version}/policy`), never a worker path. */
+  modelKey: string;
+  /** Artifact-store key of its reward model (`{agentId}/{version}/reward_model`). */
+  rewardModelKey: string;
   feedbackCount: number;
   rewardMean: number;
   rewardStd: number;
@@ -31,8 +33,8 @@ export const PolicyVersionSchema = new EntitySchema<PolicyVersion>({
     agentId: { type: 'string', length: 64 },
     version: { type: 'string', length: 32 },
     versionNumber: { type: 'integer' },
-    modelPath: { type: 'text' },
-    rewardModelPath: { type: 'text' },
+    modelKey: { type: 'text' },
+    rewardModelKey: { type: 'text' },
     feedbackCount: { type: 'integer' },
     rewardMean: { type: 'double' },
     rewardStd: { type: 'double' },

@@ -8,6 +8,7 @@ import { Migration20261125091631_projects_api_keys_agents } from './Migration202
 import { Migration20261125112755_idempotency_records } from './Migration20261125112755_idempotency_records';
 import { Migration20261203090727_run_events } from './Migration20261203090727_run_events';
 import { Migration20261203180000_serving } from './Migration20261203180000_serving';
+import { Migration20261203210000_artifact_keys } from './Migration20261203210000_artifact_keys';
 
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125084318_initial', class: Migration20261125084318_initial },
@@ -15,4 +16,5 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125112755_idempotency_records', class: Migration20261125112755_idempotency_records },
   { name: 'Migration20261203090727_run_events', class: Migration20261203090727_run_events },
   { name: 'Migration20261203180000_serving', class: Migration20261203180000_serving },
+  { name: 'Migration20261203210000_artifact_keys', class: Migration20261203210000_artifact_keys },
 ];

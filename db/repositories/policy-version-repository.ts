@@ -12,8 +12,8 @@ import { PolicyVersionConflictError } from '../errors';
 export interface NewPolicyVersion {
   agentId: string;
   trainingRunId: string;
-  modelPath: string;
-  rewardModelPath: string;
+  modelKey: string;
+  rewardModelKey: string;
   feedbackCount: number;
   rewardMean: number;
   rewardStd: number;

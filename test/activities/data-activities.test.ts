@@ -18,7 +18,7 @@ import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { readTrainingResults } from '../../ml/training-results';
 import { LocalArtifactStore, policyKey } from '../../storage/artifact-store';
-import { TrainingFailureTypes } from '../../workflows/messages';
+import { TrainingFailureTypes } from '../../contract/run-contract';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { runInActivityEnv, silentActivityLog, TINY_CONFIG_PATCH } from '../helpers/temporal';
 
@@ -147,7 +147,7 @@ describe('savePolicy', () => {
     const retried = await run(data.savePolicy, input);
     expect(retried).toEqual(first);
     expect(first.version).toBe('v1');
-    expect(first.modelPath).toBe(store.resolve(policyKey(agentId, 'v1', 'policy')));
+    expect(first.modelKey).toBe(policyKey(agentId, 'v1', 'policy'));
 
     const rows = await new PolicyVersionRepository(db.orm.em.fork()).listByAgent(agentId);
     expect(rows).toHaveLength(1);

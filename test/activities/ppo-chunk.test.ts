@@ -12,9 +12,10 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { createDataActivities, createTrainingActivities } from '../../activities';
 import { runArtifacts } from '../../storage/artifact-keys';
 import { writeJsonl } from '../../activities/jsonl';
-import type { PpoChunkInput, PpoHeartbeat } from '../../activities/ppo-chunk';
+import type { PpoChunkInput } from '../../activities/ppo-chunk';
+import type { PpoHeartbeat } from '../../contract/run-contract';
 import { MetricKeys } from '../../common/names';
-import { CheckpointFiles, readCheckpoint } from '../../ml/checkpoint';
+import { CheckpointFiles, listCheckpoints, readCheckpoint } from '../../ml/checkpoint';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
@@ -51,8 +52,9 @@ beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'ppo-chunk-'));
   store = new LocalArtifactStore(root);
   // The training activities never touch the database. The liveness ticker is off so the
-  // heartbeats seen are exactly the per-update ones.
-  const deps = { orm: {} as MikroORM, store, log: silentActivityLog, heartbeatTickMs: 0 };
+  // heartbeats seen are exactly the per-update ones. Every checkpoint is kept: these tests resume
+  // from older ones (retention has its own test below).
+  const deps = { orm: {} as MikroORM, store, log: silentActivityLog, heartbeatTickMs: 0, keepCheckpoints: 1000 };
   training = createTrainingActivities(deps);
   const data = createDataActivities(deps);
   const plan = await runInActivityEnv(data.resolveConfig, { runId, preset: 'quick', seed: 7, configPatch: TINY_BYTE_CONFIG_PATCH });
@@ -139,6 +141,16 @@ describe('ppoChunk', () => {
     const ckpt = await readCheckpoint(store.resolve(runArtifacts.checkpoint(cancelRun.runId, 2)));
     expect((ckpt.state as { updatesDone: number }).updatesDone).toBe(2);
     expect(await store.exists(runArtifacts.checkpoint(cancelRun.runId, 3))).toBe(false);
+  });
+
+  it('keeps only the newest `keepCheckpoints` checkpoints at the end of a chunk (retention)', async () => {
+    const pruning = createTrainingActivities({ orm: {} as MikroORM, store, log: silentActivityLog, heartbeatTickMs: 0, keepCheckpoints: 2 });
+    const prunedRun = { ...base, runId: 'run_ppo_chunk_retention' };
+    const first = await runActivity(pruning.ppoChunk, [{ ...prunedRun, from: null, updates: 4, kl: {} }]);
+    expect((await listCheckpoints(store.resolve(runArtifacts.checkpoints(prunedRun.runId)))).map((c) => c.update)).toEqual([3, 4]);
+    // The next chunk starts from the newest, as the workflow passes it.
+    await runActivity(pruning.ppoChunk, [{ ...prunedRun, from: first.result.checkpoint, updates: 2, kl: {} }]);
+    expect((await listCheckpoints(store.resolve(runArtifacts.checkpoints(prunedRun.runId)))).map((c) => c.update)).toEqual([5, 6]);
   });
 
   it('with no heartbeat and no `from`, resumes from the newest checkpoint that verifies, logging the corrupt one', async () => {

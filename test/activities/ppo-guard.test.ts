@@ -14,7 +14,8 @@ import { createDataActivities, createTrainingActivities } from '../../activities
 import { runArtifacts } from '../../storage/artifact-keys';
 import { writeJsonl } from '../../activities/jsonl';
 import type { GuardState } from '../../activities/ppo-guard';
-import type { PpoChunkInput, PpoHeartbeat } from '../../activities/ppo-chunk';
+import type { PpoChunkInput } from '../../activities/ppo-chunk';
+import type { PpoHeartbeat } from '../../contract/run-contract';
 import { MetricKeys, type UpdateMetrics } from '../../common/names';
 import { readCheckpoint } from '../../ml/checkpoint';
 import type { GuardConfig, GuardFault, RunConfig } from '../../spec/run-config';
@@ -59,7 +60,8 @@ function allFinite(tensors: Awaited<ReturnType<typeof tensorsOf>>): boolean {
 beforeAll(async () => {
   root = await mkdtemp(path.join(tmpdir(), 'ppo-guard-'));
   store = new LocalArtifactStore(root);
-  const deps = { orm: {} as MikroORM, store, log: silentActivityLog, heartbeatTickMs: 0, trainerCacheSize: 0 };
+  // Every checkpoint is kept: the tests read back the ones a rollback returned to.
+  const deps = { orm: {} as MikroORM, store, log: silentActivityLog, heartbeatTickMs: 0, trainerCacheSize: 0, keepCheckpoints: 1000 };
   training = createTrainingActivities(deps);
   const data = createDataActivities(deps);
   const plan = await runInActivityEnv(data.resolveConfig, { runId: baseRun, preset: 'quick', seed: 7, configPatch: TINY_BYTE_CONFIG_PATCH });

@@ -1,6 +1,6 @@
 import { withEpochProgress } from '../../api/epoch-progress';
 import { RunPhases, type RunPhase } from '../../common/names';
-import type { RunProgress } from '../../workflows/messages';
+import type { RunProgress } from '../../contract/run-contract';
 
 const progressIn = (phase: RunPhase): RunProgress => ({
   runId: 'run_x',

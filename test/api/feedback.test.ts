@@ -168,8 +168,8 @@ describe('GET /api/policies/:agentId', () => {
       await repo.saveForRun({
         agentId: 'agent-pol',
         trainingRunId: run,
-        modelPath: `models/agent-pol/${run}/policy`,
-        rewardModelPath: `models/agent-pol/${run}/reward_model`,
+        modelKey: `models/agent-pol/${run}/policy`,
+        rewardModelKey: `models/agent-pol/${run}/reward_model`,
         feedbackCount: 20,
         rewardMean: mean,
         rewardStd: 0.1,
@@ -181,7 +181,7 @@ describe('GET /api/policies/:agentId', () => {
     const body = res.json();
     expect(body.agentId).toBe('agent-pol');
     expect(body.policies.map((p: { version: string }) => p.version)).toEqual(['v2', 'v1']);
-    expect(body.policies[0]).toMatchObject({ modelPath: 'models/agent-pol/run_aaaa2/policy', trainingRunId: 'run_aaaa2', feedbackCount: 20 });
+    expect(body.policies[0]).toMatchObject({ modelKey: 'models/agent-pol/run_aaaa2/policy', trainingRunId: 'run_aaaa2', feedbackCount: 20 });
     expect(body.policies[0].metrics).toEqual({ rewardMean: 0.7, rewardStd: 0.1, valPearson: 0.9 });
     const none = await inject(app, { method: 'GET', url: '/api/policies/agent-none' });
     expect({ status: none.statusCode, body: none.json() }).toEqual({ status: 404, body: { error: 'not_found', message: 'agent agent-none not found', field: 'agentId' } });

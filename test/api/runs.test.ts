@@ -11,7 +11,7 @@ import { TaskQueues } from '../../common/names';
 import { resolveRunConfig } from '../../spec/run-config';
 import { dataAwareConfig } from '../../spec/data-aware-config';
 import { TrainingRunRepository } from '../../db/repositories';
-import type { TrainPolicyInput } from '../../workflows/messages';
+import type { TrainPolicyInput } from '../../contract/run-contract';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 

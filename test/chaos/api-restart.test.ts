@@ -8,7 +8,7 @@ import { PolicyVersionRepository } from '../../db/repositories';
 import { RunPhases } from '../../common/names';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
-import type { RunProgress } from '../../workflows/messages';
+import type { RunProgress } from '../../contract/run-contract';
 import { createTestProjectKey } from '../helpers/auth';
 import { freeLoopbackPort } from '../helpers/browser';
 import { waitForPort, type ManagedProcess } from '../helpers/processes';

@@ -19,7 +19,7 @@ import { listCheckpoints } from '../../ml/checkpoint';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import { trainingWorkflowType, type ConfigPatch, type TrainPolicyInput } from '../../workflows/messages';
+import { trainingWorkflowType, type ConfigPatch, type TrainPolicyInput } from '../../contract/run-contract';
 import { freeLoopbackPort } from '../helpers/browser';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { ManagedProcess, ProcessGroup, ReadyLines, WorkerScripts, sleep } from '../helpers/processes';
@@ -163,6 +163,11 @@ export class ChaosCluster {
       ARTIFACT_ROOT: this.artifactRoot,
       // The same backend for every run, so runs compared bit for bit used the same kernels.
       RLHF_BACKEND: 'cpu',
+      // The fault tests inspect a finished run's checkpoints, old ones and torn temporaries
+      // included; retention (pruning at chunk ends, deletion at the save) is checked in
+      // test/activities/ppo-chunk.test.ts and test/workflows/training-run.test.ts.
+      RLHF_KEEP_RUN_ARTIFACTS: '1',
+      RLHF_KEEP_CHECKPOINTS: '1000',
       LOG_LEVEL: 'warn',
       ...extra,
     };

@@ -7,7 +7,7 @@
  */
 import { createOrm } from '../../db/orm';
 import { PolicyVersionRepository, type NewPolicyVersion } from '../../db/repositories';
-import type { TrainPolicyResult } from '../../workflows/messages';
+import type { TrainPolicyResult } from '../../contract/run-contract';
 import { ChaosCluster, tinyPatch } from './cluster';
 
 const AGENTS = 3;
@@ -48,7 +48,7 @@ it(`(7) ${AGENTS} agents train at once, ${ROUNDS} rounds, then racing saves: ver
   const other = await createOrm(cluster.databaseUrl);
   try {
     const save = (orm: typeof other, trainingRunId: string) => {
-      const row: NewPolicyVersion = { agentId: agent, trainingRunId, modelPath: `m/${trainingRunId}`, rewardModelPath: 'r', feedbackCount: 40, rewardMean: 0, rewardStd: 1, metrics: {} };
+      const row: NewPolicyVersion = { agentId: agent, trainingRunId, modelKey: `m/${trainingRunId}`, rewardModelKey: 'r', feedbackCount: 40, rewardMean: 0, rewardStd: 1, metrics: {} };
       return new PolicyVersionRepository(orm.em.fork()).saveForRun(row);
     };
     const retried = runIdsByAgent.get(agent)![0];

@@ -20,7 +20,7 @@ import { PolicyVersionRepository, TrainingRunRepository } from '../../db/reposit
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { startLocalPostgres, stopLocalPostgres } from '../../scripts/services/postgres';
-import type { TrainPolicyResult } from '../../workflows/messages';
+import type { TrainPolicyResult } from '../../contract/run-contract';
 import { createTestProjectKey } from '../helpers/auth';
 import { freeLoopbackPort } from '../helpers/browser';
 import { sleep, waitForPort } from '../helpers/processes';

@@ -3,7 +3,7 @@
  * again on the same SQLite file; the workers (real processes, never restarted) reconnect and
  * the run completes with every update trained and one saved version.
  */
-import type { TrainPolicyResult } from '../../workflows/messages';
+import type { TrainPolicyResult } from '../../contract/run-contract';
 import { PolicyVersionRepository } from '../../db/repositories';
 import { sleep } from '../helpers/processes';
 import { ChaosCluster, tinyPatch, until } from './cluster';

@@ -11,8 +11,8 @@ const repo = () => new PolicyVersionRepository(db.orm.em.fork());
 const save = (agentId: string, trainingRunId: string, rewardMean = 0.5): NewPolicyVersion => ({
   agentId,
   trainingRunId,
-  modelPath: `models/${agentId}/x/policy`,
-  rewardModelPath: `models/${agentId}/x/reward_model`,
+  modelKey: `models/${agentId}/x/policy`,
+  rewardModelKey: `models/${agentId}/x/reward_model`,
   feedbackCount: 12,
   rewardMean,
   rewardStd: 0.1,

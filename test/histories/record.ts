@@ -16,7 +16,8 @@ import { FeedbackRepository, TrainingRunRepository } from '../../db/repositories
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import { setKlSignal, trainingWorkflowType, type ConfigPatch, type TrainPolicyInput } from '../../workflows/messages';
+import { trainingWorkflowType, type ConfigPatch, type TrainPolicyInput } from '../../contract/run-contract';
+import { setKlSignal } from '../../workflows/messages';
 import { createTestDatabase } from '../helpers/database';
 import { connectTestEnv, historyToPortableJson, TINY_CONFIG_PATCH, uniqueId, uniqueQueues, withWorkers, type TestQueues } from '../helpers/temporal';
 

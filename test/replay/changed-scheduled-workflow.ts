@@ -5,7 +5,7 @@
  */
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../../activities';
-import type { ScheduledTrainingInput } from '../../workflows/schedule-messages';
+import type { ScheduledTrainingInput } from '../../contract/schedule-contract';
 
 const { loadFeedback } = proxyActivities<ReturnType<typeof createActivities>>({ startToCloseTimeout: '1m' });
 

@@ -6,7 +6,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { createActivities } from '../../activities';
-import type { TrainPolicyInput } from '../../workflows/messages';
+import type { TrainPolicyInput } from '../../contract/run-contract';
 
 const { loadFeedback, setRunStatus } = proxyActivities<ReturnType<typeof createActivities>>({ startToCloseTimeout: '1m' });
 

@@ -39,8 +39,8 @@ beforeAll(async () => {
   await new PolicyVersionRepository(db.orm.em.fork()).saveForRun({
     agentId: 'owned-agent',
     trainingRunId: 'run_security_seed_v1',
-    modelPath: 'owned-agent/v1/policy',
-    rewardModelPath: 'owned-agent/v1/reward_model',
+    modelKey: 'owned-agent/v1/policy',
+    rewardModelKey: 'owned-agent/v1/reward_model',
     feedbackCount: 10,
     rewardMean: 0,
     rewardStd: 1,

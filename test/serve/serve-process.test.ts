@@ -35,8 +35,8 @@ it('serves a published version from its own process and stops cleanly on SIGTERM
   const row = await new PolicyVersionRepository(db.orm.em.fork()).saveForRun({
     agentId: 'agent-proc',
     trainingRunId: 'run_serve_process_1',
-    modelPath: 'unused',
-    rewardModelPath: 'unused',
+    modelKey: 'unused',
+    rewardModelKey: 'unused',
     feedbackCount: 10,
     rewardMean: 0,
     rewardStd: 1,

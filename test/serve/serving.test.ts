@@ -40,8 +40,8 @@ async function publishVersion(agentId: string, seed: number): Promise<string> {
   const row = await repo.saveForRun({
     agentId,
     trainingRunId: `run_serve_${agentId}_${seed}`,
-    modelPath: 'unused',
-    rewardModelPath: 'unused',
+    modelKey: 'unused',
+    rewardModelKey: 'unused',
     feedbackCount: 10,
     rewardMean: 0,
     rewardStd: 1,

@@ -22,7 +22,7 @@ import { initBackend } from '../../ml/backend';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import { trainingWorkflowType, type TrainPolicyInput, type TrainPolicyResult } from '../../workflows/messages';
+import { trainingWorkflowType, type TrainPolicyInput, type TrainPolicyResult } from '../../contract/run-contract';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
 import { assertChromiumInstalled, keepPageOnLoopback, launchHeadlessChromium, uiTestSkipped } from '../helpers/browser';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';

@@ -20,7 +20,7 @@ import { FeedbackRepository, TrainingRunRepository } from '../../db/repositories
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import { trainingWorkflowType, type TrainPolicyInput, type TrainPolicyResult } from '../../workflows/messages';
+import { trainingWorkflowType, type TrainPolicyInput, type TrainPolicyResult } from '../../contract/run-contract';
 import {
   assertChromiumInstalled,
   keepPageOnLoopback,

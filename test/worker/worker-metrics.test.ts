@@ -6,7 +6,8 @@
  * once the run has finished. Worker logs are pino JSON lines, the Temporal runtime's included.
  */
 import { MetricKeys, PromMetrics } from '../../common/names';
-import { pauseSignal, progressQuery, resumeSignal, type TrainPolicyResult } from '../../workflows/messages';
+import { type TrainPolicyResult } from '../../contract/run-contract';
+import { pauseSignal, progressQuery, resumeSignal } from '../../workflows/messages';
 import { ChaosCluster, tinyPatch, until } from '../chaos/cluster';
 import { freeLoopbackPort } from '../helpers/browser';
 import type { ManagedProcess } from '../helpers/processes';

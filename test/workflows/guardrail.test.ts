@@ -15,7 +15,8 @@ import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { readTrainingResults } from '../../ml/training-results';
 import { LocalArtifactStore, policyKey } from '../../storage/artifact-store';
-import { progressQuery, trainingWorkflowType, TrainingFailureTypes, type ConfigPatch, type TrainPolicyInput, type TrainPolicyResult } from '../../workflows/messages';
+import { trainingWorkflowType, TrainingFailureTypes, type ConfigPatch, type TrainPolicyInput, type TrainPolicyResult } from '../../contract/run-contract';
+import { progressQuery } from '../../workflows/messages';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { connectTestEnv, TINY_CONFIG_PATCH, uniqueId, uniqueQueues, withWorkers, type TestQueues } from '../helpers/temporal';
 

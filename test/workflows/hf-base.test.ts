@@ -22,7 +22,7 @@ import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { readTrainingResults } from '../../ml/training-results';
 import { LocalArtifactStore, policyKey } from '../../storage/artifact-store';
-import { trainingWorkflowType, TrainingFailureTypes, type ConfigPatch, type TrainPolicyInput, type TrainPolicyResult } from '../../workflows/messages';
+import { trainingWorkflowType, TrainingFailureTypes, type ConfigPatch, type TrainPolicyInput, type TrainPolicyResult } from '../../contract/run-contract';
 import { FIXTURE_DIR, logitsOf, maxAbsDiff } from '../hf/fixture';
 import { startHub } from '../hf/hub-server';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
@@ -80,7 +80,7 @@ it('trains from the tiny-gpt2 base to a saved version whose policy loads, export
     const result = (await run.handle.result()) as TrainPolicyResult;
     expect(result).toMatchObject({ status: 'trained', runId: run.runId, version: 'v1', feedbackCount: 30, trainingSteps: 4 });
     const versions = await new PolicyVersionRepository(db.orm.em.fork()).listByAgent(run.agentId);
-    expect(versions.map((v) => [v.version, v.modelPath])).toEqual([['v1', result.modelPath]]);
+    expect(versions.map((v) => [v.version, v.modelKey])).toEqual([['v1', result.modelKey]]);
     expect(Number.isFinite(result.rewardMean)).toBe(true);
 
     // No SFT: training_results says so, and the starting policy is the base itself (B = 0 adapters).
@@ -96,7 +96,7 @@ it('trains from the tiny-gpt2 base to a saved version whose policy loads, export
 
     // The reward model is the base with trained adapters: its base tensors equal the fixture's
     // exactly, and it keeps the base's tokenizer next to it.
-    const reward = await loadRewardModel(result.rewardModelPath);
+    const reward = await loadRewardModel(store.resolve(result.rewardModelKey));
     expect(reward.model.modelConfig).toEqual({ ...base.config, lora: REWARD_LORA });
     const rewardWeights = reward.model.trunk.getWeights();
     const baseWeights = base.model.getWeights();
@@ -104,23 +104,23 @@ it('trains from the tiny-gpt2 base to a saved version whose policy loads, export
       expect(Buffer.from(rewardWeights[name].buffer).equals(Buffer.from(baseWeights[name].buffer))).toBe(true);
     }
     expect(rewardWeights['h.0.attn.c_attn.lora_B'].some((x) => x !== 0)).toBe(true); // LoRA B starts at 0
-    expect(await readdir(path.join(result.rewardModelPath, RewardModelFiles.bpeTokenizer))).toEqual(
+    expect(await readdir(path.join(store.resolve(result.rewardModelKey), RewardModelFiles.bpeTokenizer))).toEqual(
       expect.arrayContaining(['tokenizer.json', 'vocab.json', 'merges.txt']),
     );
     expect(reward.tokenizer).toBeInstanceOf(BpeTokenizer);
     expect(reward.tokenizer?.encode('Q7: banana')).toEqual(tok.encode('Q7: banana'));
 
     // The saved policy: BPE tokenizer files, the base's config kept, and an HF directory of the same function.
-    expect((await readdir(result.modelPath)).sort()).toEqual(
+    expect((await readdir(store.resolve(result.modelKey))).sort()).toEqual(
       [PolicyFiles.bpeTokenizer, PolicyFiles.config, PolicyFiles.hf, PolicyFiles.tokenizer, PolicyFiles.weights].sort(),
     );
-    const saved = await loadPolicy(result.modelPath);
+    const saved = await loadPolicy(store.resolve(result.modelKey));
     expect(saved.tokenizer).toBeInstanceOf(BpeTokenizer);
     expect(saved.tokenizer.encode('Q7: banana')).toEqual(tok.encode('Q7: banana'));
     expect(saved.hfConfig).toEqual(await readGpt2Config(FIXTURE_DIR));
     const trainedLogits = logitsOf(saved.policy, ids);
     expect(maxAbsDiff(trainedLogits, baseLogits)).toBeGreaterThan(1e-6); // PPO moved the adapters
-    const hf = await loadHfModelDir(path.join(result.modelPath, PolicyFiles.hf), { lora: { rank: 0, alpha: 0, dropout: 0 } });
+    const hf = await loadHfModelDir(path.join(store.resolve(result.modelKey), PolicyFiles.hf), { lora: { rank: 0, alpha: 0, dropout: 0 } });
     expect(maxAbsDiff(logitsOf(hf.model, ids), trainedLogits)).toBeLessThan(1e-4);
     const gen = { maxNewTokens: 8, temperature: 1, topK: 0, topP: 1 };
     const text = generateText(saved.policy, saved.tokenizer, 'Q7: ', gen, new Rng(2));

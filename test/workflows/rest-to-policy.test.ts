@@ -95,7 +95,12 @@ it('REST feedback → REST train_policy (202) → progress → completed run wit
     expect(listed.statusCode).toBe(200);
     const policies = (listed.json() as { policies: Array<Record<string, unknown>> }).policies;
     expect(policies).toHaveLength(1);
-    expect(policies[0]).toMatchObject({ version: 'v1', modelPath: finished.result?.modelPath });
+    expect(policies[0]).toMatchObject({ version: 'v1', modelKey: finished.result?.modelKey });
+    // Store keys, not this machine's paths (issue 16): nothing in either answer names the store's root.
+    expect(finished.result?.modelKey).toBe(policyKey(agentId, 'v1', 'policy'));
+    expect(finished.result?.rewardModelKey).toBe(policyKey(agentId, 'v1', 'reward_model'));
+    expect(JSON.stringify(finished)).not.toContain(root);
+    expect(listed.body).not.toContain(root);
     expect((policies[0].metrics as Record<string, unknown>).rewardMean).toEqual(finished.result?.rewardMean);
 
     // models/{agentId}/{version}/ in the seed's layout, and the policy loads and generates.
@@ -112,7 +117,7 @@ it('REST feedback → REST train_policy (202) → progress → completed run wit
     const results = await readTrainingResults(store.resolve(policyKey(agentId, 'v1')));
     expect(results.evaluation).toEqual(evaluation);
 
-    const loaded = await loadPolicy(String(finished.result?.modelPath));
+    const loaded = await loadPolicy(store.resolve(String(finished.result?.modelKey)));
     try {
       const text = generateText(loaded.policy, loaded.tokenizer, 'Q3: ', { maxNewTokens: 8, temperature: 1, topK: 0, topP: 1 }, new Rng(2));
       expect(typeof text).toBe('string');

@@ -24,7 +24,7 @@ import { createRepositories } from '../../db/repositories';
 import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../storage/artifact-store';
-import type { ScheduledTrainingResult } from '../../workflows/schedule-messages';
+import type { ScheduledTrainingResult } from '../../contract/schedule-contract';
 import { createTestProjectKey, type TestProjectKey } from '../helpers/auth';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { connectTestEnv, eventually, silentActivityLog, uniqueId, uniqueQueues, workflowBundle } from '../helpers/temporal';
@@ -183,7 +183,7 @@ it('skips on too little new feedback since the newest version, records why, and 
   const earlier = `run_${uniqueId('seeded').replace(/-/g, '_')}`;
   await repos.trainingRuns.create({ id: earlier, workflowId: `train-${earlier}`, agentId, config: { preset: 'quick' } });
   await repos.trainingRuns.setStatus(earlier, 'completed');
-  await repos.policyVersions.saveForRun({ agentId, trainingRunId: earlier, modelPath: 'm', rewardModelPath: 'r', feedbackCount: 30, rewardMean: 0, rewardStd: 1, metrics: {} });
+  await repos.policyVersions.saveForRun({ agentId, trainingRunId: earlier, modelKey: 'm', rewardModelKey: 'r', feedbackCount: 30, rewardMean: 0, rewardStd: 1, metrics: {} });
   await addFeedback(agentId, 3);
   expect((await call('PUT', schedule(agentId), { every: '1d', minNewFeedback: 5, preset: 'quick', maxSteps: 2 })).statusCode).toBe(201);
 

@@ -16,18 +16,8 @@ import { Rng } from '../../ml/rng';
 import { makeSyntheticFeedback } from '../../ml/synthetic-task';
 import { readTrainingResults } from '../../ml/training-results';
 import { LocalArtifactStore, policyKey } from '../../storage/artifact-store';
-import {
-  progressQuery,
-  pauseSignal,
-  resumeSignal,
-  setKlSignal,
-  trainingWorkflowType,
-  TrainingFailureTypes,
-  type ConfigPatch,
-  type RunProgress,
-  type TrainPolicyInput,
-  type TrainPolicyResult,
-} from '../../workflows/messages';
+import { trainingWorkflowType, TrainingFailureTypes, type ConfigPatch, type RunProgress, type TrainPolicyInput, type TrainPolicyResult } from '../../contract/run-contract';
+import { progressQuery, pauseSignal, resumeSignal, setKlSignal } from '../../workflows/messages';
 import { createTestDatabase, type TestDatabase } from '../helpers/database';
 import { connectTestEnv, eventually, TINY_CONFIG_PATCH, uniqueId, uniqueQueues, withWorkers, type TestQueues } from '../helpers/temporal';
 
@@ -142,12 +132,17 @@ it('runs to a saved version through pause, setKl, resume and continue-as-new, an
     expect(description.searchAttributes[SearchAttributeKeys.runPhase]).toEqual([RunPhases.completed]);
 
     const versions = await new PolicyVersionRepository(db.orm.em.fork()).listByAgent(run.agentId);
-    expect(versions.map((v) => [v.version, v.trainingRunId, v.modelPath])).toEqual([['v1', run.runId, result.modelPath]]);
+    expect(versions.map((v) => [v.version, v.trainingRunId, v.modelKey])).toEqual([['v1', run.runId, result.modelKey]]);
     expect((await readdir(store.resolve(policyKey(run.agentId, 'v1')))).sort()).toEqual(['policy', 'reward_model', 'training_results.json']);
     const results = await readTrainingResults(store.resolve(policyKey(run.agentId, 'v1')));
     expect(results.ppo.history).toHaveLength(6);
     expect(results.ppo.history[0][MetricKeys.klCoef]).toBe(0.05);
     expect(await statusOf(run)).toBe('completed');
+    // Retention (issue 17): with the version saved, the run's copy of the feedback and its
+    // checkpoints are gone; the saved version and the reward model the run trained remain.
+    expect(await store.exists(runArtifacts.datasetDir(run.runId))).toBe(false);
+    expect(await store.exists(runArtifacts.checkpoints(run.runId))).toBe(false);
+    expect(await store.exists(runArtifacts.rewardModel(run.runId))).toBe(true);
   });
 });
 

@@ -15,7 +15,7 @@ import { FeedbackRepository } from '../../../db/repositories';
 import { Rng } from '../../../ml/rng';
 import { makeSyntheticFeedback } from '../../../ml/synthetic-task';
 import { LocalArtifactStore } from '../../../storage/artifact-store';
-import { scheduledTrainingWorkflowType, type ScheduledTrainingInput } from '../../../workflows/schedule-messages';
+import { scheduledTrainingWorkflowType, type ScheduledTrainingInput } from '../../../contract/schedule-contract';
 import { createTestDatabase } from '../../helpers/database';
 import { connectTestEnv, historyToPortableJson, TINY_CONFIG_PATCH, uniqueId, uniqueQueues, withWorkers } from '../../helpers/temporal';
 

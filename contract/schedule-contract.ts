@@ -5,7 +5,7 @@
  * workflow either starts a training run as a child or records why it skipped. Type-only and
  * constants: the API imports this module without pulling in workflow code.
  */
-import type { TrainPolicyInput } from './messages';
+import type { TrainPolicyInput } from './run-contract';
 
 /** Workflow type name, as registered by the CPU worker. */
 export const scheduledTrainingWorkflowType = 'scheduledTrainingWorkflow';

@@ -16,10 +16,12 @@ import lookups from './plugins/app/lookups';
 import auth from './plugins/app/auth';
 import rateLimit from './plugins/app/rate-limit';
 import temporal from './plugins/app/temporal';
+import artifacts from './plugins/app/artifacts';
 import apiMetrics from './plugins/app/metrics';
 import healthRoutes from './routes/health';
 import feedbackRoutes from './routes/feedback';
 import feedbackBulkRoutes from './routes/feedback-bulk';
+import feedbackDeleteRoutes from './routes/feedback-delete';
 import policyRoutes from './routes/policies';
 import deploymentRoutes from './routes/deployments';
 import abReportRoutes from './routes/ab-report';
@@ -55,11 +57,13 @@ export const app = fp<AppOptions>(
     await fastify.register(auth);
     await fastify.register(rateLimit);
     await fastify.register(temporal);
+    await fastify.register(artifacts);
 
     const tracker = trackRoutes(fastify);
     await fastify.register(healthRoutes);
     await fastify.register(feedbackRoutes);
     await fastify.register(feedbackBulkRoutes);
+    await fastify.register(feedbackDeleteRoutes);
     await fastify.register(policyRoutes);
     await fastify.register(deploymentRoutes);
     await fastify.register(abReportRoutes);

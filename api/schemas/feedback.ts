@@ -70,6 +70,26 @@ export const FeedbackPageQuery = Type.Object(
   { additionalProperties: false },
 );
 
+/** Most ids one delete may name (a longer list is a range or a repeated call). */
+export const MAX_DELETE_IDS = 1000;
+
+export const FeedbackDeleteQuery = Type.Object(
+  {
+    // At most 18 digits per id: always inside bigint's range, so a long id is a 400, never a database error.
+    ids: Type.Optional(
+      Type.String({ pattern: '^[1-9][0-9]{0,17}(,[1-9][0-9]{0,17}){0,999}$', description: `Comma-separated row ids (at most ${MAX_DELETE_IDS}): delete only these` }),
+    ),
+    from: Type.Optional(Type.String({ format: 'date-time', description: 'Delete rows created at or after this instant' })),
+    to: Type.Optional(Type.String({ format: 'date-time', description: 'Delete rows created before this instant' })),
+  },
+  { additionalProperties: false },
+);
+
+export const FeedbackDeleted = Type.Object({
+  deleted: Type.Integer({ description: 'Rows deleted' }),
+  runCopiesRemoved: Type.Integer({ description: 'Runs of the agent whose copy of the feedback (runs/<runId>/dataset/) was deleted with them' }),
+});
+
 export const FeedbackView = Type.Object({
   id: Type.String(),
   projectId: Type.Union([Type.String(), Type.Null()]),

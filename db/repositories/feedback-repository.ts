@@ -126,6 +126,29 @@ export class FeedbackRepository {
     await pipeline(Readable.from([Buffer.from(text, 'utf8')]), client.query(copyFrom(COPY_SQL)));
   }
 
+  /**
+   * Deletes an agent's rows: those named by `ids`, or created in [from, to), or all of them when
+   * no filter is given (filters combine with AND). Returns how many rows went.
+   */
+  async deleteForAgent(agentId: string, filter: { ids?: readonly string[]; from?: Date; to?: Date } = {}): Promise<number> {
+    const where = ['agent_id = ?'];
+    const params: unknown[] = [agentId];
+    if (filter.ids) {
+      where.push('id = any(?::bigint[])');
+      params.push(`{${filter.ids.join(',')}}`);
+    }
+    if (filter.from) {
+      where.push('created_at >= ?');
+      params.push(filter.from.toISOString());
+    }
+    if (filter.to) {
+      where.push('created_at < ?');
+      params.push(filter.to.toISOString());
+    }
+    const res = await this.em.getConnection().execute<{ affectedRows: number }>(`delete from feedback where ${where.join(' and ')}`, params, 'run');
+    return res.affectedRows;
+  }
+
   /** Keyset page in insertion (id) order; `cursor` comes from a previous page's nextCursor. */
   async page(agentId: string, cursor: string | null, limit: number): Promise<FeedbackPage> {
     const afterId = cursor ? decodeCursor(cursor) : null;

@@ -57,6 +57,12 @@ export class TrainingRunRepository {
     return this.em.findOne(TrainingRunSchema, { id: runId }, { refresh: true });
   }
 
+  /** Ids of every run of the agent, whatever its status. */
+  async idsOfAgent(agentId: string): Promise<string[]> {
+    const rows = await this.em.find(TrainingRunSchema, { agentId }, { fields: ['id'], orderBy: { id: 'asc' } });
+    return rows.map((r) => r.id);
+  }
+
   async findActive(agentId: string): Promise<TrainingRun | null> {
     return this.em.findOne(TrainingRunSchema, { agentId, status: { $in: [...ACTIVE_RUN_STATUSES] } }, { refresh: true });
   }

@@ -37,6 +37,7 @@ const EXPECTED_OPERATIONS = [
   'POST /api/policies/feedback/{agentId}',
   'POST /api/policies/feedback/{agentId}/batch',
   'GET /api/policies/feedback/{agentId}',
+  'DELETE /api/policies/feedback/{agentId}',
   'GET /api/policies/{agentId}',
   'GET /api/policies/{agentId}/deployment',
   'PUT /api/policies/{agentId}/deployment',

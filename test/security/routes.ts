@@ -18,6 +18,11 @@ export interface ProtectedRoute {
   subject: 'agentId' | 'runId';
   /** A request that the owner of the ids would have accepted. */
   request(ids: RouteIds): InjectOptions;
+  /**
+   * The owner's answer when it is not a 2xx because of the tests' own state, after the key and
+   * the ownership passed (e.g. 409 run_active: the owner's run never ends, there is no worker).
+   */
+  ownerStatus?: { status: number; error: string };
 }
 
 const feedbackItem = { prompt: 'how are you?', response: 'fine', score: 1, runId: 'rt-1' };
@@ -45,6 +50,14 @@ export const PROTECTED_ROUTES: readonly ProtectedRoute[] = [
     }),
   },
   { path: '/api/policies/feedback/{agentId}/export', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/feedback/${agentId}/export` }) },
+  {
+    path: '/api/policies/feedback/{agentId}',
+    method: 'DELETE',
+    subject: 'agentId',
+    request: ({ agentId }) => ({ method: 'DELETE', url: `/api/policies/feedback/${agentId}?ids=1,2` }),
+    // The owner's run is active for the whole file: deleting its feedback is refused until it ends.
+    ownerStatus: { status: 409, error: 'run_active' },
+  },
   { path: '/api/policies/{agentId}', method: 'GET', subject: 'agentId', request: ({ agentId }) => ({ method: 'GET', url: `/api/policies/${agentId}` }) },
   // The owner's agent has one policy version, v1 (auth.test.ts seeds it): set, read, promote, then roll back.
   {
